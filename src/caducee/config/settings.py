@@ -1,0 +1,146 @@
+"""Caducée settings, read from the environment. See docs/operations.md for the full list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from caducee.config.env import (
+    data_dir,
+    database_config,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    secret_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = data_dir()
+
+DEBUG = env_bool("CADUCEE_DEBUG", False)
+SECRET_KEY = secret_key(DATA_DIR)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# National services → local sandbox (INSi today; DMP, MSS, PSC as their issues land).
+SANDBOX = env_bool("CADUCEE_SANDBOX", False)
+# Where the public specifications live (XSDs used by the sandbox and the tests).
+REFERENCE_DIR = env_path("CADUCEE_REFERENCE_DIR") or (BASE_DIR.parent.parent.parent / "shared" / "reference")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "caducee.core",
+    "caducee.accounts",
+    "caducee.identity",
+    "caducee.patients",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "caducee.core.middleware.SecurityHeadersMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "caducee.accounts.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "caducee.config.urls"
+WSGI_APPLICATION = "caducee.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "caducee.core.context_processors.caducee",
+            ],
+        },
+    }
+]
+
+DATABASES = {"default": database_config(env_str("DATABASE_URL"), DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "patients:list"
+# Strong hashing: Django's PBKDF2 (1,000,000+ iterations in 5.2) first; scrypt accepted.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Lockout after repeated failures (PGSSI-S); counted per account.
+LOGIN_MAX_FAILURES = env_int("CADUCEE_LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("CADUCEE_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+
+# Inactivity logout: the session cookie lives IDLE_TIMEOUT after the last request (SC.SSI/IE.38).
+IDLE_TIMEOUT_MINUTES = env_int("CADUCEE_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
+SESSION_COOKIE_AGE = IDLE_TIMEOUT_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+HTTPS = env_bool("CADUCEE_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+LANGUAGE_CODE = "fr-fr"
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# INSi (CNAM teleservice). Real endpoint and IGC-Santé certificate paths; see docs/operations.md.
+INSI_URL = env_str("CADUCEE_INSI_URL", "")
+INSI_CLIENT_CERT = env_path("CADUCEE_INSI_CERT")
+INSI_CLIENT_KEY = env_path("CADUCEE_INSI_KEY")
+INSI_CA_BUNDLE = env_path("CADUCEE_INSI_CA")
+INSI_TIMEOUT_SECONDS = env_int("CADUCEE_INSI_TIMEOUT", 10, minimum=1)
+# IDAM: the software authorisation number given by the CNDA (ContexteLPS/LPS/IDAM R="4").
+INSI_IDAM = env_str("CADUCEE_INSI_IDAM", "TESTSGIE0000")
+INSI_EMETTEUR = env_str("CADUCEE_INSI_EMETTEUR", "")
+SOFTWARE_NAME = "Caducee"
+SOFTWARE_VERSION = "0.1.0"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CADUCEE_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,14 @@
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+
+
+def health(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("sante/", health, name="health"),
+    path("", include("caducee.patients.urls")),
+    path("", include("caducee.accounts.urls")),
+    path("identite/", include("caducee.identity.urls")),
+]
