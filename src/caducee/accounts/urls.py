@@ -1,4 +1,11 @@
 from django.urls import path
 
+from caducee.accounts import views
+
 app_name = "accounts"
-urlpatterns: list = []
+urlpatterns = [
+    path("connexion/", views.login_view, name="login"),
+    path("deconnexion/", views.logout_view, name="logout"),
+    path("audit/", views.audit_view, name="audit"),
+    path("audit/export.log", views.audit_export_view, name="audit_export"),
+]

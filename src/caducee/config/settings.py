@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "caducee.accounts",
     "caducee.identity",
     "caducee.patients",
+    "caducee.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -66,7 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "caducee.core.context_processors.caducee",
+                "caducee.accounts.context_processors.navigation",
             ],
         },
     }
@@ -144,3 +145,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("CADUCEE_LOG_LEVEL", "INFO")},
 }
+
+# Carte Vitale reader: "fake" (simulated cards, the default with the sandbox) or "sesam" (SESAM-Vitale components).
+VITALE_READER = env_str("CADUCEE_VITALE_READER", "fake" if SANDBOX else "sesam")

@@ -1,4 +1,15 @@
 from django.urls import path
 
+from caducee.identity import views
+
 app_name = "identity"
-urlpatterns: list = []
+urlpatterns = [
+    path("<int:identity_id>/insi/", views.insi_query, name="insi"),
+    path("<int:identity_id>/insi/<int:call_id>/", views.insi_result, name="insi_result"),
+    path("<int:identity_id>/insi/<int:call_id>/accepter/", views.insi_accept, name="insi_accept"),
+    path("<int:identity_id>/justificatif/", views.document_check, name="document"),
+    path("<int:identity_id>/modifier/", views.identity_edit, name="edit"),
+    path("<int:identity_id>/attributs/", views.identity_attributes, name="attributes"),
+    path("vigilance/", views.vigilance_list, name="vigilance"),
+    path("vigilance/<int:case_id>/clore/", views.vigilance_close, name="vigilance_close"),
+]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib.auth import login, logout
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.selectors import audit_events
+from caducee.accounts.services import LoginError, user_authenticate
+from caducee.core.audit import audit_record, export_syslog
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    context = {"next": next_url, "username": "", "error": ""}
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        context["username"] = username
+        try:
+            user = user_authenticate(request=request, username=username, password=request.POST.get("password", ""))
+        except LoginError as exc:
+            context["error"] = str(exc)
+            return render(request, "accounts/login.html", context, status=401)
+        login(request, user)
+        # No open redirect after login: only same-host relative targets.
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+            next_url = ""
+        return redirect(next_url or ("accounts:audit" if user.role == "admin" else "patients:list"))
+    return render(request, "accounts/login.html", context)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record(actor=request.user, action="auth.logout", object_type="user", object_id=request.user.pk,
+                     request=request)
+    logout(request)
+    return redirect("accounts:login")
+
+
+def audit_view(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.AUDIT_READ)
+    patient, action = request.GET.get("patient", ""), request.GET.get("action", "")
+    events = audit_events(patient=patient, action=action)[:200]
+    return render(request, "accounts/audit.html", {"events": events, "patient": patient, "action": action})
+
+
+def audit_export_view(request: HttpRequest) -> StreamingHttpResponse:
+    check_permission(request.user, Perm.AUDIT_READ)
+    events = audit_events(patient=request.GET.get("patient", ""), action=request.GET.get("action", ""))
+    audit_record(actor=request.user, action="audit.export", request=request)
+    response = StreamingHttpResponse(export_syslog(events.iterator()), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="caducee-audit.log"'
+    return response

@@ -1,0 +1,42 @@
+"""R28 — the single gate deciding whether a matricule INS may leave the system.
+
+Every export (CDA header, DMP metadata, MSSanté patient address, X-MSS-INS, HL7/FHIR) calls
+`transmissible_ins`; nothing else reads `Identity.ins_matricule` for sending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from caducee.core.oids import NON_PRODUCTION_INS_OIDS
+from caducee.identity.models import Identity, Status
+
+
+@dataclass(frozen=True)
+class TransmissibleIns:
+    matricule: str  # 15 characters (13 + key)
+    oid: str
+
+
+class SandboxDataError(Exception):
+    """Test or sandbox data about to reach a real national service."""
+
+
+def transmissible_ins(identity: Identity) -> TransmissibleIns | None:
+    """The INS to transmit, or None: only a QUAL identity's INS leaves the system (R28).
+
+    R25: a doubtful or fictitious identity is PROV, so it never gets here with an INS.
+    A practice on real services refuses identities obtained from the sandbox or carrying a test/demo OID.
+    """
+    if identity.status != Status.QUAL or not identity.ins_matricule or not identity.ins_oid:
+        return None
+    if identity.is_doubtful or identity.is_fictitious:
+        return None
+    if not settings.SANDBOX and (identity.from_sandbox or identity.ins_oid in NON_PRODUCTION_INS_OIDS):
+        raise SandboxDataError(
+            "Cette identité provient du bac à sable ou d'un jeu de test : elle ne peut pas être envoyée "
+            "à un service national réel."
+        )
+    return TransmissibleIns(matricule=identity.ins_matricule, oid=identity.ins_oid)

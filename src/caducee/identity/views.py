@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.identity.models import Identity, Sex, VigilanceCase
+from caducee.identity.selectors import identity_panel, insi_call_for, open_vigilance_cases
+from caducee.identity.services import (
+    IdentityError,
+    differing_traits,
+    identity_accept_insi,
+    identity_check_document,
+    identity_query_insi,
+    identity_set_attributes,
+    identity_update,
+    vigilance_resolve,
+)
+from caducee.identity.traits import STRICT_TRAITS, TRAIT_LABELS, TraitsError, clean_traits
+from caducee.identity.matricule import nature
+
+
+def _identity(identity_id: int) -> Identity:
+    return get_object_or_404(Identity.objects.select_related("patient"), pk=identity_id)
+
+
+def _back(identity: Identity) -> HttpResponse:
+    return redirect("patients:chart", patient_id=identity.patient.pk)
+
+
+def _version(request: HttpRequest) -> int:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError as exc:
+        raise Http404("Version manquante") from exc
+
+
+@require_POST
+def insi_query(request: HttpRequest, identity_id: int) -> HttpResponse:
+    identity = _identity(identity_id)
+    try:
+        call = identity_query_insi(actor=request.user, identity=identity, request=request)
+    except IdentityError as exc:
+        messages.error(request, str(exc))
+        return _back(identity)
+    return redirect("identity:insi_result", identity_id=identity.pk, call_id=call.pk)
+
+
+def insi_result(request: HttpRequest, identity_id: int, call_id: int) -> HttpResponse:
+    """INSi's traits beside the local ones; accept in one click."""
+    check_permission(request.user, Perm.IDENTITY_MANAGE)
+    identity = _identity(identity_id)
+    call = insi_call_for(identity, call_id)
+    if call is None:
+        raise Http404("Appel INSi introuvable")
+    rows = []
+    if call.result:
+        returned = {
+            "birth_name": call.result.get("birth_name"), "birth_given_names": call.result.get("given_names"),
+            "first_given_name": call.result.get("first_given_name"), "birth_date": call.result.get("birth_date"),
+            "sex": call.result.get("sex"), "birthplace_cog": call.result.get("birthplace_cog") or "99999",
+        }
+        differ = set(differing_traits(identity, call))
+        rows = [(TRAIT_LABELS[f], getattr(identity, f), returned[f], f in differ) for f in STRICT_TRAITS]
+    first_ok = not call.result or identity.first_given_name in (call.result.get("given_names") or "").split()
+    return render(request, "identity/insi_result.html", {
+        "identity": identity, "call": call, "rows": rows, "nature": nature(call.result.get("oid", "")),
+        "first_name_consistent": first_ok,
+    })
+
+
+@require_POST
+def insi_accept(request: HttpRequest, identity_id: int, call_id: int) -> HttpResponse:
+    identity = _identity(identity_id)
+    try:
+        identity = identity_accept_insi(actor=request.user, identity=identity, call_id=call_id,
+                                        version=_version(request), request=request)
+    except IdentityError as exc:
+        messages.error(request, str(exc))
+        return _back(identity)
+    messages.success(request, f"Identité INSi intégrée : {identity.get_status_display().lower()}.")
+    return _back(identity)
+
+
+@require_POST
+def document_check(request: HttpRequest, identity_id: int) -> HttpResponse:
+    identity = _identity(identity_id)
+    if request.POST.get("checked") != "1":
+        messages.error(request, "Cochez « J'ai vérifié la pièce d'identité » pour valider.")
+        return _back(identity)
+    try:
+        identity = identity_check_document(actor=request.user, identity=identity, version=_version(request),
+                                           document=request.POST.get("document", ""), request=request)
+    except IdentityError as exc:
+        messages.error(request, str(exc))
+        return _back(identity)
+    messages.success(request, f"Justificatif enregistré : {identity.get_status_display().lower()}.")
+    return _back(identity)
+
+
+def identity_edit(request: HttpRequest, identity_id: int) -> HttpResponse:
+    check_permission(request.user, Perm.IDENTITY_MANAGE)
+    identity = _identity(identity_id)
+    values = {f: getattr(identity, f) for f in TRAIT_LABELS}
+    y, m, d = identity.birth_date.split("-")
+    values["birth_date"] = f"{d}/{m}/{y}"
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = {f: request.POST.get(f, values[f]) for f in TRAIT_LABELS}
+        try:
+            identity = identity_update(actor=request.user, identity=identity, version=_version(request),
+                                       traits=clean_traits(values), request=request)
+        except TraitsError as exc:
+            errors = exc.errors
+        except (IdentityError, PermissionDenied) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Identité enregistrée.")
+            return _back(identity)
+    locked = identity.status in ("RECUP", "QUAL") and not request.user.is_identity_superuser  # type: ignore[union-attr]
+    return render(request, "identity/edit.html", {
+        **identity_panel(identity), "values": values, "errors": errors, "labels": TRAIT_LABELS,
+        "sexes": Sex.choices, "locked": locked,
+    }, status=400 if errors else 200)
+
+
+@require_POST
+def identity_attributes(request: HttpRequest, identity_id: int) -> HttpResponse:
+    identity = _identity(identity_id)
+    identity_set_attributes(actor=request.user, identity=identity, version=_version(request),
+                            doubtful=request.POST.get("doubtful") == "1",
+                            fictitious=request.POST.get("fictitious") == "1", request=request)
+    messages.success(request, "Attributs d'identité enregistrés.")
+    return _back(identity)
+
+
+def vigilance_list(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.IDENTITY_VIGILANCE)
+    return render(request, "identity/vigilance.html", {"cases": open_vigilance_cases()})
+
+
+@require_POST
+def vigilance_close(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_object_or_404(VigilanceCase, pk=case_id)
+    vigilance_resolve(actor=request.user, case=case, resolution=request.POST.get("resolution", "Traité"),
+                      request=request)
+    messages.success(request, "Signalement clos.")
+    return redirect("identity:vigilance")

@@ -1,0 +1,37 @@
+// Caducée: small progressive enhancements; every page works without JavaScript (CSP forbids inline script).
+(function () {
+  "use strict";
+  // Search as you type on the patient list (server renders escaped HTML fragments).
+  var form = document.querySelector("form[data-live-search]");
+  if (form) {
+    var input = form.querySelector("input[name=q]");
+    var results = document.getElementById("results");
+    var timer = null, seq = 0;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var mine = ++seq;
+        var url = form.dataset.liveSearch + "?q=" + encodeURIComponent(input.value);
+        fetch(url, { headers: { "X-Partial": "1" }, credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) { if (html !== null && mine === seq) { results.innerHTML = html; } });
+      }, 150);
+    });
+  }
+  // "/" focuses the search field from anywhere (keyboard-friendly).
+  document.addEventListener("keydown", function (e) {
+    var q = document.getElementById("q");
+    if (e.key === "/" && q && document.activeElement.tagName !== "INPUT") { e.preventDefault(); q.focus(); }
+  });
+  // Inactivity: the server ends the session; the page follows so no chart stays on screen.
+  var minutes = parseInt(document.body.dataset.idleMinutes || "0", 10);
+  if (minutes > 0 && document.querySelector(".who")) {
+    var idle = null;
+    var reset = function () {
+      clearTimeout(idle);
+      idle = setTimeout(function () { window.location.href = "/connexion/?expired=1"; }, minutes * 60000 + 5000);
+    };
+    ["click", "keydown"].forEach(function (ev) { document.addEventListener(ev, reset); });
+    reset();
+  }
+})();
