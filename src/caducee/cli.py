@@ -11,10 +11,25 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caducee.config.settings")
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
+        if args[1] == "demo":
+            _prepare_demo()
     args[0] = "caducee"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(args)
+
+
+def _prepare_demo() -> None:
+    """The demo always runs on the sandbox, in a fresh SQLite database of its own."""
+    from pathlib import Path
+
+    os.environ["CADUCEE_SANDBOX"] = "1"
+    os.environ.pop("DATABASE_URL", None)
+    base = Path(os.environ.get("CADUCEE_DATA_DIR") or Path.cwd() / "var")
+    demo_dir = base / "demo"
+    for name in ("caducee.sqlite3", "caducee.sqlite3-wal", "caducee.sqlite3-shm"):
+        (demo_dir / name).unlink(missing_ok=True)
+    os.environ["CADUCEE_DATA_DIR"] = str(demo_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""`caducee demo`: a fresh demo database, the sandbox services, demo data and the web server."""
+
+from __future__ import annotations
+
+import os
+import webbrowser
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from caducee.core.webserver import run_gunicorn
+from caducee.patients.demo import seed_demo
+from caducee.patients.management.commands.seed_demo import print_logins
+
+
+class Command(BaseCommand):
+    help = "Démonstration : base neuve (SQLite), services nationaux simulés, données de démo, serveur web."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--no-browser", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.SANDBOX:
+            raise CommandError("La démonstration exige CADUCEE_SANDBOX=1 (positionné par `caducee demo`).")
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+            raise CommandError("La démonstration utilise sa propre base SQLite : retirez DATABASE_URL.")
+        call_command("migrate", interactive=False, verbosity=0)
+        seed_demo()
+        from caducee.sandbox.runner import start_sandboxes
+
+        handle = start_sandboxes(settings.DATA_DIR)
+        url = f"http://{options['bind']}/"
+        self.stdout.write(self.style.SUCCESS(f"Caducée (démonstration) : {url}"))
+        self.stdout.write(f"Données : {settings.DATA_DIR}")
+        self.stdout.write(f"Services simulés : {', '.join(handle.urls())}")
+        print_logins(self.stdout)
+        if not options["no_browser"] and os.environ.get("DISPLAY"):
+            webbrowser.open(url)
+        try:
+            run_gunicorn(bind=options["bind"], workers=2)
+        finally:
+            handle.stop()
