@@ -1,0 +1,81 @@
+"""Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
+
+sandbox.json holds one key per service (`insi` today; `dmp`, `mss`, `psc` later), each with its
+URL and the PEM files a client needs for mutual TLS. The product reads it when CADUCEE_SANDBOX=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
+from caducee.sandbox.pki import SandboxPki, ensure_pki
+
+STATE_FILE = "sandbox.json"
+
+
+def default_reference_dir() -> Path:
+    """Same default as the settings: CADUCEE_REFERENCE_DIR, else ../shared/reference next to the repo."""
+    if value := os.environ.get("CADUCEE_REFERENCE_DIR", "").strip():
+        return Path(value).expanduser()
+    return Path(__file__).resolve().parent.parent.parent.parent.parent / "shared" / "reference"
+
+
+@dataclass
+class SandboxHandle:
+    data_dir: Path
+    state_file: Path
+    pki: SandboxPki
+    insi: InsiSandbox
+    state: dict[str, Any]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {name: str(service["url"]) for name, service in self.state.items()}
+
+    def stop(self) -> None:
+        """Stop every sandbox; remove sandbox.json if it still describes this run."""
+        self.insi.stop()
+        try:
+            if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
+                self.state_file.unlink()
+        except (FileNotFoundError, ValueError):
+            pass
+
+
+def start_sandboxes(
+    data_dir: Path | str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    reference_dir: Path | None = None,
+) -> SandboxHandle:
+    """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_pki(data_dir)
+    insi = start_insi_sandbox(
+        ca=pki.ca_cert,
+        cert=pki.server_cert,
+        key=pki.server_key,
+        host=host,
+        port=port,
+        reference_dir=reference_dir if reference_dir is not None else default_reference_dir(),
+    )
+    state: dict[str, Any] = {
+        "insi": {
+            "url": insi.url,
+            "ca": str(pki.ca_cert),
+            "client_cert": str(pki.client_cert),
+            "client_key": str(pki.client_key),
+        }
+    }
+    state_file = data_dir / STATE_FILE
+    tmp = state_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(state_file)  # atomic: a reader never sees half a file
+    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state)
