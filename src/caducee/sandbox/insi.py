@@ -630,5 +630,5 @@ def start_insi_sandbox(
     url = f"https://{bound_host}:{server.server_address[1]}/lps"
     sandbox = InsiSandbox(server=server, thread=thread, url=url)
     sandbox.requests = server.log  # same list: what the server saw
-    logger.info("Bac à sable INSi : %s", url)
+    logger.debug("Bac à sable INSi : %s", url)
     return sandbox

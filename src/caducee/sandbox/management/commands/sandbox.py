@@ -1,0 +1,52 @@
+"""`caducee sandbox [--port N]`: run the local stand-ins of the national services until Ctrl-C."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from caducee.sandbox.runner import start_sandboxes
+
+
+class Command(BaseCommand):
+    help = (
+        "Lance les bacs à sable des services nationaux (INSi aujourd'hui) en avant-plan, "
+        "publie leurs adresses dans DATA_DIR/sandbox.json ; Ctrl-C pour arrêter."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=0, help="Port du bac à sable INSi (0 = port libre).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Adresse d'écoute (boucle locale par défaut)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        handle = start_sandboxes(
+            Path(settings.DATA_DIR),
+            host=options["host"],
+            port=options["port"],
+            reference_dir=Path(settings.REFERENCE_DIR) if settings.REFERENCE_DIR else None,
+        )
+        self.stdout.write(self.style.SUCCESS("Bacs à sable démarrés :"))
+        for name, url in handle.urls.items():
+            self.stdout.write(f"  {name} : {url}")
+        self.stdout.write(f"  adresses et certificats : {handle.state_file}")
+        if not settings.SANDBOX:
+            self.stdout.write(
+                self.style.WARNING("Caducée n'utilisera ces services qu'avec CADUCEE_SANDBOX=1.")
+            )
+        self.stdout.write("Ctrl-C pour arrêter.")
+        try:
+            self.wait_for_interrupt()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            handle.stop()
+            self.stdout.write("Bacs à sable arrêtés.")
+
+    def wait_for_interrupt(self) -> None:
+        threading.Event().wait()
