@@ -180,9 +180,7 @@ def _ins(parent: etree._Element, record: dict[str, Any]) -> None:
 
 def load_schemas(reference_dir: Path | None) -> dict[str, etree.XMLSchema] | None:
     """The official XSDs, or None (structural checks only) when the reference kit is absent."""
-    if reference_dir is None or not all(
-        (Path(reference_dir) / path).is_file() for path in _XSD_FILES.values()
-    ):
+    if reference_dir is None or not all((Path(reference_dir) / path).is_file() for path in _XSD_FILES.values()):
         logger.warning(
             "Bac à sable INSi : XSD officiels introuvables sous %s/%s ; contrôles structurels seulement.",
             reference_dir,
@@ -191,8 +189,7 @@ def load_schemas(reference_dir: Path | None) -> dict[str, etree.XMLSchema] | Non
         return None
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return {
-        name: etree.XMLSchema(etree.parse(str(Path(reference_dir) / path), parser))
-        for name, path in _XSD_FILES.items()
+        name: etree.XMLSchema(etree.parse(str(Path(reference_dir) / path), parser)) for name, path in _XSD_FILES.items()
     }
 
 
@@ -237,9 +234,7 @@ def _validate(schemas: dict[str, etree.XMLSchema] | None, name: str, element: et
         raise _sender(f"{etree.QName(element).localname} non conforme au XSD : {message}")
 
 
-def parse_request(
-    data: bytes, http_action: str | None, schemas: dict[str, etree.XMLSchema] | None
-) -> ParsedRequest:
+def parse_request(data: bytes, http_action: str | None, schemas: dict[str, etree.XMLSchema] | None) -> ParsedRequest:
     root = _safe_parse(data)
     if root.tag == f"{{{_NS_SOAP11}}}Envelope":
         raise SoapFault(
@@ -442,6 +437,9 @@ class InsiServer(ThreadingHTTPServer):
             except OSError:
                 pass
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("Bac à sable INSi : connexion de %s interrompue.", client_address[0], exc_info=True)
+
     def record(self, record: RequestRecord) -> None:
         with self.log_lock:
             self.log.append(record)
@@ -458,10 +456,12 @@ class InsiHandler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
+        self.close_connection = True
         self._send(405, b"", "text/plain", extra={"Allow": "POST"})
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] != "/lps":
+            self.close_connection = True  # the body is not read: the connection cannot be reused
             self._send(404, b"", "text/plain")
             return
         cn = self._client_cn()
@@ -564,9 +564,7 @@ class InsiHandler(BaseHTTPRequestHandler):
     def _http_action(self) -> str | None:
         content_type = self.headers.get("Content-Type", "")
         if not content_type.lower().startswith("application/soap+xml"):
-            raise _sender(
-                f"Content-Type {content_type!r} : application/soap+xml (SOAP 1.2) attendu.", http_status=415
-            )
+            raise _sender(f"Content-Type {content_type!r} : application/soap+xml (SOAP 1.2) attendu.", http_status=415)
         match = re.search(r'action\s*=\s*"?([^";]+)"?', content_type)
         return match.group(1).strip() if match else None
 
