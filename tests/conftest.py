@@ -6,19 +6,26 @@ from caducee.accounts.models import Practice, Role, User
 from caducee.identity.models import DEFAULT_ID_DOCUMENTS
 from caducee.identity.traits import clean_traits
 from caducee.patients.services import patient_create
+from tests.sandbox.fixtures import insi_sandbox, insi_sandbox_session  # noqa: F401
 
 PASSWORD = "Un-mot-de-passe-long-2026"
 
 
 @pytest.fixture
 def practice(db: None) -> Practice:
-    return Practice.objects.create(pk=1, name="MSP de test", kind=Practice.Kind.MSP, finess="690099991",
-                                   accepted_id_documents=DEFAULT_ID_DOCUMENTS)
+    return Practice.objects.create(
+        pk=1,
+        name="MSP de test",
+        kind=Practice.Kind.MSP,
+        finess="690099991",
+        accepted_id_documents=DEFAULT_ID_DOCUMENTS,
+    )
 
 
 def _user(username: str, role: str, **extra: object) -> User:
-    return User.objects.create_user(username=username, password=PASSWORD, role=role, last_name=username.upper(),
-                                    **extra)
+    return User.objects.create_user(
+        username=username, password=PASSWORD, role=role, last_name=username.upper(), **extra
+    )
 
 
 @pytest.fixture
@@ -44,8 +51,13 @@ def administrator(db: None) -> User:
 @pytest.fixture
 def make_patient(practice: Practice, secretary: User):  # type: ignore[no-untyped-def]
     def make(**raw: str):  # type: ignore[no-untyped-def]
-        data = {"birth_name": "ADRTROIS", "first_given_name": "DOMINIQUE", "birth_date": "26/02/1997", "sex": "F",
-                "birthplace_cog": "2A020"}
+        data = {
+            "birth_name": "ADRTROIS",
+            "first_given_name": "DOMINIQUE",
+            "birth_date": "26/02/1997",
+            "sex": "F",
+            "birthplace_cog": "2A020",
+        }
         data.update(raw)
         return patient_create(actor=secretary, traits=clean_traits(data))
 

@@ -164,9 +164,7 @@ def test_homonyms_give_02_and_the_birthplace_decides(insi_sandbox):
 
 def test_names_are_normalised_before_the_call_cnda_2_03_cas_1(insi_sandbox):
     # Lower case, accents and typographic apostrophes become the INSi alphabet.
-    result = _client().search_traits(
-        InsiTraits("d’Artagnan de l’Hérault", ["Pierre-Alain"], "m", "2001-06-17")
-    )
+    result = _client().search_traits(InsiTraits("d’Artagnan de l’Hérault", ["Pierre-Alain"], "m", "2001-06-17"))
     assert result.code == "00"
     assert result.identity is not None and result.identity.birth_name == "D'ARTAGNAN DE L'HERAULT"
 

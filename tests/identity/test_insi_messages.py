@@ -287,9 +287,7 @@ RESULTAT_NS = "http://www.cnamts.fr/INSiResultat"
 
 
 def _envelope(inner: str) -> bytes:
-    return (
-        f'<soap:Envelope xmlns:soap="{NS_SOAP12}"><soap:Body>{inner}</soap:Body></soap:Envelope>'
-    ).encode()
+    return (f'<soap:Envelope xmlns:soap="{NS_SOAP12}"><soap:Body>{inner}</soap:Body></soap:Envelope>').encode()
 
 
 def _resultat(inner: str) -> bytes:
@@ -338,9 +336,7 @@ LAUGHS = (
         (_resultat("<CR><CodeCR>07</CodeCR><LibelleCR>?</LibelleCR></CR>"), "Code retour INSi inconnu"),
         (_resultat(CR00), "00 sans identité"),
         (
-            _resultat(
-                "<CR><CodeCR>01</CodeCR><LibelleCR>x</LibelleCR></CR>" + f"<INDIVIDU>{ACTIF}{TIQ}</INDIVIDU>"
-            ),
+            _resultat("<CR><CodeCR>01</CodeCR><LibelleCR>x</LibelleCR></CR>" + f"<INDIVIDU>{ACTIF}{TIQ}</INDIVIDU>"),
             "01",
         ),
         (_resultat(CR00 + CR00), "unique CR"),
@@ -356,9 +352,7 @@ LAUGHS = (
             "NumIdentifiant",
         ),
         (
-            _resultat(
-                CR00 + f"<INDIVIDU>{ACTIF.replace('<OID>1.2.250.1.213.1.4.8</OID>', '')}{TIQ}</INDIVIDU>"
-            ),
+            _resultat(CR00 + f"<INDIVIDU>{ACTIF.replace('<OID>1.2.250.1.213.1.4.8</OID>', '')}{TIQ}</INDIVIDU>"),
             "OID",
         ),
         (_resultat(CR00 + f"<INDIVIDU>{ACTIF}{TIQ.replace('>F<', '>f<')}</INDIVIDU>"), "Sexe invalide"),

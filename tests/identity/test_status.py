@@ -8,8 +8,15 @@ from caducee.identity import status as machine
 from caducee.identity.models import Status
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    (Status.PROV, Status.RECUP), (Status.VALI, Status.QUAL), (Status.RECUP, Status.RECUP), (Status.QUAL, Status.QUAL)])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (Status.PROV, Status.RECUP),
+        (Status.VALI, Status.QUAL),
+        (Status.RECUP, Status.RECUP),
+        (Status.QUAL, Status.QUAL),
+    ],
+)
 def test_r20_insi_accepted(before: str, after: str) -> None:
     assert machine.after_insi_accepted(before, traits_changed=False) == after
 
@@ -18,20 +25,29 @@ def test_r20_insi_with_other_traits_than_the_document_checked_gives_recup() -> N
     assert machine.after_insi_accepted(Status.VALI, traits_changed=True) == Status.RECUP
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    (Status.PROV, Status.VALI), (Status.RECUP, Status.QUAL), (Status.VALI, Status.VALI), (Status.QUAL, Status.QUAL)])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (Status.PROV, Status.VALI),
+        (Status.RECUP, Status.QUAL),
+        (Status.VALI, Status.VALI),
+        (Status.QUAL, Status.QUAL),
+    ],
+)
 def test_r20_document_checked(before: str, after: str) -> None:
     assert machine.after_document_checked(before) == after
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    (Status.RECUP, Status.PROV), (Status.QUAL, Status.VALI), (Status.VALI, Status.PROV)])
+@pytest.mark.parametrize(
+    ("before", "after"), [(Status.RECUP, Status.PROV), (Status.QUAL, Status.VALI), (Status.VALI, Status.PROV)]
+)
 def test_r27_strict_trait_changed(before: str, after: str) -> None:
     assert machine.after_strict_trait_changed(before) == after
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    (Status.QUAL, Status.VALI), (Status.RECUP, Status.PROV), (Status.VALI, Status.VALI)])
+@pytest.mark.parametrize(
+    ("before", "after"), [(Status.QUAL, Status.VALI), (Status.RECUP, Status.PROV), (Status.VALI, Status.VALI)]
+)
 def test_r49_verification_ko(before: str, after: str) -> None:
     assert machine.after_verification_ko(before) == after
 

@@ -11,8 +11,13 @@ BASE = {"birth_name": "Dupont", "first_given_name": "Jean", "birth_date": "01/02
 
 def test_r5_five_traits_are_enough_and_unknown_birthplace_defaults_to_99999() -> None:
     traits = clean_traits(BASE)
-    assert (traits.birth_name, traits.first_given_name, traits.birth_date, traits.sex, traits.birthplace_cog) == (
-        "DUPONT", "JEAN", "1980-02-01", "M", "99999")
+    assert (
+        traits.birth_name,
+        traits.first_given_name,
+        traits.birth_date,
+        traits.sex,
+        traits.birthplace_cog,
+    ) == ("DUPONT", "JEAN", "1980-02-01", "M", "99999")
     assert traits.birth_given_names == "JEAN"
 
 
@@ -40,9 +45,16 @@ def test_first_given_name_must_be_the_first_of_the_list() -> None:
     assert "first_given_name" in exc.value.errors
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("26/02/1997", "1997-02-26"), ("1997-02-26", "1997-02-26"), ("00/00/1950", "1950-00-00"),
-    ("00/05/1950", "1950-05-00"), ("1.2.1990", "1990-02-01")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("26/02/1997", "1997-02-26"),
+        ("1997-02-26", "1997-02-26"),
+        ("00/00/1950", "1950-00-00"),
+        ("00/05/1950", "1950-05-00"),
+        ("1.2.1990", "1990-02-01"),
+    ],
+)
 def test_birth_dates_including_unknown_day_or_month(raw: str, expected: str) -> None:
     assert parse_birth_date(raw) == expected
 

@@ -13,11 +13,23 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(make_patient):  # type: ignore[no-untyped-def]
     return {
-        "dartagnan": make_patient(birth_name="D'Artagnan de l'Hérault", first_given_name="Pierre-Alain",
-                                  birth_date="17/06/2001", sex="M", birthplace_cog=""),
+        "dartagnan": make_patient(
+            birth_name="D'Artagnan de l'Hérault",
+            first_given_name="Pierre-Alain",
+            birth_date="17/06/2001",
+            sex="M",
+            birthplace_cog="",
+        ),
         "adrtrois": make_patient(),
-        "martin": make_patient(birth_name="Bernard", first_given_name="Élodie", birth_given_names="Élodie Marie",
-                               used_name="Martin", birth_date="03/04/1985", sex="F", birthplace_cog="69123"),
+        "martin": make_patient(
+            birth_name="Bernard",
+            first_given_name="Élodie",
+            birth_given_names="Élodie Marie",
+            used_name="Martin",
+            birth_date="03/04/1985",
+            sex="F",
+            birthplace_cog="69123",
+        ),
     }
 
 

@@ -26,9 +26,7 @@ _shared: dict[str, SandboxHandle] = {}
 def shared_insi_sandbox(tmp_root: Path) -> SandboxHandle:
     with _lock:
         if "handle" not in _shared:
-            handle = start_sandboxes(
-                tmp_root / "sandbox-data", reference_dir=Path(django_settings.REFERENCE_DIR)
-            )
+            handle = start_sandboxes(tmp_root / "sandbox-data", reference_dir=Path(django_settings.REFERENCE_DIR))
             atexit.register(handle.stop)
             _shared["handle"] = handle
         return _shared["handle"]

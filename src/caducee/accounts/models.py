@@ -27,9 +27,7 @@ class Practice(models.Model):
     # A practice that has ever run on the sandbox holds test data: never sent to a real national service.
     is_sandbox = models.BooleanField("données de bac à sable", default=False)
     # R19: the high-trust identity documents accepted by this site (FR Core mode-validation codes).
-    accepted_id_documents = models.JSONField(
-        "justificatifs d'identité acceptés", default=list, blank=True
-    )
+    accepted_id_documents = models.JSONField("justificatifs d'identité acceptés", default=list, blank=True)
     # R19: "toute validation automatique doit pouvoir être désactivée" — default: manual validation.
     auto_validate_on_document = models.BooleanField(default=False)
 

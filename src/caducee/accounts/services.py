@@ -25,9 +25,15 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
     account = User.objects.filter(username=username).first()
     now = timezone.now()
     if account and account.locked_until and account.locked_until > now:
-        audit_record(actor=None, action="auth.login", object_type="user", object_id=account.pk,
-                     outcome=AuditEvent.Outcome.REFUSED, detail={"username": username, "reason": "locked"},
-                     request=request)
+        audit_record(
+            actor=None,
+            action="auth.login",
+            object_type="user",
+            object_id=account.pk,
+            outcome=AuditEvent.Outcome.REFUSED,
+            detail={"username": username, "reason": "locked"},
+            request=request,
+        )
         raise LoginError("Compte verrouillé après plusieurs échecs. Réessayez plus tard.")
     user = authenticate(request, username=username, password=password)
     if user is None:
@@ -38,9 +44,15 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
                 if account.failed_logins >= settings.LOGIN_MAX_FAILURES:
                     lock = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
                     User.objects.filter(pk=account.pk).update(locked_until=lock, failed_logins=0)
-        audit_record(actor=None, action="auth.login", object_type="user",
-                     object_id=account.pk if account else "", outcome=AuditEvent.Outcome.REFUSED,
-                     detail={"username": username, "reason": "bad_credentials"}, request=request)
+        audit_record(
+            actor=None,
+            action="auth.login",
+            object_type="user",
+            object_id=account.pk if account else "",
+            outcome=AuditEvent.Outcome.REFUSED,
+            detail={"username": username, "reason": "bad_credentials"},
+            request=request,
+        )
         raise LoginError("Identifiant ou mot de passe incorrect.")
     assert isinstance(user, User)
     User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)

@@ -34,8 +34,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        audit_record(actor=request.user, action="auth.logout", object_type="user", object_id=request.user.pk,
-                     request=request)
+        audit_record(
+            actor=request.user,
+            action="auth.logout",
+            object_type="user",
+            object_id=request.user.pk,
+            request=request,
+        )
     logout(request)
     return redirect("accounts:login")
 

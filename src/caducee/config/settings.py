@@ -118,7 +118,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -147,4 +149,4 @@ LOGGING = {
 }
 
 # Carte Vitale reader: "fake" (simulated cards, the default with the sandbox) or "sesam" (SESAM-Vitale components).
-VITALE_READER = env_str("CADUCEE_VITALE_READER", "fake" if SANDBOX else "sesam")
+VITALE_READER = env_str("CADUCEE_VITALE_READER", "")  # empty: fake on the sandbox, sesam otherwise

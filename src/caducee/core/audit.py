@@ -15,9 +15,7 @@ _SECRET_WORDS = ("password", "motdepasse", "token", "secret", "key", "cle_privee
 
 
 def _scrub(detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: ("***" if any(word in k.lower() for word in _SECRET_WORDS) else v) for k, v in detail.items()
-    }
+    return {k: ("***" if any(word in k.lower() for word in _SECRET_WORDS) else v) for k, v in detail.items()}
 
 
 def audit_record(
@@ -46,7 +44,7 @@ def audit_record(
 
 
 # RFC 5424: facility 13 = log audit; severity 6 informational, 4 warning (refused), 3 error.
-_SEVERITY = {AuditEvent.Outcome.OK: 6, AuditEvent.Outcome.REFUSED: 4, AuditEvent.Outcome.ERROR: 3}
+_SEVERITY: dict[str, int] = {"ok": 6, "refused": 4, "error": 3}
 _FACILITY_LOG_AUDIT = 13
 # Private enterprise number placeholder for the SD-ID (RFC 5424 §6.3.2 requires name@number).
 _SD_ID = "caducee@32473"

@@ -21,14 +21,16 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def run_gunicorn(*, bind: str, workers: int, threads: int = 4) -> None:
-    _Gunicorn({
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "accesslog": "-",
-        # The access log never carries query strings (they may hold a searched name or birth date).
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
-        "timeout": 60,
-        "graceful_timeout": 10,
-    }).run()
+    _Gunicorn(
+        {
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            # The access log never carries query strings (they may hold a searched name or birth date).
+            "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+            "timeout": 60,
+            "graceful_timeout": 10,
+        }
+    ).run()

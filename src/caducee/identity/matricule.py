@@ -66,9 +66,7 @@ def parse_matricule(raw: str) -> Matricule:
     """Validate a full 15-character matricule INS (R17: all 15 characters and a valid key)."""
     value = clean(raw)
     if len(value) != 15:
-        raise MatriculeError(
-            f"Le matricule INS compte 15 caractères (13 + clé de 2 chiffres) : {len(value)} saisis."
-        )
+        raise MatriculeError(f"Le matricule INS compte 15 caractères (13 + clé de 2 chiffres) : {len(value)} saisis.")
     match = _STRUCTURE.match(value)
     if not match:
         raise MatriculeError(_structure_problem(value))
@@ -81,9 +79,7 @@ def parse_matricule(raw: str) -> Matricule:
 def _structure_problem(value: str) -> str:
     if value[0] not in "12":
         return "Le premier caractère (sexe) doit être 1 ou 2 : ce numéro n'est pas un matricule INS."
-    if not re.fullmatch(r"\d{2}", value[3:5]) or not (
-        1 <= int(value[3:5]) <= 12 or int(value[3:5]) >= 20
-    ):
+    if not re.fullmatch(r"\d{2}", value[3:5]) or not (1 <= int(value[3:5]) <= 12 or int(value[3:5]) >= 20):
         return "Mois de naissance invalide (01 à 12, ou 20 à 99 si inconnu)."
     if not re.fullmatch(r"\d{2}|2[AB]", value[5:7]) or value[5:7] == "00":
         return "Département de naissance invalide (01 à 99, 2A ou 2B)."

@@ -46,7 +46,13 @@ ID_DOCUMENTS = {
 }
 DEFAULT_ID_DOCUMENTS = ["CN", "PA", "CS", "eCN", "IN", "AV"]
 
-UNKNOWN_BIRTHPLACE = "99999"  # RNIV: lieu de naissance inconnu
+UNKNOWN_BIRTHPLACE = "99999"
+
+
+def french_date(iso: str) -> str:
+    """AAAA-MM-JJ → JJ/MM/AAAA (00 kept for an unknown day or month)."""
+    year, month, day = [*iso.split("-"), "", ""][:3]
+    return f"{day}/{month}/{year}" if day else iso  # RNIV: lieu de naissance inconnu
 
 
 class Identity(models.Model):
@@ -92,6 +98,15 @@ class Identity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.birth_name} {self.first_given_name} ({self.birth_date})"
+
+    @property
+    def birth_date_display(self) -> str:
+        """JJ/MM/AAAA, keeping 00 for an unknown day or month."""
+        return french_date(self.birth_date)
+
+    @property
+    def id_document_label(self) -> str:
+        return ID_DOCUMENTS.get(self.id_document, self.id_document)
 
     @property
     def given_names_list(self) -> list[str]:
@@ -173,7 +188,9 @@ class VigilanceCase(models.Model):
     detail = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     resolution = models.CharField(max_length=300, blank=True)
 
     class Meta:

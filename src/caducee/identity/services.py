@@ -65,9 +65,7 @@ def _set_status(identity: Identity, new: str, *, actor: Any, reason: str) -> Non
     """R21: historise every status change (previous status, date, author)."""
     if identity.status == new:
         return
-    StatusChange.objects.create(
-        identity=identity, by=_user(actor), previous=identity.status, new=new, reason=reason
-    )
+    StatusChange.objects.create(identity=identity, by=_user(actor), previous=identity.status, new=new, reason=reason)
     identity.status = new
 
 
@@ -96,27 +94,37 @@ def _detect_vigilance(identity: Identity) -> None:
         birth_name=identity.birth_name, first_given_name=identity.first_given_name
     ).exclude(pk=identity.pk)
     for other in others.only("id", "birth_date")[:20]:
-        kind = (
-            VigilanceCase.Kind.DUPLICATE if other.birth_date == identity.birth_date else VigilanceCase.Kind.HOMONYM
-        )
+        kind = VigilanceCase.Kind.DUPLICATE if other.birth_date == identity.birth_date else VigilanceCase.Kind.HOMONYM
         VigilanceCase.objects.get_or_create(
-            identity=identity, other=other, kind=kind, resolved_at=None,
+            identity=identity,
+            other=other,
+            kind=kind,
+            resolved_at=None,
             defaults={"detail": f"{identity.birth_name} {identity.first_given_name}"},
         )
 
 
 def identity_create(
-    *, actor: Any, traits: Traits, collection_method: str = CollectionMethod.SM, request: HttpRequest | None = None
+    *,
+    actor: Any,
+    traits: Traits,
+    collection_method: str = CollectionMethod.SM,
+    request: HttpRequest | None = None,
 ) -> Identity:
     check_permission(actor, Perm.IDENTITY_MANAGE)
     with transaction.atomic():
         identity = Identity.objects.create(collection_method=collection_method, **traits.as_dict())
-        StatusChange.objects.create(identity=identity, by=_user(actor), previous="", new=Status.PROV,
-                                    reason="Création")
+        StatusChange.objects.create(identity=identity, by=_user(actor), previous="", new=Status.PROV, reason="Création")
         _sync_tokens(identity)
         _detect_vigilance(identity)
-        audit_record(actor=actor, action="identity.create", object_type="identity", object_id=identity.pk,
-                     detail={"status": identity.status, "method": collection_method}, request=request)
+        audit_record(
+            actor=actor,
+            action="identity.create",
+            object_type="identity",
+            object_id=identity.pk,
+            detail={"status": identity.status, "method": collection_method},
+            request=request,
+        )
     return identity
 
 
@@ -133,9 +141,15 @@ def identity_update(
         return identity
     if strict_changed and identity.status in (Status.RECUP, Status.QUAL):
         if not getattr(actor, "is_identity_superuser", False):
-            audit_record(actor=actor, action="identity.update", object_type="identity", object_id=identity.pk,
-                         outcome=AuditEvent.Outcome.REFUSED, detail={"fields": ",".join(strict_changed)},
-                         request=request)
+            audit_record(
+                actor=actor,
+                action="identity.update",
+                object_type="identity",
+                object_id=identity.pk,
+                outcome=AuditEvent.Outcome.REFUSED,
+                detail={"fields": ",".join(strict_changed)},
+                request=request,
+            )
             raise PermissionDenied(
                 "Identité récupérée ou qualifiée : les traits stricts ne sont modifiables que par un "
                 "super-utilisateur identité (règle 26)."
@@ -145,20 +159,35 @@ def identity_update(
             setattr(identity, f, new[f])
         fields = list(changed)
         if strict_changed and identity.status != Status.PROV:
-            _set_status(identity, machine.after_strict_trait_changed(identity.status), actor=actor,
-                        reason="Modification d'un trait strict (règle 27)")
+            _set_status(
+                identity,
+                machine.after_strict_trait_changed(identity.status),
+                actor=actor,
+                reason="Modification d'un trait strict (règle 27)",
+            )
             fields.append("status")
         _save_versioned(identity, version, fields)
         _sync_tokens(identity)
         if {"birth_name", "first_given_name", "birth_date"} & set(strict_changed):
             _detect_vigilance(identity)
-        audit_record(actor=actor, action="identity.update", object_type="identity", object_id=identity.pk,
-                     detail={"fields": ",".join(changed), "status": identity.status}, request=request)
+        audit_record(
+            actor=actor,
+            action="identity.update",
+            object_type="identity",
+            object_id=identity.pk,
+            detail={"fields": ",".join(changed), "status": identity.status},
+            request=request,
+        )
     return identity
 
 
 def identity_set_attributes(
-    *, actor: Any, identity: Identity, version: int, doubtful: bool, fictitious: bool,
+    *,
+    actor: Any,
+    identity: Identity,
+    version: int,
+    doubtful: bool,
+    fictitious: bool,
     request: HttpRequest | None = None,
 ) -> Identity:
     """R25: 'identité douteuse' / 'identité fictive' downgrade to PROV and block any INSi call."""
@@ -170,14 +199,24 @@ def identity_set_attributes(
             _set_status(identity, Status.PROV, actor=actor, reason="Identité douteuse ou fictive (règle 25)")
             fields.append("status")
         _save_versioned(identity, version, fields)
-        audit_record(actor=actor, action="identity.attributes", object_type="identity", object_id=identity.pk,
-                     detail={"douteuse": doubtful, "fictive": fictitious}, request=request)
+        audit_record(
+            actor=actor,
+            action="identity.attributes",
+            object_type="identity",
+            object_id=identity.pk,
+            detail={"douteuse": doubtful, "fictive": fictitious},
+            request=request,
+        )
     return identity
 
 
 def insi_search(
-    *, actor: Any, traits: InsiTraits | None = None, vitale: VitaleQuery | None = None,
-    identity: Identity | None = None, request: HttpRequest | None = None,
+    *,
+    actor: Any,
+    traits: InsiTraits | None = None,
+    vitale: VitaleQuery | None = None,
+    identity: Identity | None = None,
+    request: HttpRequest | None = None,
 ) -> InsiCall:
     """Call INSi (by traits or carte Vitale) and trace the call and its full result (R4, R37, R39).
 
@@ -188,8 +227,7 @@ def insi_search(
     operation = InsiCall.Operation.VITALE if vitale else InsiCall.Operation.TRAITS
     sent: dict[str, Any] = dict(vars(vitale) if vitale else vars(traits or {}))
     started = time.monotonic()
-    call = InsiCall(identity=identity, by=_user(actor), operation=operation, endpoint=endpoint.url,
-                    request_traits=sent)
+    call = InsiCall(identity=identity, by=_user(actor), operation=operation, endpoint=endpoint.url, request_traits=sent)
     try:
         result = client.search_vitale(vitale) if vitale else client.search_traits(traits)  # type: ignore[arg-type]
     except InsiError as exc:
@@ -209,15 +247,24 @@ def insi_search(
         call.save()
         if identity and call.outcome in (InsiCall.Outcome.NOT_FOUND, InsiCall.Outcome.MULTIPLE):
             VigilanceCase.objects.get_or_create(
-                identity=identity, kind=VigilanceCase.Kind.INSI_FAILED, resolved_at=None,
+                identity=identity,
+                kind=VigilanceCase.Kind.INSI_FAILED,
+                resolved_at=None,
                 defaults={"detail": call.get_outcome_display()},
             )
         audit_record(
-            actor=actor, action=f"insi.{operation}", object_type="insi_call", object_id=call.pk,
+            actor=actor,
+            action=f"insi.{operation}",
+            object_type="insi_call",
+            object_id=call.pk,
             patient_id=_patient_id(identity),
             outcome=AuditEvent.Outcome.OK if call.outcome in ("00", "01", "02") else AuditEvent.Outcome.ERROR,
-            detail={"cr": call.outcome, "tentatives": call.attempts, "duree_ms": call.duration_ms,
-                    "matricule": call.result.get("matricule", "")},
+            detail={
+                "cr": call.outcome,
+                "tentatives": call.attempts,
+                "duree_ms": call.duration_ms,
+                "matricule": call.result.get("matricule", ""),
+            },
             request=request,
         )
     return call
@@ -292,12 +339,14 @@ def identity_accept_insi(
     holder = Identity.objects.filter(ins_matricule=matricule).exclude(pk=identity.pk).first()
     if holder is not None:
         VigilanceCase.objects.get_or_create(
-            identity=identity, other=holder, kind=VigilanceCase.Kind.DUPLICATE, resolved_at=None,
+            identity=identity,
+            other=holder,
+            kind=VigilanceCase.Kind.DUPLICATE,
+            resolved_at=None,
             defaults={"detail": "Même matricule INS"},
         )
         raise IdentityError(
-            "Ce matricule INS est déjà porté par une autre identité : doublon potentiel signalé à "
-            "l'identitovigilance."
+            "Ce matricule INS est déjà porté par une autre identité : doublon potentiel signalé à l'identitovigilance."
         )
     changed = differing_traits(identity, call)
     with transaction.atomic():
@@ -310,17 +359,35 @@ def identity_accept_insi(
         identity.from_sandbox = bool(call.result.get("sandbox"))
         new_status = machine.after_insi_accepted(identity.status, traits_changed=bool(changed))
         _set_status(identity, new_status, actor=actor, reason="Identité récupérée via INSi (règle 20)")
-        _save_versioned(identity, version, [*STRICT_TRAITS, "ins_matricule", "ins_oid", "ins_history",
-                                            "insi_checked_at", "from_sandbox", "status"])
+        _save_versioned(
+            identity,
+            version,
+            [
+                *STRICT_TRAITS,
+                "ins_matricule",
+                "ins_oid",
+                "ins_history",
+                "insi_checked_at",
+                "from_sandbox",
+                "status",
+            ],
+        )
         InsiCall.objects.filter(pk=call.pk).update(accepted_at=timezone.now())
         _sync_tokens(identity)
-        VigilanceCase.objects.filter(identity=identity, kind=VigilanceCase.Kind.INSI_FAILED,
-                                     resolved_at=None).update(resolved_at=timezone.now(), resolved_by=_user(actor),
-                                                              resolution="INSi : identité trouvée et intégrée")
-        audit_record(actor=actor, action="identity.insi_accept", object_type="identity", object_id=identity.pk,
-                     patient_id=_patient_id(identity),
-                     detail={"insi_call": call.pk, "status": identity.status, "traits_modifies": ",".join(changed)},
-                     request=request)
+        VigilanceCase.objects.filter(identity=identity, kind=VigilanceCase.Kind.INSI_FAILED, resolved_at=None).update(
+            resolved_at=timezone.now(),
+            resolved_by=_user(actor),
+            resolution="INSi : identité trouvée et intégrée",
+        )
+        audit_record(
+            actor=actor,
+            action="identity.insi_accept",
+            object_type="identity",
+            object_id=identity.pk,
+            patient_id=_patient_id(identity),
+            detail={"insi_call": call.pk, "status": identity.status, "traits_modifies": ",".join(changed)},
+            request=request,
+        )
     return identity
 
 
@@ -338,19 +405,31 @@ def identity_check_document(
     if identity.is_doubtful or identity.is_fictitious:
         raise IdentityError("Identité douteuse ou fictive : elle ne peut pas être validée (règle 25).")
     if document not in accepted_documents(Practice.objects.first()):
-        raise IdentityError("Ce justificatif ne fait pas partie des dispositifs à haut niveau de confiance "
-                            "acceptés par la structure.")
+        raise IdentityError(
+            "Ce justificatif ne fait pas partie des dispositifs à haut niveau de confiance acceptés par la structure."
+        )
     with transaction.atomic():
         identity.id_document = document
         identity.id_document_checked_at = timezone.now()
         identity.id_document_checked_by = _user(actor)
-        _set_status(identity, machine.after_document_checked(identity.status), actor=actor,
-                    reason=f"Justificatif contrôlé : {ID_DOCUMENTS[document]} (règle 19)")
-        _save_versioned(identity, version, ["id_document", "id_document_checked_at", "id_document_checked_by",
-                                            "status"])
-        audit_record(actor=actor, action="identity.document_check", object_type="identity",
-                     object_id=identity.pk, patient_id=_patient_id(identity),
-                     detail={"justificatif": document, "status": identity.status}, request=request)
+        _set_status(
+            identity,
+            machine.after_document_checked(identity.status),
+            actor=actor,
+            reason=f"Justificatif contrôlé : {ID_DOCUMENTS[document]} (règle 19)",
+        )
+        _save_versioned(
+            identity, version, ["id_document", "id_document_checked_at", "id_document_checked_by", "status"]
+        )
+        audit_record(
+            actor=actor,
+            action="identity.document_check",
+            object_type="identity",
+            object_id=identity.pk,
+            patient_id=_patient_id(identity),
+            detail={"justificatif": document, "status": identity.status},
+            request=request,
+        )
     return identity
 
 
@@ -360,16 +439,26 @@ def identity_verification_ko(
     """R49: a verification returned KO: downgrade and invalidate the matricule INS and its OID."""
     with transaction.atomic():
         identity = Identity.objects.select_for_update().get(pk=identity.pk)
-        _set_status(identity, machine.after_verification_ko(identity.status), actor=actor,
-                    reason=f"Vérification INSi KO (règle 49) : {reason}")
+        _set_status(
+            identity,
+            machine.after_verification_ko(identity.status),
+            actor=actor,
+            reason=f"Vérification INSi KO (règle 49) : {reason}",
+        )
         former = identity.ins_matricule
         identity.ins_matricule, identity.ins_oid = "", ""
         _save_versioned(identity, identity.version, ["status", "ins_matricule", "ins_oid"])
         VigilanceCase.objects.create(identity=identity, kind=VigilanceCase.Kind.INSI_KO, detail=reason[:300])
-        audit_record(actor=actor, action="identity.verification_ko", object_type="identity",
-                     object_id=identity.pk, patient_id=_patient_id(identity),
-                     outcome=AuditEvent.Outcome.REFUSED, detail={"matricule_invalide": former, "raison": reason},
-                     request=request)
+        audit_record(
+            actor=actor,
+            action="identity.verification_ko",
+            object_type="identity",
+            object_id=identity.pk,
+            patient_id=_patient_id(identity),
+            outcome=AuditEvent.Outcome.REFUSED,
+            detail={"matricule_invalide": former, "raison": reason},
+            request=request,
+        )
     return identity
 
 
@@ -379,5 +468,11 @@ def vigilance_resolve(*, actor: Any, case: VigilanceCase, resolution: str, reque
         return
     case.resolved_at, case.resolved_by, case.resolution = timezone.now(), _user(actor), resolution[:300]
     case.save(update_fields=["resolved_at", "resolved_by", "resolution"])
-    audit_record(actor=actor, action="vigilance.resolve", object_type="vigilance", object_id=case.pk,
-                 detail={"kind": case.kind, "resolution": resolution[:100]}, request=request)
+    audit_record(
+        actor=actor,
+        action="vigilance.resolve",
+        object_type="vigilance",
+        object_id=case.pk,
+        detail={"kind": case.kind, "resolution": resolution[:100]},
+        request=request,
+    )

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.identity.models import Identity, Sex, VigilanceCase
+from caducee.identity.matricule import nature
+from caducee.identity.models import Identity, Sex, VigilanceCase, french_date
 from caducee.identity.selectors import identity_panel, insi_call_for, open_vigilance_cases
 from caducee.identity.services import (
     IdentityError,
@@ -20,7 +21,6 @@ from caducee.identity.services import (
     vigilance_resolve,
 )
 from caducee.identity.traits import STRICT_TRAITS, TRAIT_LABELS, TraitsError, clean_traits
-from caducee.identity.matricule import nature
 
 
 def _identity(identity_id: int) -> Identity:
@@ -59,25 +59,45 @@ def insi_result(request: HttpRequest, identity_id: int, call_id: int) -> HttpRes
     rows = []
     if call.result:
         returned = {
-            "birth_name": call.result.get("birth_name"), "birth_given_names": call.result.get("given_names"),
-            "first_given_name": call.result.get("first_given_name"), "birth_date": call.result.get("birth_date"),
-            "sex": call.result.get("sex"), "birthplace_cog": call.result.get("birthplace_cog") or "99999",
+            "birth_name": call.result.get("birth_name"),
+            "birth_given_names": call.result.get("given_names"),
+            "first_given_name": call.result.get("first_given_name"),
+            "birth_date": call.result.get("birth_date"),
+            "sex": call.result.get("sex"),
+            "birthplace_cog": call.result.get("birthplace_cog") or "99999",
         }
         differ = set(differing_traits(identity, call))
-        rows = [(TRAIT_LABELS[f], getattr(identity, f), returned[f], f in differ) for f in STRICT_TRAITS]
+        shown = {"birth_date": french_date}
+        rows = [
+            (
+                TRAIT_LABELS[f],
+                shown.get(f, str)(getattr(identity, f)),
+                shown.get(f, str)(returned[f] or ""),
+                f in differ,
+            )
+            for f in STRICT_TRAITS
+        ]
     first_ok = not call.result or identity.first_given_name in (call.result.get("given_names") or "").split()
-    return render(request, "identity/insi_result.html", {
-        "identity": identity, "call": call, "rows": rows, "nature": nature(call.result.get("oid", "")),
-        "first_name_consistent": first_ok,
-    })
+    return render(
+        request,
+        "identity/insi_result.html",
+        {
+            "identity": identity,
+            "call": call,
+            "rows": rows,
+            "nature": nature(call.result.get("oid", "")),
+            "first_name_consistent": first_ok,
+        },
+    )
 
 
 @require_POST
 def insi_accept(request: HttpRequest, identity_id: int, call_id: int) -> HttpResponse:
     identity = _identity(identity_id)
     try:
-        identity = identity_accept_insi(actor=request.user, identity=identity, call_id=call_id,
-                                        version=_version(request), request=request)
+        identity = identity_accept_insi(
+            actor=request.user, identity=identity, call_id=call_id, version=_version(request), request=request
+        )
     except IdentityError as exc:
         messages.error(request, str(exc))
         return _back(identity)
@@ -92,8 +112,13 @@ def document_check(request: HttpRequest, identity_id: int) -> HttpResponse:
         messages.error(request, "Cochez « J'ai vérifié la pièce d'identité » pour valider.")
         return _back(identity)
     try:
-        identity = identity_check_document(actor=request.user, identity=identity, version=_version(request),
-                                           document=request.POST.get("document", ""), request=request)
+        identity = identity_check_document(
+            actor=request.user,
+            identity=identity,
+            version=_version(request),
+            document=request.POST.get("document", ""),
+            request=request,
+        )
     except IdentityError as exc:
         messages.error(request, str(exc))
         return _back(identity)
@@ -105,14 +130,18 @@ def identity_edit(request: HttpRequest, identity_id: int) -> HttpResponse:
     check_permission(request.user, Perm.IDENTITY_MANAGE)
     identity = _identity(identity_id)
     values = {f: getattr(identity, f) for f in TRAIT_LABELS}
-    y, m, d = identity.birth_date.split("-")
-    values["birth_date"] = f"{d}/{m}/{y}"
+    values["birth_date"] = identity.birth_date_display
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = {f: request.POST.get(f, values[f]) for f in TRAIT_LABELS}
         try:
-            identity = identity_update(actor=request.user, identity=identity, version=_version(request),
-                                       traits=clean_traits(values), request=request)
+            identity = identity_update(
+                actor=request.user,
+                identity=identity,
+                version=_version(request),
+                traits=clean_traits(values),
+                request=request,
+            )
         except TraitsError as exc:
             errors = exc.errors
         except (IdentityError, PermissionDenied) as exc:
@@ -121,18 +150,32 @@ def identity_edit(request: HttpRequest, identity_id: int) -> HttpResponse:
             messages.success(request, "Identité enregistrée.")
             return _back(identity)
     locked = identity.status in ("RECUP", "QUAL") and not request.user.is_identity_superuser  # type: ignore[union-attr]
-    return render(request, "identity/edit.html", {
-        **identity_panel(identity), "values": values, "errors": errors, "labels": TRAIT_LABELS,
-        "sexes": Sex.choices, "locked": locked,
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "identity/edit.html",
+        {
+            **identity_panel(identity),
+            "values": values,
+            "errors": errors,
+            "labels": TRAIT_LABELS,
+            "sexes": Sex.choices,
+            "locked": locked,
+        },
+        status=400 if errors else 200,
+    )
 
 
 @require_POST
 def identity_attributes(request: HttpRequest, identity_id: int) -> HttpResponse:
     identity = _identity(identity_id)
-    identity_set_attributes(actor=request.user, identity=identity, version=_version(request),
-                            doubtful=request.POST.get("doubtful") == "1",
-                            fictitious=request.POST.get("fictitious") == "1", request=request)
+    identity_set_attributes(
+        actor=request.user,
+        identity=identity,
+        version=_version(request),
+        doubtful=request.POST.get("doubtful") == "1",
+        fictitious=request.POST.get("fictitious") == "1",
+        request=request,
+    )
     messages.success(request, "Attributs d'identité enregistrés.")
     return _back(identity)
 
@@ -145,7 +188,8 @@ def vigilance_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def vigilance_close(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_object_or_404(VigilanceCase, pk=case_id)
-    vigilance_resolve(actor=request.user, case=case, resolution=request.POST.get("resolution", "Traité"),
-                      request=request)
+    vigilance_resolve(
+        actor=request.user, case=case, resolution=request.POST.get("resolution", "Traité"), request=request
+    )
     messages.success(request, "Signalement clos.")
     return redirect("identity:vigilance")

@@ -16,7 +16,7 @@ from caducee.identity.traits import clean_traits
 from caducee.patients.models import Patient
 from caducee.patients.services import patient_create
 
-DEMO_PASSWORD = "Demo-Caducee-2026"  # printed by `caducee demo`; demo databases only
+DEMO_PASSWORD = "Demo-Caducee-2026"  # noqa: S105 — printed by `caducee demo`; demo databases only
 
 
 @dataclass(frozen=True)
@@ -43,26 +43,79 @@ DEMO_USERS = (
 
 # INSi test personas entered as a secretary would, before any INSi call (status PROV).
 DEMO_PERSONAS = (
-    {"birth_name": "ADRTROIS", "first_given_name": "DOMINIQUE", "birth_date": "26/02/1997", "sex": "F",
-     "birthplace_cog": "2A020"},
-    {"birth_name": "ADRUN", "first_given_name": "ZOE", "birth_date": "31/12/1975", "sex": "F",
-     "birthplace_cog": "63220"},
-    {"birth_name": "ADRTROIS", "first_given_name": "TOUSSAINT", "birth_date": "01/01/1960", "sex": "M",
-     "birthplace_cog": "2B020"},
-    {"birth_name": "ECETINSI", "first_given_name": "PIERRE-ALAIN", "birth_given_names": "PIERRE-ALAIN MURIEL FLORIANT",
-     "birth_date": "14/07/2009", "sex": "M", "birthplace_cog": "63220"},
-    {"birth_name": "PROVISOIRE", "first_given_name": "MATRICULE", "birth_date": "01/07/2009", "sex": "M",
-     "birthplace_cog": "63220"},
-    {"birth_name": "NESSI", "first_given_name": "MICHELANGELO", "birth_date": "07/08/2010", "sex": "M",
-     "birthplace_cog": "63220"},
-    {"birth_name": "TCHITCHI", "first_given_name": "OLA", "birth_given_names": "OLA CATARINA", "birth_date": "21/06/1936",
-     "sex": "F", "birthplace_cog": "63220"},
-    {"birth_name": "HOUILLES", "first_given_name": "PIERRE", "birth_given_names": "PIERRE PAUL JACQUES",
-     "birth_date": "27/01/1993", "sex": "M", "birthplace_cog": ""},
-    {"birth_name": "CORSE", "first_given_name": "ANTHONY", "birth_date": "02/03/1980", "sex": "M",
-     "birthplace_cog": "2B020"},
-    {"birth_name": "D'ARTAGNAN DE L'HERAULT", "first_given_name": "PIERRE-ALAIN", "birth_date": "17/06/2001",
-     "sex": "M", "birthplace_cog": ""},
+    {
+        "birth_name": "ADRTROIS",
+        "first_given_name": "DOMINIQUE",
+        "birth_date": "26/02/1997",
+        "sex": "F",
+        "birthplace_cog": "2A020",
+    },
+    {
+        "birth_name": "ADRUN",
+        "first_given_name": "ZOE",
+        "birth_date": "31/12/1975",
+        "sex": "F",
+        "birthplace_cog": "63220",
+    },
+    {
+        "birth_name": "ADRTROIS",
+        "first_given_name": "TOUSSAINT",
+        "birth_date": "01/01/1960",
+        "sex": "M",
+        "birthplace_cog": "2B020",
+    },
+    {
+        "birth_name": "ECETINSI",
+        "first_given_name": "PIERRE-ALAIN",
+        "birth_given_names": "PIERRE-ALAIN MURIEL FLORIANT",
+        "birth_date": "14/07/2009",
+        "sex": "M",
+        "birthplace_cog": "63220",
+    },
+    {
+        "birth_name": "PROVISOIRE",
+        "first_given_name": "MATRICULE",
+        "birth_date": "01/07/2009",
+        "sex": "M",
+        "birthplace_cog": "63220",
+    },
+    {
+        "birth_name": "NESSI",
+        "first_given_name": "MICHELANGELO",
+        "birth_date": "07/08/2010",
+        "sex": "M",
+        "birthplace_cog": "63220",
+    },
+    {
+        "birth_name": "TCHITCHI",
+        "first_given_name": "OLA",
+        "birth_given_names": "OLA CATARINA",
+        "birth_date": "21/06/1936",
+        "sex": "F",
+        "birthplace_cog": "63220",
+    },
+    {
+        "birth_name": "HOUILLES",
+        "first_given_name": "PIERRE",
+        "birth_given_names": "PIERRE PAUL JACQUES",
+        "birth_date": "27/01/1993",
+        "sex": "M",
+        "birthplace_cog": "",
+    },
+    {
+        "birth_name": "CORSE",
+        "first_given_name": "ANTHONY",
+        "birth_date": "02/03/1980",
+        "sex": "M",
+        "birthplace_cog": "2B020",
+    },
+    {
+        "birth_name": "D'ARTAGNAN DE L'HERAULT",
+        "first_given_name": "PIERRE-ALAIN",
+        "birth_date": "17/06/2001",
+        "sex": "M",
+        "birthplace_cog": "",
+    },
 )
 
 
@@ -72,19 +125,35 @@ def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
         practice, _ = Practice.objects.update_or_create(
             pk=1,
             defaults={
-                "kind": Practice.Kind.MSP, "name": "Maison de santé des Tilleuls", "finess": "690099991",
-                "siret": "99999999900018", "address_line": "12 rue des Tilleuls", "postal_code": "69003",
-                "city": "LYON", "phone": "04 78 00 00 00", "activity_sector": "SA08",
-                "oid_root": "1.2.250.1.999.1", "is_sandbox": True, "accepted_id_documents": DEFAULT_ID_DOCUMENTS,
+                "kind": Practice.Kind.MSP,
+                "name": "Maison de santé des Tilleuls",
+                "finess": "690099991",
+                "siret": "99999999900018",
+                "address_line": "12 rue des Tilleuls",
+                "postal_code": "69003",
+                "city": "LYON",
+                "phone": "04 78 00 00 00",
+                "activity_sector": "SA08",
+                "oid_root": "1.2.250.1.999.1",
+                "is_sandbox": True,
+                "accepted_id_documents": DEFAULT_ID_DOCUMENTS,
             },
         )
         users = {}
         for u in DEMO_USERS:
-            user, created = User.objects.get_or_create(username=u.username, defaults={
-                "first_name": u.first_name, "last_name": u.last_name, "role": u.role,
-                "profession_code": u.profession_code, "specialty_code": u.specialty_code, "rpps": u.rpps,
-                "adeli": u.adeli, "is_identity_superuser": u.identity_superuser,
-            })
+            user, created = User.objects.get_or_create(
+                username=u.username,
+                defaults={
+                    "first_name": u.first_name,
+                    "last_name": u.last_name,
+                    "role": u.role,
+                    "profession_code": u.profession_code,
+                    "specialty_code": u.specialty_code,
+                    "rpps": u.rpps,
+                    "adeli": u.adeli,
+                    "is_identity_superuser": u.identity_superuser,
+                },
+            )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])

@@ -24,7 +24,11 @@ class Patient(models.Model):
     vitale_rang = models.CharField("rang de naissance", max_length=1, blank=True)
     vitale_read_at = models.DateTimeField(null=True, blank=True)
     medecin_traitant = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="patients_suivis",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="patients_suivis",
         verbose_name="médecin traitant",
     )
     medecin_traitant_externe = models.CharField("médecin traitant (hors cabinet)", max_length=200, blank=True)

@@ -38,8 +38,14 @@ def patient_create(
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             **(contact or {}),
         )
-        audit_record(actor=actor, action="patient.create", object_type="patient", object_id=patient.pk,
-                     patient_id=patient.pk, request=request)
+        audit_record(
+            actor=actor,
+            action="patient.create",
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            request=request,
+        )
     return patient
 
 
@@ -47,6 +53,12 @@ def patient_open(*, actor: Any, patient_id: int, request: HttpRequest | None = N
     """Every read of a patient record is audited (who, when, which record)."""
     check_permission(actor, Perm.PATIENT_ADMIN)
     patient = patient_get(patient_id)
-    audit_record(actor=actor, action="patient.read", object_type="patient", object_id=patient.pk,
-                 patient_id=patient.pk, request=request)
+    audit_record(
+        actor=actor,
+        action="patient.read",
+        object_type="patient",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        request=request,
+    )
     return patient

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.identity.models import Sex
+from caducee.identity.models import Sex, french_date
 from caducee.identity.selectors import identity_panel
 from caducee.identity.services import accepted_documents
 from caducee.identity.traits import TRAIT_LABELS, TraitsError, clean_traits
@@ -51,16 +51,25 @@ def patient_new_vitale(request: HttpRequest) -> HttpResponse:
 def patient_new_form(request: HttpRequest) -> HttpResponse:
     check_permission(request.user, Perm.PATIENT_ADMIN)
     values: dict[str, str] = {"birthplace_cog": ""}
-    vitale = {"nir_od": "", "rang": "", "card": request.GET.get("carte", ""), "index": request.GET.get("b", "")}
+    vitale = {
+        "nir_od": "",
+        "rang": "",
+        "card": request.GET.get("carte", ""),
+        "index": request.GET.get("b", ""),
+    }
     if vitale["card"]:
         try:
             card, beneficiary = find_beneficiary(vitale["card"], int(vitale["index"] or 0))
         except (VitaleReaderError, ValueError) as exc:
             messages.error(request, str(exc))
             return redirect("patients:new")
-        y, m, d = beneficiary.birth_date.split("-")
-        values.update(birth_name=beneficiary.birth_name, first_given_name=beneficiary.given_name,
-                      birth_date=f"{d}/{m}/{y}", sex=beneficiary.sex, used_name=beneficiary.used_name)
+        values.update(
+            birth_name=beneficiary.birth_name,
+            first_given_name=beneficiary.given_name,
+            birth_date=french_date(beneficiary.birth_date),
+            sex=beneficiary.sex,
+            used_name=beneficiary.used_name,
+        )
         vitale.update(nir_od=card.nir_od, rang=beneficiary.rang)
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -72,14 +81,27 @@ def patient_new_form(request: HttpRequest) -> HttpResponse:
             errors = exc.errors
         else:
             patient = patient_create(
-                actor=request.user, traits=traits, contact={k: values[k].strip() for k in CONTACT_FIELDS},
-                vitale_nir_od=vitale["nir_od"], vitale_rang=vitale["rang"], request=request,
+                actor=request.user,
+                traits=traits,
+                contact={k: values[k].strip() for k in CONTACT_FIELDS},
+                vitale_nir_od=vitale["nir_od"],
+                vitale_rang=vitale["rang"],
+                request=request,
             )
             messages.success(request, "Patient créé. Identité provisoire : interrogez INSi pour la récupérer.")
             return redirect("patients:chart", patient_id=patient.pk)
-    return render(request, "patients/form.html", {
-        "values": values, "errors": errors, "labels": TRAIT_LABELS, "sexes": Sex.choices, "vitale": vitale,
-    }, status=400 if errors else 200)
+    return render(
+        request,
+        "patients/form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "labels": TRAIT_LABELS,
+            "sexes": Sex.choices,
+            "vitale": vitale,
+        },
+        status=400 if errors else 200,
+    )
 
 
 def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:

@@ -45,16 +45,24 @@ class FakeVitaleReader:
     """Simulated cards: INSi qualification personas (test data, no real person)."""
 
     CARDS = (
-        VitaleCard("SIM-0001", "297022A02077878", (
-            VitaleBeneficiary("ADRTROIS", "", "DOMINIQUE", "1997-02-26", "1", "297022A02077878", "F"),
-        )),
-        VitaleCard("SIM-0002", "275126322074974", (
-            VitaleBeneficiary("ADRUN", "", "ZOE", "1975-12-31", "1", "275126322074974", "F"),
-        )),
-        VitaleCard("SIM-0003", "160012B02077713", (
-            VitaleBeneficiary("ADRTROIS", "", "TOUSSAINT", "1960-01-01", "1", "160012B02077713", "M"),
-            VitaleBeneficiary("NESSI", "", "MICHELANGELO", "2010-08-07", "1", "110086322083060", "M"),
-        )),
+        VitaleCard(
+            "SIM-0001",
+            "297022A02077878",
+            (VitaleBeneficiary("ADRTROIS", "", "DOMINIQUE", "1997-02-26", "1", "297022A02077878", "F"),),
+        ),
+        VitaleCard(
+            "SIM-0002",
+            "275126322074974",
+            (VitaleBeneficiary("ADRUN", "", "ZOE", "1975-12-31", "1", "275126322074974", "F"),),
+        ),
+        VitaleCard(
+            "SIM-0003",
+            "160012B02077713",
+            (
+                VitaleBeneficiary("ADRTROIS", "", "TOUSSAINT", "1960-01-01", "1", "160012B02077713", "M"),
+                VitaleBeneficiary("NESSI", "", "MICHELANGELO", "2010-08-07", "1", "110086322083060", "M"),
+            ),
+        ),
     )
 
     def read(self) -> list[VitaleCard]:
@@ -70,7 +78,7 @@ class SesamVitaleReader:
 
 
 def vitale_reader() -> VitaleReader:
-    kind = getattr(settings, "VITALE_READER", "fake" if settings.SANDBOX else "sesam")
+    kind = settings.VITALE_READER or ("fake" if settings.SANDBOX else "sesam")
     return FakeVitaleReader() if kind == "fake" else SesamVitaleReader()
 
 

@@ -7,65 +7,172 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Practice',
+            name="Practice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('cabinet', 'Cabinet'), ('msp', 'Maison de santé pluriprofessionnelle'), ('centre', 'Centre de santé')], default='cabinet', max_length=10)),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
-                ('finess', models.CharField(blank=True, max_length=9, verbose_name='FINESS')),
-                ('siret', models.CharField(blank=True, max_length=14, verbose_name='SIRET')),
-                ('address_line', models.CharField(blank=True, max_length=200, verbose_name='adresse')),
-                ('postal_code', models.CharField(blank=True, max_length=5, verbose_name='code postal')),
-                ('city', models.CharField(blank=True, max_length=100, verbose_name='ville')),
-                ('phone', models.CharField(blank=True, max_length=20, verbose_name='téléphone')),
-                ('activity_sector', models.CharField(default='SA07', max_length=4, verbose_name="secteur d'activité (TRE_R02)")),
-                ('oid_root', models.CharField(blank=True, max_length=64, verbose_name='racine OID')),
-                ('is_sandbox', models.BooleanField(default=False, verbose_name='données de bac à sable')),
-                ('accepted_id_documents', models.JSONField(blank=True, default=list, verbose_name="justificatifs d'identité acceptés")),
-                ('auto_validate_on_document', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("cabinet", "Cabinet"),
+                            ("msp", "Maison de santé pluriprofessionnelle"),
+                            ("centre", "Centre de santé"),
+                        ],
+                        default="cabinet",
+                        max_length=10,
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
+                ("finess", models.CharField(blank=True, max_length=9, verbose_name="FINESS")),
+                ("siret", models.CharField(blank=True, max_length=14, verbose_name="SIRET")),
+                ("address_line", models.CharField(blank=True, max_length=200, verbose_name="adresse")),
+                ("postal_code", models.CharField(blank=True, max_length=5, verbose_name="code postal")),
+                ("city", models.CharField(blank=True, max_length=100, verbose_name="ville")),
+                ("phone", models.CharField(blank=True, max_length=20, verbose_name="téléphone")),
+                (
+                    "activity_sector",
+                    models.CharField(
+                        default="SA07", max_length=4, verbose_name="secteur d'activité (TRE_R02)"
+                    ),
+                ),
+                ("oid_root", models.CharField(blank=True, max_length=64, verbose_name="racine OID")),
+                ("is_sandbox", models.BooleanField(default=False, verbose_name="données de bac à sable")),
+                (
+                    "accepted_id_documents",
+                    models.JSONField(
+                        blank=True, default=list, verbose_name="justificatifs d'identité acceptés"
+                    ),
+                ),
+                ("auto_validate_on_document", models.BooleanField(default=False)),
             ],
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('role', models.CharField(choices=[('medecin', 'Médecin'), ('remplacant', 'Remplaçant'), ('paramedical', 'Paramédical'), ('secretaire', 'Secrétaire'), ('assistant', 'Assistant médical'), ('admin', 'Administrateur')], default='secretaire', max_length=12)),
-                ('profession_code', models.CharField(blank=True, max_length=4, verbose_name='profession (TRE_G15)')),
-                ('specialty_code', models.CharField(blank=True, max_length=8, verbose_name='spécialité (TRE_R38)')),
-                ('rpps', models.CharField(blank=True, max_length=11, verbose_name='RPPS')),
-                ('adeli', models.CharField(blank=True, max_length=9, verbose_name='ADELI')),
-                ('is_identity_superuser', models.BooleanField(default=False, verbose_name='super-utilisateur identité')),
-                ('failed_logins', models.PositiveSmallIntegerField(default=0)),
-                ('locked_until', models.DateTimeField(blank=True, null=True)),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=150, verbose_name="first name")),
+                ("last_name", models.CharField(blank=True, max_length=150, verbose_name="last name")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email address")),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                (
+                    "date_joined",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="date joined"),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("medecin", "Médecin"),
+                            ("remplacant", "Remplaçant"),
+                            ("paramedical", "Paramédical"),
+                            ("secretaire", "Secrétaire"),
+                            ("assistant", "Assistant médical"),
+                            ("admin", "Administrateur"),
+                        ],
+                        default="secretaire",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "profession_code",
+                    models.CharField(blank=True, max_length=4, verbose_name="profession (TRE_G15)"),
+                ),
+                (
+                    "specialty_code",
+                    models.CharField(blank=True, max_length=8, verbose_name="spécialité (TRE_R38)"),
+                ),
+                ("rpps", models.CharField(blank=True, max_length=11, verbose_name="RPPS")),
+                ("adeli", models.CharField(blank=True, max_length=9, verbose_name="ADELI")),
+                (
+                    "is_identity_superuser",
+                    models.BooleanField(default=False, verbose_name="super-utilisateur identité"),
+                ),
+                ("failed_logins", models.PositiveSmallIntegerField(default=0)),
+                ("locked_until", models.DateTimeField(blank=True, null=True)),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'user',
-                'verbose_name_plural': 'users',
-                'abstract': False,
+                "verbose_name": "user",
+                "verbose_name_plural": "users",
+                "abstract": False,
             },
             managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
+                ("objects", django.contrib.auth.models.UserManager()),
             ],
         ),
     ]

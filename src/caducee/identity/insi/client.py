@@ -275,9 +275,7 @@ class InsiClient:
                     "Connexion TLS au téléservice INSi interrompue : certificat client refusé ?",
                     attempts=attempt,
                 ) from exc
-            raise InsiUnavailable(
-                f"Téléservice INSi injoignable ({endpoint.url}).", attempts=attempt
-            ) from exc
+            raise InsiUnavailable(f"Téléservice INSi injoignable ({endpoint.url}).", attempts=attempt) from exc
         except requests.exceptions.RequestException as exc:
             raise InsiUnavailable(f"Échec de l'appel au téléservice INSi : {exc}", attempts=attempt) from exc
 
@@ -400,9 +398,7 @@ def _accept_identity(answer: Resultat, response_xml: str, attempt: int) -> InsiI
         raise reject("Identité INSi non récupérable : date de naissance absente.")
     _, month, day = tiq.birth_date.split("-")
     if month == "00" or day == "00":
-        raise reject(
-            f"Identité INSi non récupérable (règle R11) : date de naissance incomplète ({tiq.birth_date})."
-        )
+        raise reject(f"Identité INSi non récupérable (règle R11) : date de naissance incomplète ({tiq.birth_date}).")
     if active.oid not in INS_OIDS:
         raise reject(f"Identité INSi non récupérable : OID inconnu ({active.oid}).")
     if active.key is None:

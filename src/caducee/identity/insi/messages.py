@@ -254,9 +254,7 @@ class Fault:
 def safe_parse(data: bytes) -> etree._Element:
     """Parse untrusted XML: size-bounded, no DTD, no entities, no network (XXE, billion laughs)."""
     if len(data) > MAX_MESSAGE_BYTES:
-        raise MalformedMessage(
-            f"Message XML trop volumineux ({len(data)} octets, maximum {MAX_MESSAGE_BYTES})."
-        )
+        raise MalformedMessage(f"Message XML trop volumineux ({len(data)} octets, maximum {MAX_MESSAGE_BYTES}).")
     if not data.strip():
         raise MalformedMessage("Message vide.")
     parser = etree.XMLParser(
@@ -346,9 +344,7 @@ def _children(element: etree._Element, allowed: Sequence[str]) -> list[etree._El
     for child in children:
         qname = etree.QName(child)
         if qname.namespace != NS_INSI_RESULTAT or qname.localname not in allowed:
-            raise MalformedMessage(
-                f"Élément inattendu {qname.localname} dans {etree.QName(element).localname}."
-            )
+            raise MalformedMessage(f"Élément inattendu {qname.localname} dans {etree.QName(element).localname}.")
     if element.text and element.text.strip():
         raise MalformedMessage(f"Texte inattendu dans {etree.QName(element).localname}.")
     return children
@@ -396,12 +392,7 @@ def _parse_resultat(resultat: etree._Element) -> Resultat:
         raise MalformedMessage("Code retour 00 sans identité (INDIVIDU).")
     parts = _children(individu, ("INSACTIF", "INSHISTO", "TIQ"))
     names = _names(parts)
-    if (
-        names.count("INSACTIF") != 1
-        or names[0] != "INSACTIF"
-        or names.count("TIQ") != 1
-        or names[-1] != "TIQ"
-    ):
+    if names.count("INSACTIF") != 1 or names[0] != "INSACTIF" or names.count("TIQ") != 1 or names[-1] != "TIQ":
         raise MalformedMessage("INDIVIDU doit contenir INSACTIF, INSHISTO éventuels puis TIQ.")
     active = _parse_ins(parts[0])
     history = [_parse_ins(part) for part in parts[1:-1]]

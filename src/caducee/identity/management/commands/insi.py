@@ -41,9 +41,7 @@ class Command(BaseCommand):
         search.add_argument("--json", action="store_true", help="Sortie JSON.")
         vitale = operations.add_parser("vitale", help="Recherche avec les données de la carte Vitale.")
         vitale.add_argument("--nir-od", required=True, help="NIR de l'ouvrant droit (15 caractères).")
-        vitale.add_argument(
-            "--nir", default=None, help="NIR individuel du bénéficiaire, s'il figure sur la carte."
-        )
+        vitale.add_argument("--nir", default=None, help="NIR individuel du bénéficiaire, s'il figure sur la carte.")
         vitale.add_argument("--nom", required=True, help="Nom de naissance.")
         vitale.add_argument("--naissance", required=True, help="Date de naissance AAAA-MM-JJ.")
         vitale.add_argument("--rang", default="1", help="Rang de naissance (1 par défaut).")
@@ -111,9 +109,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "Base de données non initialisée : lancez `caducee migrate` (tout appel INSi est tracé, R37)."
             )
-        self.stderr.write(
-            "Base de données non initialisée (`caducee migrate`) : appel au bac à sable non tracé."
-        )
+        self.stderr.write("Base de données non initialisée (`caducee migrate`) : appel au bac à sable non tracé.")
         client = InsiClient(insi_endpoint())
         try:
             result = client.search_vitale(vitale) if vitale else client.search_traits(traits)  # type: ignore[arg-type]
@@ -136,8 +132,7 @@ class Command(BaseCommand):
     def _print(self, outcome: dict[str, Any], *, as_json: bool) -> None:
         code = outcome["code"]
         if code not in RESULT_CODES:
-            label = dict(InsiCall.Outcome.choices).get(code, code)
-            raise CommandError(f"Échec de l'appel INSi ({label}) : {outcome['message']}")
+            raise CommandError(f"Échec de l'appel INSi : {outcome['message']}")
         identity = outcome["identity"]
         if as_json:
             self.stdout.write(json.dumps(_as_json(outcome), ensure_ascii=False, indent=2))
@@ -145,17 +140,14 @@ class Command(BaseCommand):
         self.stdout.write(f"INSi : {code} {outcome['message']} ({outcome['attempts']} appel(s))")
         if identity:
             self.stdout.write(
-                f"  INS {identity['matricule']} {identity['key']} "
-                f"({nature(identity['oid'])}, OID {identity['oid']})"
+                f"  INS {identity['matricule']} {identity['key']} ({nature(identity['oid'])}, OID {identity['oid']})"
             )
             self.stdout.write(
                 f"  {identity['birth_name']} {identity['given_names']} — {identity['sex']} — "
                 f"né(e) le {identity['birth_date']} — lieu {identity['birthplace_cog'] or '?'}"
             )
             for old in identity.get("history", []):
-                self.stdout.write(
-                    f"  ancien matricule : {old['matricule']} {old['key'] or ''} (OID {old['oid']})"
-                )
+                self.stdout.write(f"  ancien matricule : {old['matricule']} {old['key'] or ''} (OID {old['oid']})")
 
 
 def _as_json(outcome: dict[str, Any]) -> dict[str, Any]:

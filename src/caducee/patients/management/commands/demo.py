@@ -35,7 +35,7 @@ class Command(BaseCommand):
         url = f"http://{options['bind']}/"
         self.stdout.write(self.style.SUCCESS(f"Caducée (démonstration) : {url}"))
         self.stdout.write(f"Données : {settings.DATA_DIR}")
-        self.stdout.write(f"Services simulés : {', '.join(handle.urls())}")
+        self.stdout.write(f"Services simulés : {', '.join(f'{k} {v}' for k, v in handle.urls.items())}")
         print_logins(self.stdout)
         if not options["no_browser"] and os.environ.get("DISPLAY"):
             webbrowser.open(url)

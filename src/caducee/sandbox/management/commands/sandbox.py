@@ -20,9 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=0, help="Port du bac à sable INSi (0 = port libre).")
-        parser.add_argument(
-            "--host", default="127.0.0.1", help="Adresse d'écoute (boucle locale par défaut)."
-        )
+        parser.add_argument("--host", default="127.0.0.1", help="Adresse d'écoute (boucle locale par défaut).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         handle = start_sandboxes(
@@ -36,9 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {name} : {url}")
         self.stdout.write(f"  adresses et certificats : {handle.state_file}")
         if not settings.SANDBOX:
-            self.stdout.write(
-                self.style.WARNING("Caducée n'utilisera ces services qu'avec CADUCEE_SANDBOX=1.")
-            )
+            self.stdout.write(self.style.WARNING("Caducée n'utilisera ces services qu'avec CADUCEE_SANDBOX=1."))
         self.stdout.write("Ctrl-C pour arrêter.")
         try:
             self.wait_for_interrupt()

@@ -1,0 +1,46 @@
+"""Role-based access: a secretary manages identities but sees no clinical data; the administrator reads the
+audit trail but opens no patient record. Refusals leave no side effect."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from caducee.accounts.models import Role
+from caducee.accounts.permissions import ROLE_PERMISSIONS, Perm
+from caducee.core.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def test_secretary_has_no_clinical_permission() -> None:
+    assert Perm.CLINICAL_READ not in ROLE_PERMISSIONS[Role.SECRETAIRE]
+    assert Perm.IDENTITY_MANAGE in ROLE_PERMISSIONS[Role.SECRETAIRE]
+
+
+def test_administrator_reads_audit_but_not_patients(client: Client, administrator, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    client.force_login(administrator)
+    assert client.get("/audit/").status_code == 200
+    before = AuditEvent.objects.filter(action="patient.read").count()
+    assert client.get(f"/patients/{patient.pk}/").status_code == 403
+    assert AuditEvent.objects.filter(action="patient.read").count() == before
+
+
+def test_secretary_cannot_read_audit(client: Client, secretary) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(secretary)
+    assert client.get("/audit/").status_code == 403
+    assert client.get("/audit/export.log").status_code == 403
+
+
+def test_every_chart_opening_is_audited_and_queryable_per_patient(
+    client: Client, secretary, administrator, make_patient
+) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    client.force_login(secretary)
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    event = AuditEvent.objects.get(action="patient.read")
+    assert (event.actor, event.patient_id) == (secretary, patient.pk)
+    client.force_login(administrator)
+    page = client.get(f"/audit/?patient={patient.pk}").content.decode()
+    assert "patient.read" in page and "SECRETAIRE" in page
