@@ -427,7 +427,9 @@ class InsiServer(ThreadingHTTPServer):
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
-            logger.info("Bac à sable INSi : poignée de main TLS refusée (%s) : %s", client_address[0], exc)
+            # A bare connect-and-close (a liveness probe) is not worth more than a debug line.
+            level = logging.DEBUG if isinstance(exc, ssl.SSLEOFError | ConnectionError) else logging.INFO
+            logger.log(level, "Bac à sable INSi : poignée de main TLS refusée (%s) : %s", client_address[0], exc)
             return
         try:
             InsiHandler(tls, client_address, self)

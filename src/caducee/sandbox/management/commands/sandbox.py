@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,25 @@ class Command(BaseCommand):
         if not settings.SANDBOX:
             self.stdout.write(self.style.WARNING("Caducée n'utilisera ces services qu'avec CADUCEE_SANDBOX=1."))
         self.stdout.write("Ctrl-C pour arrêter.")
+        # `kill` (SIGTERM) stops as cleanly as Ctrl-C: sandbox.json is removed.
+        previous = signal.signal(signal.SIGTERM, _interrupt) if _main_thread() else None
         try:
             self.wait_for_interrupt()
         except KeyboardInterrupt:
             pass
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             handle.stop()
             self.stdout.write("Bacs à sable arrêtés.")
 
     def wait_for_interrupt(self) -> None:
         threading.Event().wait()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
