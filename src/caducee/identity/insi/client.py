@@ -154,6 +154,10 @@ class InsiClient:
         )
         self._session = requests.Session()
 
+    def close(self) -> None:
+        """Close the pooled connections (kept between the attempts of a search)."""
+        self._session.close()
+
     # -- public API ---------------------------------------------------------------------------
 
     def search_traits(self, traits: InsiTraits) -> InsiResult:
