@@ -149,6 +149,7 @@ class InsiCall(models.Model):
         NOT_FOUND = "01", "Aucune identité trouvée"
         MULTIPLE = "02", "Plusieurs identités trouvées"
         REJECTED = "rejected", "Réponse refusée (R11/R12)"
+        REFUSED_TRAITS = "traits", "Traits refusés avant l'appel"
         FAULT = "fault", "Erreur du téléservice"
         UNAVAILABLE = "unavailable", "Téléservice indisponible"
         INVALID = "invalid", "Réponse illisible"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -222,12 +222,17 @@ def insi_search(
 
     Errors never raise: the call is traced with its outcome and message, the identity is untouched.
     """
-    endpoint = insi_endpoint()
-    client = InsiClient(endpoint)
     operation = InsiCall.Operation.VITALE if vitale else InsiCall.Operation.TRAITS
     sent: dict[str, Any] = dict(vars(vitale) if vitale else vars(traits or {}))
     started = time.monotonic()
-    call = InsiCall(identity=identity, by=_user(actor), operation=operation, endpoint=endpoint.url, request_traits=sent)
+    call = InsiCall(identity=identity, by=_user(actor), operation=operation, request_traits=sent)
+    try:
+        endpoint = insi_endpoint()
+    except ImproperlyConfigured as exc:  # not configured, or the sandbox is not running
+        call.outcome, call.message = InsiCall.Outcome.UNAVAILABLE, str(exc)
+        return _trace_insi_call(call, actor=actor, identity=identity, started=started, request=request)
+    call.endpoint = endpoint.url
+    client = InsiClient(endpoint)
     try:
         result = client.search_vitale(vitale) if vitale else client.search_traits(traits)  # type: ignore[arg-type]
     except InsiError as exc:
@@ -242,7 +247,16 @@ def insi_search(
         call.response_xml = result.response_xml
         if result.identity:
             call.result = {**vars(result.identity), "sandbox": endpoint.sandbox}
+    finally:
+        client.close()
+    return _trace_insi_call(call, actor=actor, identity=identity, started=started, request=request)
+
+
+def _trace_insi_call(
+    call: InsiCall, *, actor: Any, identity: Identity | None, started: float, request: HttpRequest | None
+) -> InsiCall:
     call.duration_ms = int((time.monotonic() - started) * 1000)
+    operation = call.operation
     with transaction.atomic():
         call.save()
         if identity and call.outcome in (InsiCall.Outcome.NOT_FOUND, InsiCall.Outcome.MULTIPLE):
@@ -276,7 +290,7 @@ def _error_outcome(exc: InsiError) -> str:
         "InsiFault": InsiCall.Outcome.FAULT,
         "InsiUnavailable": InsiCall.Outcome.UNAVAILABLE,
         "InsiRejectedResult": InsiCall.Outcome.REJECTED,
-        "InsiRefusedTraits": InsiCall.Outcome.REJECTED,
+        "InsiRefusedTraits": InsiCall.Outcome.REFUSED_TRAITS,
     }.get(name, InsiCall.Outcome.INVALID)
 
 
