@@ -11,8 +11,7 @@ from caducee.patients.models import Patient
 
 pytestmark = pytest.mark.django_db
 
-FORM = {"birth_name": "Panne", "first_given_name": "Jean", "birth_date": "01/02/1980", "sex": "M",
-        "birthplace_cog": ""}
+FORM = {"birth_name": "Panne", "first_given_name": "Jean", "birth_date": "01/02/1980", "sex": "M", "birthplace_cog": ""}
 
 
 def test_bad_input_gives_clear_messages_and_saves_nothing(client: Client, secretary, practice) -> None:  # type: ignore[no-untyped-def]
@@ -47,8 +46,9 @@ def test_insi_down_leaves_the_identity_unchanged_with_a_message_and_an_audit_ent
     assert AuditEvent.objects.filter(action="insi.traits", outcome="error").count() == 1
 
 
-def test_sandbox_not_running_is_a_clear_unavailable_message(client: Client, secretary, make_patient, settings,
-                                                            tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sandbox_not_running_is_a_clear_unavailable_message(
+    client: Client, secretary, make_patient, settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     settings.SANDBOX, settings.DATA_DIR = True, tmp_path
     patient = make_patient()
     client.force_login(secretary)
@@ -61,8 +61,15 @@ def test_second_editor_is_told_to_reload(client: Client, secretary, make_patient
     patient = make_patient()
     identity = patient.identity
     client.force_login(secretary)
-    form = {"birth_name": "ADRTROIS", "first_given_name": "DOMINIQUE", "birth_given_names": "DOMINIQUE",
-            "birth_date": "26/02/1997", "sex": "F", "birthplace_cog": "2A020", "version": "1"}
+    form = {
+        "birth_name": "ADRTROIS",
+        "first_given_name": "DOMINIQUE",
+        "birth_given_names": "DOMINIQUE",
+        "birth_date": "26/02/1997",
+        "sex": "F",
+        "birthplace_cog": "2A020",
+        "version": "1",
+    }
     client.post(f"/identite/{identity.pk}/modifier/", {**form, "used_name": "UN"})
     page = client.post(f"/identite/{identity.pk}/modifier/", {**form, "used_name": "DEUX"}, follow=True)
     assert "modifiée par un autre utilisateur" in page.content.decode()

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from caducee.accounts.models import Role
 from caducee.core.dbcheck import ensure_migrated
 from caducee.patients.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
@@ -25,4 +26,4 @@ class Command(BaseCommand):
 def print_logins(out: Any) -> None:
     out.write(f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :")
     for u in DEMO_USERS:
-        out.write(f"  {u.username:<12} {u.first_name} {u.last_name} — {u.role}")
+        out.write(f"  {u.username:<12} {u.first_name} {u.last_name} — {Role(u.role).label}")
