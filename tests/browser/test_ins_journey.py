@@ -94,10 +94,10 @@ def test_new_patient_from_the_carte_vitale(browser_page, insi_sandbox, practice,
     _login(page, clicks)
     clicks.click("text=Nouveau patient >> nth=0")
     clicks.click("text=Avec carte Vitale")
-    clicks.click("text=NESSI MICHELANGELO")
+    clicks.click("text=FONTAINE LOUIS")
     # Mandatory traits come pre-filled from the card; only the birthplace is missing.
-    assert page.input_value("#f-birth_name") == "NESSI"
-    assert page.input_value("#f-birth_date") == "07/08/2010"
+    assert page.input_value("#f-birth_name") == "FONTAINE"
+    assert page.input_value("#f-birth_date") == "11/03/2015"
     clicks.click("button:has-text('Enregistrer')")
     page.wait_for_selector(".banner .pastille-prov")
     clicks.click("button:has-text('Interroger INSi')")
@@ -105,5 +105,7 @@ def test_new_patient_from_the_carte_vitale(browser_page, insi_sandbox, practice,
     page.screenshot(path=str(ARTIFACTS / "ins-insi-compare.png"), full_page=True)
     clicks.click('button:has-text("Accepter l\'identité INSi")')
     page.wait_for_selector(".banner .pastille-recup")
-    assert "MICHELANGELO ANTHONY" in page.content()  # R6: prénoms de naissance from INSi
+    # Twins on their mother's card: the rang de naissance (2) picks LOUIS, not JULES.
+    assert "115033306361241" in page.inner_text("[data-testid=ins]")
     assert clicks.count == 7
+    assert InsiCall.objects.get(identity__first_given_name="LOUIS").operation == "vitale"

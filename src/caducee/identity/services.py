@@ -306,6 +306,17 @@ def identity_query_insi(*, actor: Any, identity: Identity, request: HttpRequest 
     check_permission(actor, Perm.IDENTITY_MANAGE)
     if identity.is_doubtful or identity.is_fictitious:
         raise IdentityError("Identité douteuse ou fictive : l'appel au téléservice INSi est bloqué (règle 25).")
+    patient = getattr(identity, "patient", None)
+    if patient is not None and patient.vitale_nir_od:
+        # The carte Vitale was read: rechercherInsAvecCarteVitale with the ouvrant droit's NIR and the rang.
+        vitale = VitaleQuery(
+            nir_individu=None,
+            nir_od=patient.vitale_nir_od,
+            birth_name=identity.birth_name,
+            birth_date=identity.birth_date,
+            rang=patient.vitale_rang or "1",
+        )
+        return insi_search(actor=actor, vitale=vitale, identity=identity, request=request)
     traits = InsiTraits(
         birth_name=identity.birth_name,
         given_names=identity.given_names_list,

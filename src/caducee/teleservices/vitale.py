@@ -56,11 +56,14 @@ class FakeVitaleReader:
             (VitaleBeneficiary("ADRUN", "", "ZOE", "1975-12-31", "1", "275126322074974", "F"),),
         ),
         VitaleCard(
+            # A family card (sandbox personas invented for the demo): the mother is the ouvrant droit; the
+            # twins share her NIR and their birth date and differ by their rang de naissance.
             "SIM-0003",
-            "160012B02077713",
+            "284093306327451",
             (
-                VitaleBeneficiary("ADRTROIS", "", "TOUSSAINT", "1960-01-01", "1", "160012B02077713", "M"),
-                VitaleBeneficiary("NESSI", "", "MICHELANGELO", "2010-08-07", "1", "110086322083060", "M"),
+                VitaleBeneficiary("FONTAINE", "", "ISABELLE", "1984-09-02", "1", "284093306327451", "F"),
+                VitaleBeneficiary("FONTAINE", "", "JULES", "2015-03-11", "1", None, "M"),
+                VitaleBeneficiary("FONTAINE", "", "LOUIS", "2015-03-11", "2", None, "M"),
             ),
         ),
     )
