@@ -44,3 +44,17 @@ def test_every_chart_opening_is_audited_and_queryable_per_patient(
     client.force_login(administrator)
     page = client.get(f"/audit/?patient={patient.pk}").content.decode()
     assert "patient.read" in page and "SECRETAIRE" in page
+
+
+def test_r19_administrator_sets_the_accepted_documents(client: Client, administrator, secretary, practice) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(secretary)
+    assert client.post("/structure/", {"documents": ["PA"]}).status_code == 403
+    client.force_login(administrator)
+    assert client.get("/structure/").status_code == 200
+    client.post("/structure/", {"documents": ["PA", "CS", "nonsense"]})
+    practice.refresh_from_db()
+    assert practice.accepted_id_documents == ["PA", "CS"]
+    client.post("/structure/", {})
+    practice.refresh_from_db()
+    assert practice.accepted_id_documents == ["PA", "CS"]  # never left empty
+    assert AuditEvent.objects.filter(action="practice.documents").count() == 1

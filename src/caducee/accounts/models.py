@@ -28,8 +28,6 @@ class Practice(models.Model):
     is_sandbox = models.BooleanField("données de bac à sable", default=False)
     # R19: the high-trust identity documents accepted by this site (FR Core mode-validation codes).
     accepted_id_documents = models.JSONField("justificatifs d'identité acceptés", default=list, blank=True)
-    # R19: "toute validation automatique doit pouvoir être désactivée" — default: manual validation.
-    auto_validate_on_document = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return self.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -11,9 +12,11 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from caducee.accounts.models import User
+from caducee.accounts.models import Practice, User
+from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
+from caducee.identity.models import ID_DOCUMENTS
 
 
 class LoginError(Exception):
@@ -58,3 +61,21 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
     User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
     audit_record(actor=user, action="auth.login", object_type="user", object_id=user.pk, request=request)
     return user
+
+
+def practice_update_documents(*, actor: Any, practice: Practice, documents: list[str], request: HttpRequest) -> None:
+    """R19: each site sets the list of high-trust identity documents it accepts."""
+    check_permission(actor, Perm.PRACTICE_MANAGE)
+    codes = [code for code in documents if code in ID_DOCUMENTS]
+    if not codes:
+        raise ValueError("Au moins un justificatif doit rester accepté.")
+    practice.accepted_id_documents = codes
+    practice.save(update_fields=["accepted_id_documents"])
+    audit_record(
+        actor=actor,
+        action="practice.documents",
+        object_type="practice",
+        object_id=practice.pk,
+        detail={"justificatifs": ",".join(codes)},
+        request=request,
+    )
