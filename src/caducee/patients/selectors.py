@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from caducee.core.text import search_key
 from caducee.identity.matricule import MatriculeError, clean, parse_matricule
@@ -40,10 +40,10 @@ def patient_search(query: str, *, limit: int = 50) -> QuerySet[Patient]:
             raise SearchError(str(exc)) from exc
         return patients.filter(identity__ins_matricule=matricule.value)[:limit]
     date_match = _DATE_RE.search(query)
-    condition = Q()
+    conditions: list[Q | Exists] = []
     if date_match:
         try:
-            condition &= Q(identity__birth_date=parse_birth_date(date_match.group(1)))
+            conditions.append(Q(identity__birth_date=parse_birth_date(date_match.group(1))))
         except ValueError as exc:
             raise SearchError(f"Date de naissance : {exc}") from exc
         query = query.replace(date_match.group(1), " ")
@@ -52,10 +52,17 @@ def patient_search(query: str, *, limit: int = 50) -> QuerySet[Patient]:
         if not key:
             continue
         low, high = _prefix_range(key)
-        condition &= Q(identity_id__in=SearchToken.objects.filter(token__gte=low, token__lt=high).values("identity_id"))
-    if not condition:
+        tokens = SearchToken.objects.filter(token__gte=low, token__lt=high)
+        if date_match:
+            # Speed: with a birth date, the date index leaves a handful of identities; check each word on
+            # them (EXISTS on the identity's few tokens) instead of listing every identity with a name
+            # starting with those letters (bench/README.md: p95 10 → 2 ms on 100,000 patients, SQLite).
+            conditions.append(Exists(tokens.filter(identity_id=OuterRef("identity_id"))))
+        else:
+            conditions.append(Q(identity_id__in=tokens.values("identity_id")))
+    if not conditions:
         return patients.none()
-    return patients.filter(condition)[:limit]
+    return patients.filter(*conditions)[:limit]
 
 
 def patient_get(patient_id: int) -> Patient:
