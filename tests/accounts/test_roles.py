@@ -58,3 +58,17 @@ def test_r19_administrator_sets_the_accepted_documents(client: Client, administr
     practice.refresh_from_db()
     assert practice.accepted_id_documents == ["PA", "CS"]  # never left empty
     assert AuditEvent.objects.filter(action="practice.documents").count() == 1
+
+
+def test_a_practice_that_ran_on_the_sandbox_is_refused_by_real_services(practice, settings) -> None:  # type: ignore[no-untyped-def]
+    from caducee.accounts.services import SandboxDataError, practice_check_national_service
+
+    settings.SANDBOX = False
+    practice_check_national_service()  # a clean production practice may call
+    settings.SANDBOX = True
+    practice_check_national_service()
+    practice.refresh_from_db()
+    assert practice.is_sandbox
+    settings.SANDBOX = False
+    with pytest.raises(SandboxDataError, match="bac à sable"):
+        practice_check_national_service()

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -79,3 +80,23 @@ def practice_update_documents(*, actor: Any, practice: Practice, documents: list
         detail={"justificatifs": ",".join(codes)},
         request=request,
     )
+
+
+class SandboxDataError(ImproperlyConfigured):
+    """Sandbox or test data about to reach a real national service."""
+
+
+def practice_check_national_service() -> None:
+    """Before any call to a national service: a practice that ran on the sandbox holds test data.
+
+    On the sandbox the practice is flagged (once, for good); on real settings a flagged practice is refused,
+    so nothing it holds can ever be sent to a real national service.
+    """
+    if settings.SANDBOX:
+        Practice.objects.filter(is_sandbox=False).update(is_sandbox=True)
+        return
+    if Practice.objects.filter(is_sandbox=True).exists():
+        raise SandboxDataError(
+            "Cette structure a fonctionné en bac à sable : ses données de test ne peuvent pas être envoyées à un "
+            "service national réel. Utilisez une base de production neuve."
+        )

@@ -86,6 +86,8 @@ def database_config(url: str, directory: Path) -> dict[str, object]:
         path = unquote(parsed.path)
         if parsed.netloc:  # sqlite://relative/path
             path = parsed.netloc + path
+        elif path.startswith("//"):  # sqlite:////abs/path (dj-database-url style) = sqlite:///abs/path
+            path = "/" + path.lstrip("/")
         return _sqlite(Path(path) if path not in ("", "/") else directory / "caducee.sqlite3")
     if parsed.scheme in ("postgres", "postgresql"):
         return {

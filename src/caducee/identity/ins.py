@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from caducee.accounts.services import SandboxDataError
 from caducee.core.oids import NON_PRODUCTION_INS_OIDS
 from caducee.identity.models import Identity, Status
 
@@ -18,10 +19,6 @@ from caducee.identity.models import Identity, Status
 class TransmissibleIns:
     matricule: str  # 15 characters (13 + key)
     oid: str
-
-
-class SandboxDataError(Exception):
-    """Test or sandbox data about to reach a real national service."""
 
 
 def transmissible_ins(identity: Identity) -> TransmissibleIns | None:
