@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "caducee.accounts",
     "caducee.identity",
     "caducee.patients",
+    "caducee.record",
+    "caducee.documents",
     "caducee.sandbox",
 ]
 
