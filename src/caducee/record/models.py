@@ -192,3 +192,26 @@ class RecordHistory(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["patient", "-at"], name="record_history_patient")]
+
+
+class Consultation(models.Model):
+    """A consultation: motif, observation, examination, conclusion; validated in one click (issue 3 §2)."""
+
+    class State(models.TextChoices):
+        OPEN = "en_cours", "En cours"
+        VALIDATED = "validee", "Validée"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consultations")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    date = models.DateTimeField(default=timezone.now)
+    motif = models.CharField(max_length=300, blank=True)
+    observation = models.TextField(blank=True)
+    examination = models.TextField("examen", blank=True)
+    conclusion = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["patient", "-date"], name="consultation_patient")]
