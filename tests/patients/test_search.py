@@ -67,3 +67,40 @@ def test_matricule_needs_15_characters_and_a_valid_key(people, secretary) -> Non
 def test_empty_query_returns_nothing(people) -> None:  # type: ignore[no-untyped-def]
     assert _names("") == set()
     assert _names("  - ' ") == set()
+
+
+def _ordered(query: str, limit: int = 50) -> list[str]:
+    return [f"{p.identity.birth_name} {p.identity.first_given_name}" for p in patient_search(query, limit=limit)]
+
+
+def test_name_prefixes_in_name_order_one_row_per_patient_up_to_the_limit(make_patient) -> None:  # type: ignore[no-untyped-def]
+    make_patient(birth_name="Durand", first_given_name="Anne", birth_given_names="Anne Annabelle")
+    make_patient(birth_name="Bernard", first_given_name="Annie")
+    make_patient(birth_name="Durand", first_given_name="Alice", used_name="Annecy")
+    # ANNE and ANNABELLE both match ANN: the patient comes once (R17 returns patients, not tokens).
+    assert _ordered("ann") == ["BERNARD ANNIE", "DURAND ALICE", "DURAND ANNE"]
+    assert _ordered("ann", limit=2) == ["BERNARD ANNIE", "DURAND ALICE"]
+    assert _ordered("dur ann") == ["DURAND ALICE", "DURAND ANNE"]  # every word must match
+    assert _ordered("ann dur annab") == ["DURAND ANNE"]
+
+
+def test_search_follows_a_birth_name_change(make_patient, secretary) -> None:  # type: ignore[no-untyped-def]
+    from caducee.identity.services import identity_update
+    from caducee.identity.traits import clean_traits
+
+    identity = make_patient(birth_name="Dupont", first_given_name="Anne").identity
+    make_patient(birth_name="Durand", first_given_name="Anne")
+    assert _ordered("ann") == ["DUPONT ANNE", "DURAND ANNE"]
+    traits = {
+        "birth_name": "Lefèvre",
+        "first_given_name": "Anne",
+        "birth_date": "26/02/1997",
+        "sex": "F",
+        "birthplace_cog": "2A020",
+    }
+    identity_update(actor=secretary, identity=identity, version=identity.version, traits=clean_traits(traits))
+    assert _names("lef") == {"LEFEVRE"}
+    assert _names("dup") == set()
+    assert _names("dup ann") == set()
+    # The sort key copied on the tokens follows the change (R17 results in name order).
+    assert _ordered("ann") == ["DURAND ANNE", "LEFEVRE ANNE"]

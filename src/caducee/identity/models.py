@@ -118,9 +118,22 @@ class SearchToken(models.Model):
 
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="search_tokens")
     token = models.CharField(max_length=100)
+    # Copies of the identity's sort key, kept by identity.services._sync_tokens. Why: R17 search returns
+    # patients in name order; with the key next to the token, the first 50 matches of a name prefix are
+    # read from the search_token_sorted index alone, without visiting the identities (bench/README.md).
+    birth_name = models.CharField(max_length=100)
+    first_given_name = models.CharField(max_length=100)
+    birth_date = models.CharField(max_length=10)
 
     class Meta:
+        # The unique constraint stays: the sorted index is not unique on (token, identity).
         constraints = [models.UniqueConstraint(fields=["token", "identity"], name="search_token_unique")]
+        indexes = [
+            models.Index(
+                fields=["token", "birth_name", "first_given_name", "birth_date", "identity"],
+                name="search_token_sorted",
+            )
+        ]
 
 
 class StatusChange(models.Model):

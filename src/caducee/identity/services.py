@@ -57,8 +57,19 @@ def identity_tokens(identity: Identity) -> set[str]:
 
 
 def _sync_tokens(identity: Identity) -> None:
+    """Rewrite the identity's search tokens, with copies of its sort key (R17 search reads the name order
+    from the token index); called after every write of names or birth date."""
     SearchToken.objects.filter(identity=identity).delete()
-    SearchToken.objects.bulk_create(SearchToken(identity=identity, token=t) for t in identity_tokens(identity))
+    SearchToken.objects.bulk_create(
+        SearchToken(
+            identity=identity,
+            token=t,
+            birth_name=identity.birth_name,
+            first_given_name=identity.first_given_name,
+            birth_date=identity.birth_date,
+        )
+        for t in identity_tokens(identity)
+    )
 
 
 def _set_status(identity: Identity, new: str, *, actor: Any, reason: str) -> None:

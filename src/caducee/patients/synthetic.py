@@ -407,7 +407,13 @@ def _write_batch(batch: list[SyntheticPatient]) -> None:
         )
         SearchToken.objects.bulk_create(
             [
-                SearchToken(identity_id=identity.pk, token=token)
+                SearchToken(
+                    identity_id=identity.pk,
+                    token=token,
+                    birth_name=identity.birth_name,
+                    first_given_name=identity.first_given_name,
+                    birth_date=identity.birth_date,
+                )
                 for identity in identities
                 for token in sorted(identity_tokens(identity))
             ],
