@@ -47,6 +47,7 @@ _CACHE_FORMAT = "caducee-cda-svrl-1"
 
 # The ISO skeleton passes, in order (kit schematrons/moteur/compilverif.bat).
 _SKELETON = ("iso_dsdl_include.xsl", "iso_abstract_expand.xsl", "iso_svrl_for_xslt2.xsl")
+_SKELETON_IMPORTS = ("iso_schematron_skeleton_for_saxon.xsl",)  # xsl:import of iso_svrl_for_xslt2.xsl
 
 # The generic profiles run on every document (kit schematrons/profils/, compilverif.bat), in reporting order.
 GENERIC_PROFILES: tuple[str, ...] = (
@@ -182,10 +183,11 @@ class CdaKitError(Exception):
 
 
 class Source(StrEnum):
-    XML = "xml"
+    XML = "xml"  # the input itself: unreadable, hostile, not a CDA document
     XSD = "xsd"
     SCHEMATRON = "schematron"
-    KIT = "kit"
+    VOLET = "volet"  # which volet schematron applies (unknown model, version not stated…)
+    KIT = "kit"  # the ANS kit failed while checking this document
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,9 @@ def parse_untrusted(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
 
 _processor: Any = None  # saxonche.PySaxonProcessor, one per process (it hosts the Saxon runtime)
 _skeleton: dict[Path, list[Any]] = {}  # moteur dir → compiled skeleton passes
-_executables: dict[str, Any] = {}  # cache key → compiled SVRL stylesheet (PyXsltExecutable)
+# Compiled SVRL stylesheets (PyXsltExecutable) by schematron path. The kit is not expected to change under a
+# running process, so the content hash (which reads ~2 MB for the header profile) is only computed on first use.
+_executables: dict[tuple[Path, Path], Any] = {}
 _schemas: dict[Path, etree.XMLSchema] = {}
 
 
@@ -365,7 +369,7 @@ def _cache_key(sch: Path, text: bytes, files: list[Path], moteur: Path) -> str:
     # The compiled stylesheet carries xml:base = the schematron's location, so the location is part of the key.
     digest.update(sch.resolve().as_uri().encode())
     digest.update(text)
-    for path in [*files[1:], *(moteur / name for name in _SKELETON)]:
+    for path in [*files[1:], *(moteur / name for name in (*_SKELETON, *_SKELETON_IMPORTS))]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -404,12 +408,14 @@ def _compile_to_file(sch: Path, text: bytes, moteur: Path, output: Path) -> None
 
 def _compiled_schematron(sch: Path, moteur: Path, cache_dir: Path | None) -> Any:
     """The SVRL stylesheet of a schematron: from memory, else from the disk cache, else compiled."""
-    text, files = _schematron_sources(sch)
-    key = _cache_key(sch, text, files, moteur)
-    executable = _executables.get(key)
+    memo = (sch.resolve(), moteur.resolve())
+    executable = _executables.get(memo)
     if executable is not None:
         return executable
     from saxonche import PySaxonApiError
+
+    text, files = _schematron_sources(sch)
+    key = _cache_key(sch, text, files, moteur)
 
     xslt = _saxon().new_xslt30_processor()
     try:
@@ -434,7 +440,7 @@ def _compiled_schematron(sch: Path, moteur: Path, cache_dir: Path | None) -> Any
                 executable = xslt.compile_stylesheet(stylesheet_file=str(target))
     except PySaxonApiError as exc:
         raise CdaKitError(f"Compilation du schématron {sch.name} impossible : {exc}") from exc
-    _executables[key] = executable
+    _executables[memo] = executable
     return executable
 
 
@@ -517,7 +523,8 @@ class CdaValidator:
         if missing:
             raise CdaKitError(
                 f"Kit CI-SIS TestContenuCDA introuvable ou incomplet : {missing[0]} manque. Indiquez le dossier "
-                "du kit de l'ANS (github.com/ansforge/TestContenuCDA-3-0) avec --cisis ou CADUCEE_REFERENCE_DIR."
+                "du kit de l'ANS (github.com/ansforge/TestContenuCDA-3-0) avec --cisis "
+                "(ou CADUCEE_REFERENCE_DIR, qui contient cda/TestContenuCDA-3-0)."
             )
         terminologies = self.schematron_dir / "profils" / "terminologies" / "terminologie"
         absent = [name for oid, name in _LARGE_TERMINOLOGIES.items() if not (terminologies / f"{oid}.rdf").is_file()]
@@ -574,9 +581,8 @@ class CdaValidator:
             return report
         root = tree.getroot()
         if root.tag != f"{{{NS_CDA}}}ClinicalDocument":
-            report.add(
-                Issue(Source.XML, f"élément racine {root.tag} : un document CDA commence par ClinicalDocument.", 1)
-            )
+            message = f"élément racine {root.tag} : un document CDA commence par ClinicalDocument."
+            report.add(Issue(Source.XML, message, line=_source_line(root)))
             return report
 
         schema = self.schema()
@@ -589,11 +595,16 @@ class CdaValidator:
         report.volets = choice.volets
         report.notes += [*choice.notes, *self.kit_notes]
         for text in choice.warnings:
-            report.add(Issue(Source.KIT, text, role="warning"))
+            report.add(Issue(Source.VOLET, text, role="warning"))
 
-        saxon = _saxon()
+        from saxonche import PySaxonApiError
+
         # Saxon gets the tree lxml already checked (no DTD, no entity): it never parses the raw input itself.
-        document = saxon.parse_xml(xml_text=etree.tostring(root, encoding="unicode"), encoding="UTF-8")
+        try:
+            document = _saxon().parse_xml(xml_text=etree.tostring(root, encoding="unicode"), encoding="UTF-8")
+        except PySaxonApiError as exc:
+            report.add(Issue(Source.KIT, f"document illisible pour Saxon, schématrons non exécutés : {exc}".strip()))
+            return report
         for relative in [*GENERIC_PROFILES, *(f"CI-SIS_{v}.sch" for v in choice.volets)]:
             name = Path(relative).name
             report.schematrons.append(name)
