@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -12,21 +11,13 @@ from django.http import HttpRequest
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
+from caducee.documents.cda.header import DocumentIds
 from caducee.documents.models import Document, Sequence
 from caducee.patients.models import Patient
 
 # Fallback root when a practice has no OID of its own yet (demo, tests): an arc under a private test
 # branch; a production practice sets Practice.oid_root (its FINESS-based OID from the ANS).
 DEFAULT_OID_ROOT = "1.2.250.1.999.1"
-
-
-@dataclass(frozen=True)
-class NewDocumentIds:
-    unique_id_root: str
-    unique_id_ext: str
-    set_id_root: str
-    set_id_ext: str
-    version: int
 
 
 def next_sequence(name: str) -> int:
@@ -46,20 +37,20 @@ def patient_ipp_root(practice: Practice | None) -> str:
     return ((practice.oid_root if practice else "") or DEFAULT_OID_ROOT) + ".2"
 
 
-def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> NewDocumentIds:
+def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> DocumentIds:
     """uniqueId = practice OID + sequence; a new version keeps the setId and bumps versionNumber."""
     root = document_root(practice)
     ext = str(next_sequence("document"))
     if replaces is not None:
-        return NewDocumentIds(root, ext, replaces.set_id_root, replaces.set_id_ext, replaces.version_number + 1)
-    return NewDocumentIds(root, ext, root, ext, 1)
+        return DocumentIds(root, ext, replaces.set_id_root, replaces.set_id_ext, replaces.version_number + 1)
+    return DocumentIds(root, ext, root, ext, 1)
 
 
 def document_store(
     *,
     actor: Any,
     patient: Patient,
-    ids: NewDocumentIds,
+    ids: DocumentIds,
     model: str,
     type_code: str,
     type_code_system: str,
