@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F
@@ -11,9 +11,11 @@ from django.http import HttpRequest
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
-from caducee.documents.cda.header import DocumentIds
 from caducee.documents.models import Document, Sequence
 from caducee.patients.models import Patient
+
+if TYPE_CHECKING:  # cda.header builds on the identifier helpers below: import it lazily
+    from caducee.documents.cda.header import DocumentIds
 
 # Fallback root when a practice has no OID of its own yet (demo, tests): an arc under a private test
 # branch; a production practice sets Practice.oid_root (its FINESS-based OID from the ANS).
@@ -39,6 +41,8 @@ def patient_ipp_root(practice: Practice | None) -> str:
 
 def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> DocumentIds:
     """uniqueId = practice OID + sequence; a new version keeps the setId and bumps versionNumber."""
+    from caducee.documents.cda.header import DocumentIds
+
     root = document_root(practice)
     ext = str(next_sequence("document"))
     if replaces is not None:
