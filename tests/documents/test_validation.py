@@ -242,6 +242,25 @@ def test_hostile_or_broken_input_is_refused_before_any_check(
 def test_parse_untrusted_never_resolves_entities() -> None:
     with pytest.raises(validation.UnsafeXml):
         parse_untrusted(XXE)
+    utf16 = XXE.decode().replace('version="1.0"', 'version="1.0" encoding="UTF-16"').encode("utf-16")
+    with pytest.raises(validation.UnsafeXml, match="DTD"):
+        parse_untrusted(utf16)
+    # A DOCTYPE hidden after 64 KiB of comments is still refused once parsed (and never expanded).
+    padded = b"<?xml version='1.0'?>" + b"<!--" + b"x" * 70_000 + b"-->" + XXE[XXE.index(b"<!DOCTYPE") :]
+    with pytest.raises(validation.UnsafeXml, match="DTD"):
+        parse_untrusted(padded)
+
+
+def test_parse_untrusted_accepts_a_large_embedded_pdf() -> None:
+    # An N1 document carries its PDF as a single base64 text node: 11 MB is past libxml2's default limit.
+    pdf = b"A" * (11 * 1024 * 1024)
+    xml = (
+        b'<ClinicalDocument xmlns="urn:hl7-org:v3"><text mediaType="application/pdf">'
+        + pdf
+        + b"</text></ClinicalDocument>"
+    )
+    root = parse_untrusted(xml).getroot()
+    assert len(root[0].text or "") == len(pdf)
 
 
 def test_oversized_document_is_refused_unparsed(tmp_path: Path) -> None:

@@ -280,17 +280,31 @@ class UnsafeXml(ValueError):
     """The input is not a CDA document we agree to read (not XML, DTD, entities, too large)."""
 
 
+# A DOCTYPE can only come before the root element; CDA documents have a short prolog (XML declaration, at most a
+# stylesheet PI and a comment). Looked for in ASCII-compatible encodings and in UTF-16.
+_DOCTYPE_SCAN = 64 * 1024
+_DOCTYPE_MARKERS = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
+_DTD_REFUSED = "déclaration DTD (DOCTYPE) refusée : un document CDA n'en contient pas."
+
+
 def parse_untrusted(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementTree:
     """Parse a document from outside: size-bounded, no DTD, no entity, no network (XXE, billion laughs).
 
-    A CDA document never needs a DTD (HL7 CDA R2 is defined by its XSD), so any DOCTYPE is refused.
+    A CDA document never needs a DTD (HL7 CDA R2 is defined by its XSD), so any DOCTYPE is refused, before
+    parsing when it is in the prolog, and again from the parsed document info.
     """
     if len(data) > max_bytes:
         raise UnsafeXml(f"document trop volumineux ({len(data)} octets, maximum {max_bytes}).")
     if not data.strip():
         raise UnsafeXml("document vide.")
+    head = data[:_DOCTYPE_SCAN]
+    if any(marker in head for marker in _DOCTYPE_MARKERS):
+        raise UnsafeXml(_DTD_REFUSED)
+    # huge_tree: an N1 document carries its PDF as one base64 text node, and libxml2 refuses text nodes over
+    # 10 MB (a PDF over ~7.5 MB) without it. The size bound above and libxml2's entity amplification limit (kept
+    # with huge_tree in libxml2 2.14) still hold.
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=True
     )
     try:
         root = etree.fromstring(data, parser=parser)
@@ -299,7 +313,7 @@ def parse_untrusted(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree
     tree = root.getroottree()
     docinfo = cast(Any, tree.docinfo)  # lxml-stubs lack doctype/internalDTD/externalDTD
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise UnsafeXml("déclaration DTD (DOCTYPE) refusée : un document CDA n'en contient pas.")
+        raise UnsafeXml(_DTD_REFUSED)
     for node in root.iter():
         if isinstance(node, etree._Entity):
             raise UnsafeXml("référence d'entité XML refusée.")
