@@ -345,6 +345,12 @@ def test_compiled_schematron_is_cached_on_disk(tmp_path: Path, monkeypatch: pyte
     assert cached.read_bytes().startswith(b"<?xml")
     assert executable is not None
 
+    # An unusable cache directory only costs the compilation.
+    monkeypatch.setattr(validation, "_executables", {})
+    (tmp_path / "un-fichier").write_text("")
+    unwritable = CdaValidator(cache_dir=tmp_path / "un-fichier" / "cache")
+    assert unwritable.schematron(relative) is not None
+
 
 def test_missing_kit_is_a_clear_french_error(tmp_path: Path) -> None:
     with pytest.raises(CdaKitError, match=r"Kit CI-SIS TestContenuCDA introuvable ou incomplet : .*CDA_extended\.xsd"):
