@@ -25,10 +25,23 @@ from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.tables import J01_AUTHOR_SPECIALTY, J02_FACILITY_SECTORS
 from caducee.documents.cda.xml import E, Element, attrs, coded, ii, template_ids, ts_datetime, ts_partial
-from caducee.documents.services import DEFAULT_OID_ROOT, patient_ipp_root
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity, Status
 from caducee.patients.models import Patient
+
+# The practice's OID arcs. documents.services builds document ids from the same root and imports DocumentIds
+# from here, so these live here (no import back into services: that would be circular).
+# Fallback root when a practice has no OID of its own yet (demo, tests): a private test arc.
+DEFAULT_OID_ROOT = "1.2.250.1.999.1"
+
+
+def practice_oid_root(practice: Practice | None) -> str:
+    return (practice.oid_root if practice else "") or DEFAULT_OID_ROOT
+
+
+def patient_ipp_root(practice: Practice | None) -> str:
+    """The OID of the practice's local patient identifiers (IPP = Patient.pk): practice root + ".2"."""
+    return practice_oid_root(practice) + ".2"
 
 
 class MissingDataError(ValueError):
@@ -40,7 +53,7 @@ class MissingDataError(ValueError):
 
 
 class DocumentIdsLike(Protocol):
-    """What the header needs from the document store's identifiers (documents.services.NewDocumentIds)."""
+    """What the header needs from document identifiers: DocumentIds or any object with these attributes."""
 
     @property
     def unique_id_root(self) -> str: ...
@@ -157,7 +170,7 @@ def structure_id(practice: Practice) -> Element:
         return ii(codes.OID_STRUCTURE_ID, codes.STRUCTURE_PREFIX_FINESS + practice.finess)
     if practice.siret:
         return ii(codes.OID_STRUCTURE_ID, codes.STRUCTURE_PREFIX_SIRET + practice.siret)
-    return ii(practice.oid_root or DEFAULT_OID_ROOT)
+    return ii(practice_oid_root(practice))
 
 
 def address(line: str, postal_code: str, city: str) -> Element:

@@ -1,0 +1,275 @@
+"""VSM 1.4 (CI-SIS 2022.01) from the clinical record: conformant (XSD + generic profiles + VSM schematron) over a
+spread of records, coded entries with narrative references, "none known" distinct from "not documented", and the
+validation panel's exclusions removing exactly one element from narrative and entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+
+from caducee.core.oids import INS_OIDS
+from caducee.documents.cda import codes
+from caducee.documents.cda.header import DocumentIds, MissingDataError
+from caducee.documents.cda.vsm import build_vsm, vsm_elements, vsm_problems
+from caducee.documents.validation import CdaValidator
+from caducee.record import models as rec
+from caducee.record.selectors import record_summary
+from tests.documents.cda_records import (
+    SPECIAL,
+    TEST_INS,
+    TEST_INS_OID,
+    assert_references_resolve,
+    parse,
+    qualify,
+    rich_record,
+    xp,
+)
+
+pytestmark = pytest.mark.django_db
+
+IDS = DocumentIds("1.2.250.1.999.1.1", "100", "1.2.250.1.999.1.1", "100", 1)
+WHEN = dt.datetime(2026, 2, 3, 9, 0, tzinfo=dt.UTC)
+ACTIVE = "1.3.6.1.4.1.19376.1.5.3.1.3.6"
+MEDICAL = "1.3.6.1.4.1.19376.1.5.3.1.3.8"
+SURGICAL = "1.3.6.1.4.1.19376.1.5.3.1.3.12"
+ALLERGIES = "1.3.6.1.4.1.19376.1.5.3.1.3.13"
+MEDICATIONS = "1.3.6.1.4.1.19376.1.5.3.1.3.19"
+
+
+def vsm(practice, author, patient, **extra) -> bytes:  # type: ignore[no-untyped-def]
+    return build_vsm(
+        summary=record_summary(patient), ids=IDS, practice=practice, author=author, effective_time=WHEN, **extra
+    )
+
+
+def assert_conformant(validator: CdaValidator, xml: bytes) -> None:
+    report = validator.validate(xml)
+    assert report.is_valid, report.format()
+    assert not report.warnings, report.format()
+    assert report.volets == ["VSM_1.4_2022.01"]
+
+
+def section(root, template: str):  # type: ignore[no-untyped-def]
+    found = xp(root, f"//h:section[h:templateId/@root='{template}']")
+    assert len(found) == 1, template
+    return found[0]
+
+
+def absent_codes(root) -> set[str]:  # type: ignore[no-untyped-def]
+    return set(xp(root, f"//*[@codeSystem='{codes.IPS_ABSENT_UNKNOWN}']/@code"))
+
+
+@pytest.fixture
+def author(doctor):  # type: ignore[no-untyped-def]
+    doctor.first_name, doctor.specialty_code = "Claire", "SM54"
+    doctor.save()
+    return doctor
+
+
+def test_empty_record_says_not_documented_everywhere(cda_validator, practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    summary = record_summary(patient)
+    assert summary.is_empty and vsm_elements(summary) == []
+    xml = vsm(practice, author, patient)
+    root = parse(xml)
+    assert absent_codes(root) == {"no-problem-info", "no-procedure-info", "no-allergy-info", "no-medication-info"}
+    assert "no-known-allergies" not in absent_codes(root)
+    assert xp(root, "/h:ClinicalDocument/h:code/@code") == ["SYNTH"]
+    assert xp(root, "/h:ClinicalDocument/h:templateId[@root='1.2.250.1.213.1.1.1.13']/@extension") == ["201310"]
+    assert xp(root, "//h:documentationOf/h:serviceEvent/h:code/@code") == ["34117-2"]
+    pcp = xp(root, "/h:ClinicalDocument/h:participant[@typeCode='INF']/h:functionCode")[0]
+    assert (pcp.get("code"), pcp.get("displayName")) == ("PCP", "Médecin Traitant")
+    assert_references_resolve(root)
+    assert_conformant(cda_validator, xml)
+
+
+def test_rich_record_is_coded_and_conformant(cda_validator, practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient(birth_date="00/00/1950")
+    patient.medecin_traitant = author
+    patient.save()
+    pks = rich_record(patient)
+    xml = vsm(practice, author, patient)
+    root = parse(xml)
+    assert_references_resolve(root)
+    assert xp(root, "//h:patient/h:birthTime/@value") == ["1950"]
+    # Médecin traitant: participant with the RPPS, and the author's own functionCode PCP.
+    assert xp(root, "//h:participant[@typeCode='INF']/h:associatedEntity/h:id/@extension") == ["889970012345"]
+    assert xp(root, "/h:ClinicalDocument/h:author/h:functionCode/@code") == ["PCP"]
+
+    active = section(root, ACTIVE)
+    # Diabetes, HTA, uncoded fatigue, heart-failure ALD (2 codes in one concern); the diabetes ALD is not repeated.
+    assert len(xp(active, "h:entry/h:act")) == 4
+    assert sorted(xp(active, ".//h:observation/h:value/@code")) == ["E11.9", "I10", "I50.0", "I50.1"]
+    assert xp(active, ".//h:observation/h:value/@codeSystem")[0] == codes.CIM10
+    assert xp(active, "h:entry/h:act/h:statusCode/@code") == ["active"] * 4
+    assert not xp(active, "h:entry/h:act/h:effectiveTime/h:high")
+    medical = section(root, MEDICAL)
+    assert xp(medical, "h:entry/h:act/h:statusCode/@code") == ["completed", "completed"]
+    assert xp(medical, f".//h:content[@ID='problem-{pks['resolved']}']/text()") == ["Lombalgie aiguë"]
+    surgical = section(root, SURGICAL)
+    assert xp(surgical, "h:entry/h:procedure/h:code/@codeSystem") == ["1.2.250.1.215.300.1"]  # CCAM, new OID
+    assert xp(surgical, "h:entry/h:procedure/h:code/@code") == ["HHFA001"]
+    assert len(xp(surgical, "h:entry/h:procedure")) == 2
+
+    allergies = section(root, ALLERGIES)
+    drug = xp(allergies, f".//h:observation[h:id/@root and h:text/h:reference/@value='#allergy-{pks['drug_allergy']}']")
+    assert xp(drug[0], "h:code/@code") == ["416098002"]
+    assert xp(drug[0], "h:participant[@typeCode='CSM']//h:playingEntity/h:code/@codeSystem") == [codes.CIS]
+    assert xp(drug[0], ".//h:observation[h:code/@code='SEV']/h:value/@code") == ["24484000"]
+    assert "no-allergy-info" not in absent_codes(root) and "no-known-allergies" not in absent_codes(root)
+
+    medications = section(root, MEDICATIONS)
+    metformin_ref = f"#treatment-{pks['metformin']}"
+    metformin = xp(medications, f"h:entry/h:substanceAdministration[h:text/h:reference/@value='{metformin_ref}']")[0]
+    assert xp(metformin, "h:routeCode/@codeSystem") == [codes.EDQM]
+    assert xp(metformin, "h:routeCode/@displayName") == ["Voie orale"]
+    assert xp(metformin, "h:doseQuantity/h:low/@unit") == ["{tablet}"]
+    assert xp(metformin, ".//h:manufacturedMaterial/h:code/@code") == ["60234100"]
+    assert xp(metformin, ".//h:manufacturedMaterial/h:code/h:translation/@codeSystem") == [codes.ATC]
+    assert xp(metformin, "h:entryRelationship[@typeCode='RSON']/h:act/h:code/@code") == ["E11.9"]
+    # 1000.000 mg is written 1000, without exponent.
+    assert "1000" in xp(medications, ".//h:doseQuantity/h:low/@value")
+    lifestyle = section(root, "1.3.6.1.4.1.19376.1.5.3.1.3.16.1")
+    assert xp(lifestyle, ".//h:value[@unit]/@unit") == ["{pack}/a"]
+    family = section(root, "1.3.6.1.4.1.19376.1.5.3.1.3.15")
+    assert sorted(xp(family, ".//h:relatedSubject/h:code/@code")) == ["FTH", "MTH"]
+    # Soft-deleted entries never reach the VSM; vitals have no VSM 1.4 section.
+    assert b"Supprim" not in xml
+    assert absent_codes(root) == set()
+    assert_conformant(cda_validator, xml)
+
+
+def test_special_characters_survive_in_free_text(cda_validator, practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    rich_record(patient)
+    root = parse(vsm(practice, author, patient))
+    texts = xp(root, "//h:content/text()") + xp(root, "//h:td/text()")
+    assert any(SPECIAL in text for text in texts)
+    assert f"Risque de chute & hypoglycémies {SPECIAL}" in xp(root, "//h:content/text()")
+
+
+def test_qualified_identity_sends_the_ins_others_do_not(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient, settings
+) -> None:
+    settings.SANDBOX = True
+    qualified = qualify(make_patient())
+    root = parse(vsm(practice, author, qualified))
+    assert xp(root, "//h:patientRole/h:id[1]/@extension") == [TEST_INS]
+    assert xp(root, "//h:patientRole/h:id[1]/@root") == [TEST_INS_OID]
+    assert_conformant(cda_validator, vsm(practice, author, qualified))
+
+    provisional = make_patient(birth_name="PROVISOIRE", first_given_name="JEAN", sex="M")
+    xml = vsm(practice, author, provisional)
+    assert not set(xp(parse(xml), "//h:patientRole/h:id/@root")) & INS_OIDS
+    assert_conformant(cda_validator, xml)
+
+
+def test_no_known_allergy_differs_from_not_documented(cda_validator, practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    unknown = parse(vsm(practice, author, patient))
+    rec.AllergyStatement.objects.create(patient=patient, none_known=True, asserted_by=author)
+    xml = vsm(practice, author, patient)
+    known = parse(xml)
+    assert xp(section(unknown, ALLERGIES), ".//h:observation/h:value/@code") == ["no-allergy-info"]
+    assert xp(section(known, ALLERGIES), ".//h:observation/h:value/@code") == ["no-known-allergies"]
+    assert xp(section(known, ALLERGIES), ".//h:content/text()") == ["Aucune allergie connue."]
+    assert xp(section(unknown, ALLERGIES), ".//h:content/text()") == ["Allergies non renseignées."]
+    assert [e.key for e in vsm_elements(record_summary(patient))] == ["allergy:none"]
+    assert_conformant(cda_validator, xml)
+    # Unticking the statement falls back to "not documented", never to "none".
+    unticked = parse(vsm(practice, author, patient, exclude={"allergy:none"}))
+    assert xp(section(unticked, ALLERGIES), ".//h:observation/h:value/@code") == ["no-allergy-info"]
+
+
+def test_elements_have_stable_unique_keys(practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    pks = rich_record(patient)
+    elements = vsm_elements(record_summary(patient))
+    keys = [e.key for e in elements]
+    assert len(keys) == len(set(keys)) == 18
+    assert keys == [e.key for e in vsm_elements(record_summary(patient))]
+    by_key = {e.key: e for e in elements}
+    assert by_key[f"allergy:{pks['drug_allergy']}"].section_label == "Allergies et intolérances"
+    assert by_key[f"allergy:{pks['drug_allergy']}"].text.startswith("Allergie médicamenteuse : Amoxicilline")
+    assert by_key[f"ald:{pks['heart_ald']}"].section_label == "Pathologies en cours"
+    assert Counter(e.section_label for e in elements) == {
+        "Pathologies en cours": 4,
+        "Antécédents médicaux": 2,
+        "Antécédents chirurgicaux": 2,
+        "Allergies et intolérances": 2,
+        "Habitus, mode de vie": 2,
+        "Facteurs de risque professionnels": 1,
+        "Antécédents familiaux": 2,
+        "Points de vigilance": 1,
+        "Traitements au long cours": 2,
+    }
+
+
+def test_exclude_removes_exactly_one_element_from_narrative_and_entries(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient
+) -> None:
+    patient = make_patient()
+    pks = rich_record(patient)
+    full = parse(vsm(practice, author, patient))
+    key = f"allergy:{pks['drug_allergy']}"
+    xml = vsm(practice, author, patient, exclude={key})
+    root = parse(xml)
+    anchor = key.replace(":", "-")
+    assert xp(full, f"//*[@ID='{anchor}']") and not xp(root, f"//*[@ID='{anchor}']")
+    assert not xp(root, f"//h:reference[starts-with(@value, '#{anchor}')]")
+    assert b"Amoxicilline" not in xml
+    # Everything else is still there: one allergy entry less, every other ID kept.
+    assert len(xp(section(root, ALLERGIES), "h:entry")) == len(xp(section(full, ALLERGIES), "h:entry")) - 1
+    removed = set(xp(full, "//@ID")) - set(xp(root, "//@ID"))
+    assert removed == {anchor, f"{anchor}-agent", f"{anchor}-reaction", f"{anchor}-severity"}
+    assert_references_resolve(root)
+    assert_conformant(cda_validator, xml)
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [("Pathologies en cours", "no-problem-info"), ("Traitements au long cours", "no-medication-info")],
+)
+def test_unticking_a_whole_section_gives_not_documented(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient, label, expected
+) -> None:
+    patient = make_patient()
+    rich_record(patient)
+    keys = {e.key for e in vsm_elements(record_summary(patient)) if e.section_label == label}
+    xml = vsm(practice, author, patient, exclude=keys)
+    assert absent_codes(parse(xml)) == {expected}
+    assert_conformant(cda_validator, xml)
+
+
+def test_missing_author_data_blocks_the_vsm(practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    doctor.rpps = ""
+    doctor.save()
+    patient = make_patient()
+    summary = record_summary(patient)
+    assert vsm_problems(summary=summary, practice=practice, author=doctor) == [
+        "Le numéro RPPS (ou ADELI) de l'auteur Dr MEDECIN n'est pas renseigné."
+    ]
+    with pytest.raises(MissingDataError):
+        build_vsm(summary=summary, ids=IDS, practice=practice, author=doctor, effective_time=WHEN)
+
+
+def test_entry_ids_are_stable_across_versions(practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    rich_record(patient)
+    first = parse(vsm(practice, author, patient))
+    second_ids = DocumentIds("1.2.250.1.999.1.1", "101", "1.2.250.1.999.1.1", "100", 2)
+    second = parse(
+        build_vsm(
+            summary=record_summary(patient),
+            ids=second_ids,
+            practice=practice,
+            author=author,
+            effective_time=WHEN + dt.timedelta(days=30),
+            replaces=IDS,
+        )
+    )
+    entry_ids = "//h:entry//h:id/@root"
+    assert xp(first, entry_ids) == xp(second, entry_ids)
+    assert len(set(xp(first, entry_ids))) == len(xp(first, entry_ids))  # all distinct
