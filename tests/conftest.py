@@ -6,6 +6,7 @@ from caducee.accounts.models import Practice, Role, User
 from caducee.identity.models import DEFAULT_ID_DOCUMENTS
 from caducee.identity.traits import clean_traits
 from caducee.patients.services import patient_create
+from tests.documents.conftest import cda_validator  # noqa: F401
 from tests.sandbox.fixtures import insi_sandbox, insi_sandbox_session  # noqa: F401
 
 PASSWORD = "Un-mot-de-passe-long-2026"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("caducee.patients.urls")),
     path("", include("caducee.accounts.urls")),
     path("identite/", include("caducee.identity.urls")),
+    path("consultations/", include("caducee.record.consultation_urls")),
 ]

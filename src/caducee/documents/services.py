@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -11,15 +11,9 @@ from django.http import HttpRequest
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
+from caducee.documents.cda.header import DocumentIds, practice_oid_root
 from caducee.documents.models import Document, Sequence
 from caducee.patients.models import Patient
-
-if TYPE_CHECKING:  # cda.header builds on the identifier helpers below: import it lazily
-    from caducee.documents.cda.header import DocumentIds
-
-# Fallback root when a practice has no OID of its own yet (demo, tests): an arc under a private test
-# branch; a production practice sets Practice.oid_root (its FINESS-based OID from the ANS).
-DEFAULT_OID_ROOT = "1.2.250.1.999.1"
 
 
 def next_sequence(name: str) -> int:
@@ -31,18 +25,12 @@ def next_sequence(name: str) -> int:
 
 
 def document_root(practice: Practice | None) -> str:
-    return ((practice.oid_root if practice else "") or DEFAULT_OID_ROOT) + ".1"
-
-
-def patient_ipp_root(practice: Practice | None) -> str:
-    """The OID of the practice's local patient identifiers (IPP = Patient.pk)."""
-    return ((practice.oid_root if practice else "") or DEFAULT_OID_ROOT) + ".2"
+    """The OID of the practice's documents: practice root + ".1" (uniqueId root)."""
+    return practice_oid_root(practice) + ".1"
 
 
 def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> DocumentIds:
     """uniqueId = practice OID + sequence; a new version keeps the setId and bumps versionNumber."""
-    from caducee.documents.cda.header import DocumentIds
-
     root = document_root(practice)
     ext = str(next_sequence("document"))
     if replaces is not None:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from caducee.accounts.models import Practice, User
-from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.permissions import Perm, check_permission, has_permission
 from caducee.identity.models import Sex, french_date
 from caducee.identity.selectors import identity_panel
 from caducee.identity.services import accepted_documents
@@ -116,5 +116,8 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
         documents=accepted_documents(Practice.objects.first()),
         doctors=User.objects.filter(role__in=("medecin", "remplacant"), is_active=True),
         insi_url=reverse("identity:insi", args=[patient.identity.pk]),
+        can_consult=has_permission(request.user, Perm.CLINICAL_WRITE),
     )
+    if has_permission(request.user, Perm.CLINICAL_READ):
+        context["consultations"] = list(patient.consultations.select_related("author")[:10])
     return render(request, "patients/chart.html", context)

@@ -1,0 +1,90 @@
+"""Consultation screens: the consultation and its validation panel (issue 3 §2)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.documents.cda.header import MissingDataError
+from caducee.documents.cda.vsm import vsm_elements
+from caducee.patients.models import Patient
+from caducee.record.consultations import (
+    ConsultationError,
+    consultation_open,
+    consultation_save,
+    consultation_validate,
+    vsm_default,
+)
+from caducee.record.models import Consultation
+from caducee.record.selectors import record_changed_since, record_summary
+
+
+@require_POST
+def consultation_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=patient_id)
+    consultation = consultation_open(actor=request.user, patient=patient, request=request)
+    return redirect("consultations:detail", consultation_id=consultation.pk)
+
+
+def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpResponse:
+    """The consultation with its validation panel pre-filled: VSM ticked when it should be, every VSM
+    element listed with a box the doctor can untick."""
+    check_permission(request.user, Perm.CLINICAL_READ)
+    consultation = get_object_or_404(
+        Consultation.objects.select_related("patient", "patient__identity", "author"), pk=consultation_id
+    )
+    patient = consultation.patient
+    summary = record_summary(patient)
+    sections: dict[str, list] = {}
+    for element in vsm_elements(summary):
+        sections.setdefault(element.section_label, []).append(element)
+    return render(
+        request,
+        "record/consultation.html",
+        {
+            "consultation": consultation,
+            "patient": patient,
+            "identity": patient.identity,
+            "vsm_ticked": vsm_default(patient, changed_since=record_changed_since),
+            "vsm_sections": sections,
+            "documents": list(consultation.documents.all()),
+        },
+    )
+
+
+@require_POST
+def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpResponse:
+    """'Enregistrer' saves the draft; 'Valider' saves and validates with the panel's choices, in one click."""
+    consultation = get_object_or_404(Consultation.objects.select_related("patient"), pk=consultation_id)
+    try:
+        consultation = consultation_save(
+            actor=request.user,
+            consultation=consultation,
+            version=int(request.POST.get("version", "0")),
+            fields=request.POST.dict(),
+            request=request,
+        )
+        if request.POST.get("action") != "validate":
+            messages.success(request, "Consultation enregistrée.")
+            return redirect("consultations:detail", consultation_id=consultation.pk)
+        keep = set(request.POST.getlist("vsm_keep"))
+        listed = set(request.POST.getlist("vsm_listed"))
+        produced = consultation_validate(
+            actor=request.user,
+            consultation=consultation,
+            make_vsm=request.POST.get("vsm") == "1",
+            vsm_exclude=listed - keep,
+            request=request,
+        )
+    except MissingDataError as exc:
+        messages.error(request, f"Consultation non validée, rien n'a été enregistré : {exc}")
+        return redirect("consultations:detail", consultation_id=consultation.pk)
+    except (ConsultationError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("consultations:detail", consultation_id=consultation.pk)
+    names = ", ".join(d.title for d in produced)
+    messages.success(request, "Consultation validée." + (f" Documents : {names}." if names else ""))
+    return redirect("patients:chart", patient_id=consultation.patient_id)

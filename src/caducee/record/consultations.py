@@ -1,0 +1,134 @@
+"""Consultation services: open, save, and validate in one click (issue 3 §2).
+
+Validation does what the rules ask with defaults the doctor can change before clicking: today the VSM
+refresh (pre-ticked when the summary changed since the last VSM, or for an ALD patient without a VSM in
+the last year); the DMP and MSS choices of later issues join the same panel.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
+from caducee.documents.models import Document
+from caducee.patients.models import Patient
+from caducee.record.models import Consultation
+
+VSM_RECENT = timedelta(days=365)
+
+
+class ConsultationError(Exception):
+    """A refused consultation operation; the message is for the doctor, in French."""
+
+
+def consultation_open(*, actor: Any, patient: Patient, request: HttpRequest | None = None) -> Consultation:
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    consultation = Consultation.objects.create(patient=patient, author=actor)
+    audit_record(
+        actor=actor,
+        action="consultation.open",
+        object_type="consultation",
+        object_id=consultation.pk,
+        patient_id=patient.pk,
+        request=request,
+    )
+    return consultation
+
+
+def consultation_save(
+    *, actor: Any, consultation: Consultation, version: int, fields: dict[str, str], request: HttpRequest | None = None
+) -> Consultation:
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    if consultation.state == Consultation.State.VALIDATED:
+        raise ConsultationError("Consultation déjà validée : elle n'est plus modifiable.")
+    allowed = {k: v.strip() for k, v in fields.items() if k in ("motif", "observation", "examination", "conclusion")}
+    updated = Consultation.objects.filter(pk=consultation.pk, version=version).update(
+        version=F("version") + 1, **allowed
+    )
+    if not updated:
+        raise ConsultationError("La consultation a été modifiée ailleurs : rechargez la page.")
+    for k, v in allowed.items():
+        setattr(consultation, k, v)
+    consultation.version = version + 1
+    audit_record(
+        actor=actor,
+        action="consultation.save",
+        object_type="consultation",
+        object_id=consultation.pk,
+        patient_id=consultation.patient_id,
+        request=request,
+    )
+    return consultation
+
+
+def last_vsm(patient: Patient) -> Document | None:
+    return Document.objects.filter(patient=patient, model="vsm").order_by("-created_at", "-id").first()
+
+
+def vsm_default(patient: Patient, *, changed_since: Any) -> bool:
+    """Pre-tick 'mettre à jour le VSM': the summary changed since the last VSM, or an ALD patient has none
+    from the last year (forfait structure: VSM for ALD patients)."""
+    previous = last_vsm(patient)
+    if previous is None:
+        return True
+    if changed_since(patient, previous.created_at):
+        return True
+    has_ald = (
+        patient.alds.filter(end__isnull=True).exists() or patient.alds.filter(end__gte=timezone.localdate()).exists()
+    )
+    return has_ald and previous.created_at < timezone.now() - VSM_RECENT
+
+
+def consultation_mark_validated(*, actor: Any, consultation: Consultation, request: HttpRequest | None) -> None:
+    """The state change itself; the caller produces the documents in the same transaction."""
+    with transaction.atomic():
+        updated = Consultation.objects.filter(pk=consultation.pk, state=Consultation.State.OPEN).update(
+            state=Consultation.State.VALIDATED, validated_at=timezone.now(), version=F("version") + 1
+        )
+        if not updated:
+            raise ConsultationError("Consultation déjà validée.")
+        audit_record(
+            actor=actor,
+            action="consultation.validate",
+            object_type="consultation",
+            object_id=consultation.pk,
+            patient_id=consultation.patient_id,
+            request=request,
+        )
+
+
+def consultation_validate(
+    *,
+    actor: Any,
+    consultation: Consultation,
+    make_vsm: bool,
+    vsm_exclude: set[str],
+    request: HttpRequest | None = None,
+) -> list[Document]:
+    """One click: the consultation is validated and every document ticked in the panel is produced, in one
+    transaction — a missing mandatory datum (MissingDataError) leaves the consultation open and stores nothing."""
+    from caducee.documents.production import vsm_create
+
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    produced: list[Document] = []
+    with transaction.atomic():
+        consultation_mark_validated(actor=actor, consultation=consultation, request=request)
+        if make_vsm:
+            produced.append(
+                vsm_create(
+                    actor=actor,
+                    patient=consultation.patient,
+                    exclude=vsm_exclude,
+                    consultation=consultation,
+                    request=request,
+                )
+            )
+    consultation.state = Consultation.State.VALIDATED
+    return produced
