@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 
+from caducee.accounts.models import User
 from caducee.core.oids import INS_OIDS
 from caducee.documents.cda import codes
 from caducee.documents.cda.header import DocumentIds, MissingDataError
 from caducee.documents.cda.vsm import build_vsm, vsm_elements, vsm_problems
 from caducee.documents.validation import CdaValidator
+from caducee.patients.models import Ald
 from caducee.record import models as rec
 from caducee.record.selectors import record_summary
 from tests.documents.cda_records import (
@@ -273,3 +277,68 @@ def test_entry_ids_are_stable_across_versions(practice, author, make_patient) ->
     entry_ids = "//h:entry//h:id/@root"
     assert xp(first, entry_ids) == xp(second, entry_ids)
     assert len(set(xp(first, entry_ids))) == len(xp(first, entry_ids))  # all distinct
+
+
+# --- caducee vsm --ald --------------------------------------------------------------------------------------------
+
+
+def test_vsm_command_writes_one_valid_file_per_ald_patient(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient, tmp_path, settings
+) -> None:
+    settings.SANDBOX = True
+    today = dt.date.today()
+    rich = make_patient(birth_name="RICHE")
+    rich.medecin_traitant = author
+    rich.save()
+    rich_record(rich)
+    plain = make_patient(birth_name="SIMPLE")  # no médecin traitant: the first médecin signs
+    Ald.objects.create(patient=plain, label="Asthme sévère", cim10_codes="J45.9", start=today - dt.timedelta(days=1))
+    # Two ALDs in force for one patient: still one file.
+    Ald.objects.create(patient=plain, label="Dépression", cim10_codes="F32.9", start=today - dt.timedelta(days=9))
+    no_birthplace = qualify(make_patient(birth_name="SANSLIEU"), birthplace="99999")
+    Ald.objects.create(patient=no_birthplace, label="Diabète", cim10_codes="E11.9", start=today)
+    ended = make_patient(birth_name="FINIE")
+    Ald.objects.create(
+        patient=ended, label="Cancer", start=today - dt.timedelta(days=900), end=today - dt.timedelta(days=1)
+    )
+    make_patient(birth_name="SANSALD")
+
+    out, err = StringIO(), StringIO()
+    call_command("vsm", "--ald", "--out-dir", str(tmp_path / "D"), stdout=out, stderr=err)
+    files = sorted((tmp_path / "D").iterdir())
+    assert len(files) == 2
+    assert all(f.name.startswith("1.2.250.1.999.1.1^") and f.suffix == ".xml" for f in files)
+    assert "2 VSM écrit(s)" in out.getvalue() and "1 patient(s) ignoré(s)" in out.getvalue()
+    assert f"Patient {no_birthplace.pk} (SANSLIEU DOMINIQUE) ignoré" in err.getvalue()
+    assert "Le lieu de naissance (code COG) du patient est inconnu" in err.getvalue()
+    names = set()
+    for path in files:
+        xml = path.read_bytes()
+        root = parse(xml)
+        names.add(xp(root, "//h:patient/h:name/h:family[@qualifier='BR']/text()")[0])
+        assert xp(root, "/h:ClinicalDocument/h:id/@extension")[0] == path.stem.split("^")[1]
+        assert_conformant(cda_validator, xml)
+    assert names == {"RICHE", "SIMPLE"}
+
+
+def test_vsm_command_for_given_patients_and_usage_errors(practice, author, make_patient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    patient = make_patient()
+    call_command("vsm", "--patient", str(patient.pk), "--out-dir", str(tmp_path), stdout=StringIO())
+    assert len(list(tmp_path.glob("*.xml"))) == 1
+    assert not list(tmp_path.glob(".vsm-*"))  # no temporary file left behind
+    with pytest.raises(CommandError, match="--ald ou --patient"):
+        call_command("vsm", "--out-dir", str(tmp_path))
+    with pytest.raises(CommandError, match="introuvable"):
+        call_command("vsm", "--patient", "999999", "--out-dir", str(tmp_path))
+
+
+def test_vsm_command_lists_a_medecin_traitant_without_rpps(practice, author, make_patient, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    other = User.objects.create_user(username="remplacant", role="medecin", last_name="AUTRE", profession_code="10")
+    patient = make_patient()
+    patient.medecin_traitant = other
+    patient.save()
+    Ald.objects.create(patient=patient, label="HTA sévère", cim10_codes="I10", start=dt.date.today())
+    err = StringIO()
+    call_command("vsm", "--ald", "--out-dir", str(tmp_path), stdout=StringIO(), stderr=err)
+    assert "Le numéro RPPS (ou ADELI) de l'auteur Dr AUTRE n'est pas renseigné." in err.getvalue()
+    assert not list(tmp_path.iterdir())

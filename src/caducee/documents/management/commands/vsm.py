@@ -1,0 +1,124 @@
+"""`caducee vsm --ald --out-dir DOSSIER` (or `--patient ID`): the VSM (CDA R2 N3) of every ALD patient, one file each.
+
+Forfait structure: the VSM of ALD patients is an indicator (50/90 %), so a practice can produce them all at once.
+Each file is `DOSSIER/<uniqueId>.xml` (uniqueId = root^extension, from the document sequence). Patients are
+streamed (one chunked query, never the whole list in memory); a patient with missing mandatory data (author RPPS,
+birthplace of a qualified identity…) is listed in plain French and skipped, and a file is only ever written
+complete (temporary file, then an atomic rename). The files are not stored in the document store: the
+consultation's "mettre à jour le VSM" does that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
+from django.utils import timezone
+
+from caducee.accounts.models import Practice, Role, User
+from caducee.core.dbcheck import ensure_migrated
+from caducee.documents.cda.header import DocumentIds
+from caducee.documents.cda.vsm import build_vsm, vsm_problems
+from caducee.documents.services import document_ids_new
+from caducee.patients.models import Patient
+from caducee.record.selectors import record_summary
+
+CHUNK = 200
+
+
+def ald_patients(today: dt.date) -> Iterator[Patient]:
+    """Patients with an ALD in force today, in pk order, read by chunks (no list of every patient in memory)."""
+    in_force = Q(alds__start__lte=today) & (Q(alds__end__isnull=True) | Q(alds__end__gte=today))
+    ids = Patient.objects.filter(in_force).values("pk").distinct()
+    return (
+        Patient.objects.filter(pk__in=ids)
+        .select_related("identity", "medecin_traitant")
+        .order_by("pk")
+        .iterator(chunk_size=CHUNK)
+    )
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write the whole file or nothing (a crash never leaves half a document)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".vsm-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_name(ids: DocumentIds) -> str:
+    return f"{ids.unique_id_root}^{ids.unique_id_ext}.xml"
+
+
+class Command(BaseCommand):
+    help = (
+        "Produit le volet de synthèse médicale (VSM, CDA R2 niveau 3) des patients en ALD, "
+        "un fichier par patient dans le dossier de sortie."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--ald", action="store_true", help="tous les patients ayant une ALD en cours")
+        parser.add_argument(
+            "--patient", type=int, action="append", default=[], metavar="ID", help="un patient (répétable)"
+        )
+        parser.add_argument("--out-dir", type=Path, required=True, metavar="DOSSIER", help="dossier de sortie")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not options["ald"] and not options["patient"]:
+            raise CommandError("Indiquez --ald ou --patient ID.")
+        ensure_migrated(auto=False)
+        practice = Practice.objects.first()
+        if practice is None:
+            raise CommandError("Aucun cabinet n'est configuré : lancez d'abord « caducee seed-demo ».")
+        out_dir: Path = options["out_dir"]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        now = timezone.now()
+        today = timezone.localdate(now)
+        # "The patient's médecin traitant, or the first médecin of the practice": read once.
+        first_doctor = User.objects.filter(role=Role.MEDECIN, is_active=True).order_by("pk").first()
+
+        patients: Iterator[Patient]
+        if options["patient"]:
+            wanted = set(options["patient"])
+            found = Patient.objects.filter(pk__in=wanted).select_related("identity", "medecin_traitant")
+            missing = wanted - {p.pk for p in found}
+            if missing:
+                raise CommandError(f"Patient(s) introuvable(s) : {', '.join(map(str, sorted(missing)))}.")
+            patients = iter(found.order_by("pk"))
+        else:
+            patients = ald_patients(today)
+
+        written = skipped = 0
+        for patient in patients:
+            author = patient.medecin_traitant or first_doctor
+            summary = record_summary(patient, on=today)
+            problems = vsm_problems(summary=summary, practice=practice, author=author)
+            if problems:
+                skipped += 1
+                who = f"{patient.identity.birth_name} {patient.identity.first_given_name}"
+                self.stderr.write(f"Patient {patient.pk} ({who}) ignoré :")
+                for problem in problems:
+                    self.stderr.write(f"  - {problem}")
+                continue
+            assert author is not None  # vsm_problems reports a missing author
+            ids = document_ids_new(practice=practice)
+            xml = build_vsm(summary=summary, ids=ids, practice=practice, author=author, effective_time=now)
+            write_atomically(out_dir / file_name(ids), xml)
+            written += 1
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"{written} VSM écrit(s) dans {out_dir}, {skipped} patient(s) ignoré(s) (données manquantes), "
+            f"en {elapsed:.1f} s."
+        )
