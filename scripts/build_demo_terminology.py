@@ -40,10 +40,10 @@ CURATED = {
     t.OID_CIM10: ROOT / "scripts" / "data" / "cim10_medecine_generale.tsv",
     t.OID_ATC: ROOT / "scripts" / "data" / "atc_medecine_generale.tsv",
 }
-# Systems of the demo table and whether codes without any label are kept. CIM-10 and CCAM keep them
-# so that any valid code typed by a doctor is accepted (and found by code) as it will be by the
-# VSM terminology schematron; ATC and EDQM codes without a French label add nothing to the demo.
-DEMO_SYSTEMS = {"cim10": True, "ccam": True, "atc": False, "edqm": False, "ucum": True, "cis": True}
+# Systems of the demo table. Every code of the official lists is kept, labelled or not: the services
+# accept only codes of the loaded terminology (what the VSM terminology schematron will accept), so a
+# partial list would refuse valid codes; codes without a label are still found by code.
+DEMO_SYSTEMS = ("cim10", "ccam", "atc", "edqm", "ucum", "cis")
 
 
 def read_curated(path: Path) -> dict[str, str]:
@@ -61,7 +61,7 @@ def build(reference: Path) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
     value_sets = t.value_set_labels(reference / t.KIT_VALUE_SET_DIR, oids)
     rows: list[tuple[str, str, str]] = []
     counts: dict[str, int] = {}
-    for name, keep_unlabelled in DEMO_SYSTEMS.items():
+    for name in DEMO_SYSTEMS:
         system = t.SYSTEMS[name]
         base = reference / t.BDPM_DIR if name == "cis" else kit
         path = next(base / f for f in system.files if (base / f).exists())
@@ -71,13 +71,9 @@ def build(reference: Path) -> tuple[list[tuple[str, str, str]], dict[str, int]]:
         unknown = sorted(set(curated) - set(codes))
         if unknown:
             raise SystemExit(f"{system.title}: codes absent from the official list {path.name}: {unknown}")
-        kept = 0
         for code in sorted(codes):
-            label = codes[code] or value_sets[system.oid].get(code) or curated.get(code, "")
-            if label or keep_unlabelled:
-                rows.append((system.oid, code, label))
-                kept += 1
-        counts[name] = kept
+            rows.append((system.oid, code, codes[code] or value_sets[system.oid].get(code) or curated.get(code, "")))
+        counts[name] = len(codes)
     return rows, counts
 
 

@@ -19,7 +19,7 @@ CONCEPTS = [
     (OID_ATC, "A10BA02", "metformine"),
     (OID_ATC, "C09AA05", "ramipril"),
     (OID_CIS, "69065160", "METFORMINE ALMUS 1000 mg, comprimé pelliculé"),
-    (OID_CIS, "60234100", "AMOXICILLINE BIOGARAN 1 g, comprimé dispersible"),
+    (OID_CIS, "69118175", "AMOXICILLINE BIOGARAN 500 mg, gélule"),
     (OID_EDQM, "20053000", "Voie orale"),
     (OID_EDQM, "20066000", "Voie sous-cutanée"),
     (OID_EDQM, "10219000", "Comprimé"),

@@ -99,12 +99,13 @@ def _live(model: type[M], patient: Patient) -> QuerySet[M]:
 def record_summary(patient: Patient, *, on: date | None = None) -> RecordSummary:
     """Everything the summary shows, in 11 queries (one per table), never one per entry.
 
-    `on` (default today) decides which ALDs and treatments are current: started, not ended before it.
+    `on` (default today) decides which ALDs (start <= on <= end) and treatments (start <= on < end) are current.
     """
     today = on or date.today()
     problems = list(_live(Problem, patient).order_by("-onset", "label", "id"))
     histories = list(_live(History, patient).order_by("-date", "label", "id"))
-    treatments = _live(LongTermTreatment, patient).filter(Q(end__isnull=True) | Q(end__gte=today))
+    # A treatment stops on its end date (treatment_stop sets today): from that day it is no longer current.
+    treatments = _live(LongTermTreatment, patient).filter(Q(end__isnull=True) | Q(end__gt=today))
     # Last measure of each kind in one query (window function: SQLite ≥ 3.25 and PostgreSQL).
     vitals = (
         _live(Vital, patient)
@@ -171,14 +172,14 @@ def concept_search(system: str, text: str, limit: int = 20) -> list[Concept]:
     Code matches come first, then labels, shortest label first; inactive (withdrawn) codes are left out.
     `system` is a name (cim10, ccam, atc, edqm, ucum, cis, route) or an OID.
     """
-    oid, code_prefix = resolve_system(system)
+    oid, code_pattern = resolve_system(system)
     limit = max(1, min(limit, 50))
     words = [w for w in (search_key(part) for part in _WORD_SPLIT.split(text)) if w]
     if not words:
         return []
     base = Concept.objects.filter(system=oid, active=True)
-    if code_prefix:
-        base = base.filter(code__startswith=code_prefix)
+    if code_pattern:
+        base = base.filter(code__regex=code_pattern)
     hits: list[Concept] = []
     if len(words) == 1:
         typed = text.strip().upper().replace(" ", "")
@@ -205,7 +206,7 @@ def concept_search(system: str, text: str, limit: int = 20) -> list[Concept]:
 
 def concept_labels(system: str, codes: list[str]) -> dict[str, str]:
     """Labels of several codes in one query (screens showing coded entries)."""
-    oid, _prefix = resolve_system(system)
+    oid, _pattern = resolve_system(system)
     return dict(Concept.objects.filter(system=oid, code__in=codes).values_list("code", "label"))
 
 

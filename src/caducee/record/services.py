@@ -11,6 +11,7 @@ Services are named `<entity>_<action>` with keyword-only arguments (HackSoft); n
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
@@ -105,6 +106,8 @@ VITAL_RANGES: dict[str, tuple[Decimal, Decimal]] = {
     Vital.Kind.TEMPERATURE: (Decimal("30"), Decimal("45")),
     Vital.Kind.SPO2: (Decimal("30"), Decimal("100")),
 }
+# The annotation pattern of terminologie.sch, rule is-code-ucum-exist (replace(@unit, '\{.[a-z]*.\}', '')).
+_UCUM_ANNOTATION = re.compile(r"\{.[a-z]*.\}")
 # A height measured within this delay is reused for the BMI of a weight alone (adult follow-up).
 HEIGHT_REUSE_DAYS = 366
 
@@ -157,6 +160,12 @@ def _check_codes(instance: models.Model) -> None:
             return
         code = code.strip().upper() if system != "ucum" else code.strip()
         setattr(instance, field, code)
+        if system == "ucum":
+            # terminologie.sch (is-code-ucum-exist): annotations {…} are removed, what remains (if
+            # anything) must be a code of the UCUM table: "{pack}/a" → "/a"?, "{dose}" → "" (accepted).
+            code = _UCUM_ANNOTATION.sub("", code)
+            if not code:
+                return
         if concept_exists(system, code) is False:
             errors[field] = f"Code {code} inconnu de la terminologie {system.upper()}."
         elif label_field and not getattr(instance, label_field, "").strip():

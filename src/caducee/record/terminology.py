@@ -85,8 +85,9 @@ SYSTEMS: dict[str, TerminologySystem] = {
     "cis": TerminologySystem("cis", "Médicaments (CIS, BDPM)", OID_CIS, ("CIS_bdpm.txt",)),
 }
 DEFAULT_SYSTEMS = ("cim10", "ccam", "atc", "edqm", "ucum")
-# Search-only aliases: EDQM routes of administration are the 200xxxxx codes (JDV_RouteofAdministration).
-SEARCH_ALIASES: dict[str, tuple[str, str]] = {"route": (OID_EDQM, "20")}
+# Search-only aliases: (OID, code regex). EDQM routes of administration are the 8-digit 20xxxxxx codes
+# (JDV_RouteofAdministration_CISIS); the same file also holds dose forms, packaging, etc.
+SEARCH_ALIASES: dict[str, tuple[str, str]] = {"route": (OID_EDQM, r"^20[0-9]{6}$")}
 
 
 class TerminologyError(Exception):
@@ -352,7 +353,7 @@ def _system(name: str) -> TerminologySystem:
 
 
 def resolve_system(name_or_oid: str) -> tuple[str, str]:
-    """(OID, code prefix) for a system name ('cim10'), a search alias ('route') or an OID."""
+    """(OID, code regex or '') for a system name ('cim10'), a search alias ('route') or an OID."""
     key = name_or_oid.strip().lower()
     if key in SEARCH_ALIASES:
         return SEARCH_ALIASES[key]
@@ -365,13 +366,13 @@ def resolve_system(name_or_oid: str) -> tuple[str, str]:
 
 def concept_label(system: str, code: str) -> str:
     """The label of a code, '' when unknown (one indexed query)."""
-    oid, _prefix = resolve_system(system)
+    oid, _pattern = resolve_system(system)
     return Concept.objects.filter(system=oid, code=code).values_list("label", flat=True).first() or ""
 
 
 def concept_exists(system: str, code: str) -> bool | None:
     """True/False when the system is loaded; None when no concept of it was ever imported (cannot tell)."""
-    oid, _prefix = resolve_system(system)
+    oid, _pattern = resolve_system(system)
     if Concept.objects.filter(system=oid, code=code, active=True).exists():
         return True
     return False if Concept.objects.filter(system=oid).exists() else None
