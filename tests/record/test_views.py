@@ -48,7 +48,7 @@ def test_doctor_sees_every_category_with_the_banner(client: Client, doctor, rich
     assert 'data-testid="identity-status"' in page  # the identity banner on every patient screen
     for word in CLINICAL_WORDS:
         assert word in page
-    assert "1000 mg" in page and "voie orale" in page and "26,9 kg/m2" in page
+    assert "1000 mg" in page and "voie orale" in page and "26,9 kg/m²" in page
     assert 'data-terminology="cim10"' in page and "record.js" in page
     _no_inline_script_or_style(page)
 
