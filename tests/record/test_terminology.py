@@ -55,7 +55,7 @@ def test_import_from_the_ans_files_is_idempotent(capsys) -> None:  # type: ignor
 
 @needs_kit
 def test_labels_come_from_the_value_sets_and_search_ignores_accents() -> None:
-    import_terminology(systems=["edqm"])  # 1,288 codes: small enough to load whole
+    import_terminology(directory=KIT, systems=["edqm"])  # 1,288 codes; value sets found beside the kit dir
     route = Concept.objects.get(system=OID_EDQM, code="20066000")
     assert route.label == "Voie sous-cutanée" and route.label_key == "VOIE SOUS CUTANEE"
     assert codes(concept_search("route", "sous cut")) == ["20066000"]
@@ -172,6 +172,8 @@ def test_search_ignores_accents_case_and_punctuation(concepts) -> None:  # type:
     assert concept_search("cim10", "  - ") == []
     assert codes(concept_search("cis", "amox")) == ["69118175"]
     assert codes(concept_search("route", "voie")) == ["20053000", "20066000"]  # dose forms left out
+    assert codes(concept_search("ucum", "mg")) == ["mg"]  # UCUM codes are case-sensitive
+    assert codes(concept_search("ucum", "kilo")) == ["kg"]
 
 
 def test_label_key_separates_words() -> None:

@@ -182,8 +182,10 @@ def concept_search(system: str, text: str, limit: int = 20) -> list[Concept]:
         base = base.filter(code__regex=code_pattern)
     hits: list[Concept] = []
     if len(words) == 1:
-        typed = text.strip().upper().replace(" ", "")
-        codes = {typed}
+        typed = text.strip().replace(" ", "")
+        # Codes are upper case except UCUM's, which are case-sensitive ("mg", "mL"): try both forms
+        # (PostgreSQL's LIKE is case-sensitive, SQLite's is not).
+        codes = {typed, typed.upper()}
         compact = _CIM10_COMPACT.match(words[0])
         if oid == OID_CIM10 and compact:  # "E119" typed for "E11.9"
             codes.add(f"{compact.group(1)}.{compact.group(2)}")

@@ -285,8 +285,8 @@ def import_terminology(
     reference = Path(settings.REFERENCE_DIR)
     directory = directory or default_terminology_dir()
     if value_set_dir is None:
-        # The kit layout: terminologies/terminologie -> ../../../../jeuxDeValeurs
-        guess = directory.parents[4] / "jeuxDeValeurs" if len(directory.parents) > 4 else None
+        # The kit layout: <kit>/schematrons/profils/terminologies/terminologie and <kit>/jeuxDeValeurs.
+        guess = directory.parents[3] / "jeuxDeValeurs" if len(directory.parents) > 3 else None
         value_set_dir = guess if guess is not None and guess.is_dir() else reference / KIT_VALUE_SET_DIR
     chosen = [_system(name) for name in systems]
     oids = [s.oid for s in chosen]
