@@ -154,3 +154,12 @@ def test_unknown_birthplace_is_fine_for_a_non_qualified_identity(practice, docto
     patient = make_patient(birthplace_cog="99999")
     assert header_problems(practice=practice, author=doctor, patient=patient) == []
     assert not xp(parse(n1(practice, doctor, patient)), "//h:birthplace")
+
+
+def test_test_ins_towards_real_services_is_listed_not_raised(practice, doctor, make_patient, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SANDBOX = False  # R28 gate: a test/demo INS OID never leaves towards real national services
+    patient = qualify(make_patient())
+    problems = header_problems(practice=practice, author=doctor, patient=patient)
+    assert len(problems) == 1 and "bac à sable" in problems[0]
+    with pytest.raises(MissingDataError):
+        n1(practice, doctor, patient)

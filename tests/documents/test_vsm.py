@@ -342,3 +342,19 @@ def test_vsm_command_lists_a_medecin_traitant_without_rpps(practice, author, mak
     call_command("vsm", "--ald", "--out-dir", str(tmp_path), stdout=StringIO(), stderr=err)
     assert "Le numéro RPPS (ou ADELI) de l'auteur Dr AUTRE n'est pas renseigné." in err.getvalue()
     assert not list(tmp_path.iterdir())
+
+
+def test_official_labels_become_display_names_and_are_cached(practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
+    rec.Concept.objects.create(
+        system=codes.CIM10, code="E11.9", label="Diabète sucré de type 2, sans complication", label_key="X"
+    )
+    patient = make_patient()
+    rec.Problem.objects.create(patient=patient, label="DT2", cim10_code="E11.9")
+    rec.Problem.objects.create(patient=patient, label="Sans libellé officiel", cim10_code="I10")
+    cache: dict[tuple[str, str], str] = {}
+    root = parse(vsm(practice, author, patient, label_cache=cache))
+    assert xp(section(root, ACTIVE), ".//h:value[@code='E11.9']/@displayName") == [
+        "Diabète sucré de type 2, sans complication"
+    ]
+    assert not xp(section(root, ACTIVE), ".//h:value[@code='I10']/@displayName")
+    assert cache == {(codes.CIM10, "E11.9"): "Diabète sucré de type 2, sans complication", (codes.CIM10, "I10"): ""}

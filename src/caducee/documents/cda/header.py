@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from caducee.accounts.models import Practice, User
+from caducee.accounts.services import SandboxDataError
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.tables import J01_AUTHOR_SPECIALTY, J02_FACILITY_SECTORS
@@ -138,6 +139,11 @@ def header_problems(*, practice: Practice | None, author: User | None, patient: 
         problems.append("Le sexe du patient n'est pas renseigné.")
     if ts_partial(identity.birth_date) is None:
         problems.append("La date de naissance du patient n'est pas renseignée.")
+    # R28 gate: a practice on real services refuses sandbox/test identities; say it instead of failing later.
+    try:
+        transmissible_ins(identity)
+    except SandboxDataError as exc:
+        problems.append(str(exc))
     # StrucMin (INS rule): with a matricule INS, the birthplace COG code is mandatory. The INS is sent for
     # QUAL identities only (R28), so only they need it.
     if identity.status == Status.QUAL and identity.ins_matricule and not _birthplace(identity):

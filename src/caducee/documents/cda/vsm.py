@@ -90,6 +90,9 @@ S_TREATMENTS = "Traitements au long cours"
 
 KEY_NO_KNOWN_ALLERGY = "allergy:none"
 
+# (code system OID, code) → official label ("" when the terminology has none).
+LabelCache = dict[tuple[str, str], str]
+
 
 @dataclass(frozen=True)
 class VsmElement:
@@ -226,11 +229,13 @@ def vsm_problems(*, summary: RecordSummary, practice: Practice | None, author: U
 class _Builder:
     """Builds the body of one VSM; holds the per-document context (ids, labels, exclusions)."""
 
-    def __init__(self, summary: RecordSummary, *, id_root: str, exclude: frozenset[str]) -> None:
+    def __init__(
+        self, summary: RecordSummary, *, id_root: str, exclude: frozenset[str], label_cache: LabelCache | None
+    ) -> None:
         self.summary = summary
         self.id_root = id_root
         self.exclude = exclude
-        self.labels = _concept_labels(summary)
+        self.labels = _concept_labels(summary, {} if label_cache is None else label_cache)
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -245,7 +250,7 @@ class _Builder:
         return E.id(root=stable_uuid(self.id_root, "section", name))
 
     def label(self, system: str, code: str) -> str | None:
-        return self.labels.get((system, code))
+        return self.labels.get((system, code)) or None
 
     def value_cd(self, system: str, code: str, anchor: str) -> Element:
         """`value xsi:type="CD"`: coded when a code is known, else only its originalText (PCC Problem Entry)."""
@@ -945,8 +950,12 @@ def _allergy_code(allergy: Allergy) -> Code:
     return codes.INTOLERANCE_SUBSTANCE if allergy.is_intolerance else codes.ALLERGY_SUBSTANCE
 
 
-def _concept_labels(summary: RecordSummary) -> dict[tuple[str, str], str]:
-    """Official labels (displayName) of every code the VSM carries, in one query."""
+def _concept_labels(summary: RecordSummary, cache: LabelCache) -> LabelCache:
+    """Official labels (displayName) of every code the VSM carries: one query for the codes not in `cache`.
+
+    The bulk command shares one cache across patients (the same few hundred codes come back again and again);
+    a code without label is cached as "" so it is not asked again.
+    """
     wanted: dict[str, set[str]] = {codes.CIM10: set(), codes.CCAM: set(), codes.CIS: set(), codes.ATC: set()}
     cim10 = wanted[codes.CIM10]
     cim10.update(p.cim10_code for p in (*summary.active_problems, *summary.resolved_problems))
@@ -960,17 +969,20 @@ def _concept_labels(summary: RecordSummary) -> dict[tuple[str, str], str]:
     wanted[codes.CIS].update(a.agent_code for a in summary.allergies if a.agent_kind == Allergy.AgentKind.DRUG)
     wanted[codes.ATC].update(t.atc_code for t in summary.treatments)
     query = Q()
+    missing: list[tuple[str, str]] = []
     for system, values in wanted.items():
-        values.discard("")
-        if values:
-            query |= Q(system=system, code__in=values)
-    if not query:
-        return {}
-    return {
-        (system, code): label
-        for system, code, label in Concept.objects.filter(query).values_list("system", "code", "label")
-        if label
-    }
+        new = {code for code in values if code and (system, code) not in cache}
+        if new:
+            query |= Q(system=system, code__in=new)
+            missing += [(system, code) for code in new]
+    if missing:
+        for key in missing:
+            cache[key] = ""
+        cache.update(
+            ((system, code), label)
+            for system, code, label in Concept.objects.filter(query).values_list("system", "code", "label")
+        )
+    return cache
 
 
 def build_vsm(
@@ -983,8 +995,11 @@ def build_vsm(
     exclude: Iterable[str] = (),
     confidentiality: str = "N",
     replaces: DocumentIdsLike | None = None,
+    label_cache: LabelCache | None = None,
 ) -> bytes:
     """The VSM 1.4 of `summary.patient` (UTF-8 XML bytes), minus the `exclude`d element keys.
+
+    `label_cache`: a dict shared across calls (bulk generation) to read each code's official label only once.
 
     Raises MissingDataError (plain French list) when mandatory data is missing: nothing is built then.
     """
@@ -1012,6 +1027,6 @@ def build_vsm(
     )
     # Entry ids derive from the practice, the patient and the record entry: stable across successive VSMs.
     id_root = f"{practice_oid_root(practice)}/{patient.pk}"
-    builder = _Builder(summary, id_root=id_root, exclude=frozenset(exclude))
+    builder = _Builder(summary, id_root=id_root, exclude=frozenset(exclude), label_cache=label_cache)
     doc.append(builder.body())
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")

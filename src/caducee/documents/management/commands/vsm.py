@@ -25,7 +25,7 @@ from django.utils import timezone
 from caducee.accounts.models import Practice, Role, User
 from caducee.core.dbcheck import ensure_migrated
 from caducee.documents.cda.header import DocumentIds
-from caducee.documents.cda.vsm import build_vsm, vsm_problems
+from caducee.documents.cda.vsm import LabelCache, build_vsm, vsm_problems
 from caducee.documents.services import document_ids_new
 from caducee.patients.models import Patient
 from caducee.record.selectors import record_summary
@@ -101,6 +101,7 @@ class Command(BaseCommand):
             patients = ald_patients(today)
 
         written = skipped = 0
+        labels: LabelCache = {}  # official labels of codes, read once for the whole run
         for patient in patients:
             author = patient.medecin_traitant or first_doctor
             summary = record_summary(patient, on=today)
@@ -114,7 +115,9 @@ class Command(BaseCommand):
                 continue
             assert author is not None  # vsm_problems reports a missing author
             ids = document_ids_new(practice=practice)
-            xml = build_vsm(summary=summary, ids=ids, practice=practice, author=author, effective_time=now)
+            xml = build_vsm(
+                summary=summary, ids=ids, practice=practice, author=author, effective_time=now, label_cache=labels
+            )
             write_atomically(out_dir / file_name(ids), xml)
             written += 1
         elapsed = time.perf_counter() - started
