@@ -27,7 +27,7 @@ def test_seed_demo_loads_practice_users_personas_and_is_idempotent() -> None:
     assert User.objects.get(username="sec.durand").check_password(DEMO_PASSWORD)
     assert Patient.objects.filter(identity__status=Status.PROV, identity__birth_name="ADRTROIS").count() == 2
     count = Patient.objects.count()
-    assert count == len(DEMO_PERSONAS) + 10
+    assert count >= len(DEMO_PERSONAS) + 10  # + fictitious record-demo patients when too few synthetic adults
     assert "sec.durand" in out.getvalue() and DEMO_PASSWORD in out.getvalue()
     call_command("seed_demo", "--patients", "0", stdout=StringIO())
     assert Patient.objects.count() == count

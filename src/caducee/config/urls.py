@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("caducee.patients.urls")),
     path("", include("caducee.accounts.urls")),
     path("identite/", include("caducee.identity.urls")),
+    path("dossier/", include("caducee.record.urls")),
     path("consultations/", include("caducee.record.consultation_urls")),
 ]

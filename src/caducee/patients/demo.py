@@ -174,4 +174,13 @@ def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
         from caducee.patients.synthetic import generate_practice
 
         synthetic = generate_practice(patients=synthetic_patients, seed=7)
-    return {"practice": practice, "users": users, "personas": created_personas, "synthetic": synthetic}
+    from caducee.record.demo import seed_record_demo
+
+    records = seed_record_demo()
+    return {
+        "practice": practice,
+        "users": users,
+        "personas": created_personas,
+        "synthetic": synthetic,
+        "records": records,
+    }

@@ -14,6 +14,7 @@ from caducee.identity.traits import TRAIT_LABELS, TraitsError, clean_traits
 from caducee.patients.models import Patient
 from caducee.patients.selectors import SearchError, patient_search
 from caducee.patients.services import patient_create, patient_open
+from caducee.record.views import record_context
 from caducee.teleservices.vitale import VitaleReaderError, find_beneficiary, vitale_reader
 
 CONTACT_FIELDS = ("address_line", "postal_code", "city", "phone", "email")
@@ -118,6 +119,7 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
         insi_url=reverse("identity:insi", args=[patient.identity.pk]),
         can_consult=has_permission(request.user, Perm.CLINICAL_WRITE),
     )
+    context.update(record_context(request.user, patient))
     if has_permission(request.user, Perm.CLINICAL_READ):
         context["consultations"] = list(patient.consultations.select_related("author")[:10])
     return render(request, "patients/chart.html", context)

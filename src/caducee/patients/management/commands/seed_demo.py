@@ -20,6 +20,7 @@ class Command(BaseCommand):
         result = seed_demo(synthetic_patients=options["patients"])
         self.stdout.write(f"Structure : {result['practice']}")
         self.stdout.write(f"Patients : {result['personas']} personas INSi + {result['synthetic']} synthétiques")
+        self.stdout.write(f"Dossiers médicaux de démonstration : {result['records']}")
         print_logins(self.stdout)
 
 
