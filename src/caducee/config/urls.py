@@ -13,4 +13,5 @@ urlpatterns = [
     path("identite/", include("caducee.identity.urls")),
     path("dossier/", include("caducee.record.urls")),
     path("consultations/", include("caducee.record.consultation_urls")),
+    path("documents/", include("caducee.documents.urls")),
 ]

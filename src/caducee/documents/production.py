@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from caducee.accounts.models import Practice
+from caducee.accounts.permissions import Perm, check_permission
 from caducee.documents.cda import codes
 from caducee.documents.cda.vsm import build_vsm, vsm_elements
 from caducee.documents.models import Document
@@ -44,6 +45,7 @@ def vsm_create(
 ) -> Document:
     """Build the VSM (CDA + PDF) of `patient` and store it. MissingDataError (plain French list) when mandatory
     data is missing: nothing is stored then."""
+    check_permission(actor, Perm.CLINICAL_WRITE)  # before anything is read or built
     practice = Practice.objects.get()
     summary = record_summary(patient)
     excluded = set(exclude)
