@@ -215,3 +215,18 @@ def test_administrator_cannot_manage_identities(make_patient, administrator) -> 
     identity = make_patient().identity
     with pytest.raises(PermissionDenied):
         services.identity_check_document(actor=administrator, identity=identity, version=1, document="CN")
+
+
+def test_r28_a_demo_practice_keeps_its_test_ins_in_documents(make_patient, secretary, practice, settings) -> None:  # type: ignore[no-untyped-def]
+    identity = make_patient().identity
+    identity = services.identity_check_document(actor=secretary, identity=identity, version=1, document="CN")
+    identity = services.identity_accept_insi(
+        actor=secretary, identity=identity, call_id=_found(identity).pk, version=identity.version
+    )
+    settings.SANDBOX = False
+    with pytest.raises(SandboxDataError):
+        transmissible_ins(identity)  # a production practice
+    practice.is_sandbox = True
+    practice.save()
+    ins = transmissible_ins(identity)  # the demo practice: test data stays test data, never sent for real
+    assert ins is not None and ins.oid == "1.2.250.1.213.1.4.8"
