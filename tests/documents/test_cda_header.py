@@ -90,9 +90,18 @@ def test_author_custodian_and_legal_authenticator(cda_validator, practice, docto
     doctor.first_name, doctor.specialty_code = "Claire", "SM54"
     doctor.save()
     practice.name, practice.phone, practice.activity_sector = f"MSP {SPECIAL}", "04 72 00 00 00", "SA52"
+    practice.address_line, practice.postal_code, practice.city = "12 bis rue des Tilleuls", "69003", "LYON"
     practice.save()
-    xml = n1(practice, doctor, make_patient(used_name="DUPONT-ÉPOUSE", used_given_name="DOMI"))
+    patient = make_patient(used_name="DUPONT-ÉPOUSE", used_given_name="DOMI")
+    patient.address_line, patient.postal_code, patient.city = "Lieu-dit Les Prés <&>", "69100", "Villeurbanne"
+    patient.phone, patient.email = "06 12 34 56 78", "dominique@example.fr"
+    patient.save()
+    xml = n1(practice, doctor, patient)
     root = parse(xml)
+    assert xp(root, "//h:custodian//h:addr/h:houseNumber/text()") == ["12 bis"]
+    assert xp(root, "//h:custodian//h:addr/h:streetName/text()") == ["rue des Tilleuls"]
+    assert xp(root, "//h:patientRole/h:addr/h:streetName/text()") == ["Lieu-dit Les Prés <&>"]
+    assert xp(root, "//h:patientRole/h:telecom/@value") == ["tel:0612345678", "mailto:dominique@example.fr"]
     author = xp(root, "/h:ClinicalDocument/h:author/h:assignedAuthor")[0]
     assert xp(author, "h:id/@root") == [codes.OID_PS_NATIONAL_ID]
     assert xp(author, "h:id/@extension") == ["889970012345"]  # 8 + RPPS
@@ -163,3 +172,18 @@ def test_test_ins_towards_real_services_is_listed_not_raised(practice, doctor, m
     assert len(problems) == 1 and "bac à sable" in problems[0]
     with pytest.raises(MissingDataError):
         n1(practice, doctor, patient)
+
+
+def test_demo_practice_outside_the_sandbox_keeps_its_test_ins(  # type: ignore[no-untyped-def]
+    cda_validator, practice, doctor, make_patient, settings
+) -> None:
+    # `caducee seed-demo` flags the practice: its test INS stay in its own documents (identity.ins R28 gate),
+    # and such a practice never reaches a national service (accounts.services.practice_check_national_service).
+    settings.SANDBOX = False
+    practice.is_sandbox = True
+    practice.save()
+    patient = qualify(make_patient())
+    assert header_problems(practice=practice, author=doctor, patient=patient) == []
+    xml = n1(practice, doctor, patient)
+    assert xp(parse(xml), "//h:patientRole/h:id[1]/@root") == [TEST_INS_OID]
+    assert_valid(cda_validator, xml)

@@ -92,7 +92,11 @@ def test_empty_record_says_not_documented_everywhere(cda_validator, practice, au
 def test_rich_record_is_coded_and_conformant(cda_validator, practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
     patient = make_patient(birth_date="00/00/1950")
     patient.medecin_traitant = author
+    patient.address_line, patient.postal_code, patient.city = "3 place Bellecour", "69002", "LYON"
     patient.save()
+    practice.address_line, practice.postal_code, practice.city = "12 rue des Tilleuls", "69003", "LYON"
+    practice.phone = "0472000000"
+    practice.save()
     pks = rich_record(patient)
     xml = vsm(practice, author, patient)
     root = parse(xml)

@@ -16,6 +16,7 @@ names), birthTime, birthplace/place/addr/county (COG) and administrativeGenderCo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,7 +28,7 @@ from caducee.documents.cda.codes import Code
 from caducee.documents.cda.tables import J01_AUTHOR_SPECIALTY, J02_FACILITY_SECTORS
 from caducee.documents.cda.xml import E, Element, attrs, coded, ii, template_ids, ts_datetime, ts_partial
 from caducee.identity.ins import transmissible_ins
-from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity, Status
+from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity
 from caducee.patients.models import Patient
 
 # The practice's OID arcs. documents.services builds document ids from the same root and imports DocumentIds
@@ -139,14 +140,15 @@ def header_problems(*, practice: Practice | None, author: User | None, patient: 
         problems.append("Le sexe du patient n'est pas renseigné.")
     if ts_partial(identity.birth_date) is None:
         problems.append("La date de naissance du patient n'est pas renseignée.")
-    # R28 gate: a practice on real services refuses sandbox/test identities; say it instead of failing later.
+    # R28 gate: a production practice holding sandbox/test identities is refused; say it instead of failing later.
     try:
-        transmissible_ins(identity)
+        ins = transmissible_ins(identity)
     except SandboxDataError as exc:
         problems.append(str(exc))
-    # StrucMin (INS rule): with a matricule INS, the birthplace COG code is mandatory. The INS is sent for
+        ins = None
+    # StrucMin (INS rule): with a matricule INS, the birthplace COG code is mandatory. The INS is written for
     # QUAL identities only (R28), so only they need it.
-    if identity.status == Status.QUAL and identity.ins_matricule and not _birthplace(identity):
+    if ins is not None and not _birthplace(identity):
         problems.append(
             "Le lieu de naissance (code COG) du patient est inconnu : il est obligatoire pour une identité qualifiée."
         )
@@ -179,12 +181,27 @@ def structure_id(practice: Practice) -> Element:
     return ii(practice_oid_root(practice))
 
 
+# "12 bis rue des Tilleuls" → houseNumber "12 bis", streetName "rue des Tilleuls".
+_HOUSE_NUMBER = re.compile(r"^\s*(\d+(?:\s*(?:bis|ter|quater|[a-z]))?)\b[\s,]*(.+)$", re.IGNORECASE)
+
+
 def address(line: str, postal_code: str, city: str) -> Element:
-    parts = [
-        E(tag, text.strip())
-        for tag, text in (("streetAddressLine", line), ("postalCode", postal_code), ("city", city))
-        if text and text.strip()
-    ]
+    """A structured AD (houseNumber, streetName, postalCode, city), as in the CI-SIS examples.
+
+    StrucMin (CI-SISAddr) wants either free `streetAddressLine`s or the structured parts, not a mix.
+    """
+    parts: list[Element] = []
+    line = " ".join((line or "").split())
+    if line:
+        match = _HOUSE_NUMBER.match(line)
+        if match:
+            parts += [E.houseNumber(match.group(1)), E.streetName(match.group(2))]
+        else:
+            parts.append(E.streetName(line))
+    if postal_code and postal_code.strip():
+        parts.append(E.postalCode(postal_code.strip()))
+    if city and city.strip():
+        parts.append(E.city(city.strip()))
     return E.addr(*parts) if parts else E.addr(nullFlavor="UNK")
 
 
