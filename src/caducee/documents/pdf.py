@@ -1,4 +1,15 @@
-"""Human-readable PDF of a document, pure Python (fpdf2, no system library).
+"""Human-readable PDF of a document: PDF/A-1b, pure Python (fpdf2, no system library).
+
+Issue 3 §4 asks for PDF/A-1b. fpdf2's own compliance mode (`FPDF(enforce_compliance="PDF/A-1B")`) does the
+archival parts, so we do not rewrite the file afterwards: PDF 1.4, an XMP packet with `pdfaid:part` 1 and
+`pdfaid:conformance` B (built from the title/author/creator set here, no Info dictionary to keep consistent),
+an sRGB OutputIntent (GTS_PDFA1, fpdf2's built-in sRGB ICC v2 profile), a CIDSet for every font subset, a
+trailer /ID. It raises on what PDF/A-1 forbids: the 14 non-embedded core fonts, encryption, transparency,
+attachments, optional content. Nothing here draws images or annotations.
+
+PDF/A needs every font embedded: Open Sans (Apache-2.0, shipped as TTF files by the `ttf-opensans` package,
+not copied here), embedded as a subset. The text keeps its Unicode characters (œ, €, —, « »); a character
+Open Sans has no glyph for is shown as U+FFFD, never dropped silently.
 
 Identity block per INS rule R32: nom de naissance, premier prénom, date de naissance, sexe and, for a
 qualified identity only (R28), the matricule INS followed by its nature. The INS DataMatrix of R32 is
@@ -7,8 +18,12 @@ not drawn yet (segno cannot draw DataMatrix) — see docs/conformity.md.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
 
+from fontTools.ttLib import TTFont  # fpdf2's own dependency (it parses and subsets fonts with it)
 from fpdf import FPDF
 
 from caducee.accounts.models import Practice, User
@@ -16,66 +31,96 @@ from caducee.identity.ins import transmissible_ins
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity
 
-# The PDF core fonts are Latin-1: characters outside it are transliterated, never dropped silently.
-_TRANSLIT = str.maketrans(
+PDFA_LEVEL = "PDF/A-1B"
+FONT_FAMILY = "OpenSans"
+_FONT_FILES = {"": "OpenSans-Regular.ttf", "B": "OpenSans-Bold.ttf"}
+REPLACEMENT = "\ufffd"
+
+# Characters Open Sans lacks but that French text uses: typographic equivalents it has. The narrow no-break
+# space (before ; : ! ? and in "12 €") becomes a no-break space, so lines still do not break there.
+_EQUIVALENTS = str.maketrans(
     {
-        "œ": "oe",
-        "Œ": "OE",
-        "’": "'",
-        "‘": "'",
-        "“": '"',
-        "”": '"',
-        "…": "...",
-        "–": "-",
-        "—": "-",
-        "€": "EUR",
-        "\u202f": " ",
-        "\u00a0": " ",
+        "\u202f": "\u00a0",
+        "\u2009": " ",
+        "\t": "    ",
+        "\r": "",
+        "\u2192": "->",
+        "\u2190": "<-",
+        "\u21d2": "=>",
     }
 )
 
 
-def _latin1(text: str) -> str:
-    return text.translate(_TRANSLIT).encode("latin-1", "replace").decode("latin-1")
+@functools.cache
+def font_path(style: str = "") -> Path:
+    """The TTF file of a style ("" regular, "B" bold), inside the installed ttf-opensans package."""
+    return Path(str(files("ttf_opensans") / "ttf" / _FONT_FILES[style]))
+
+
+@functools.cache
+def _covered() -> frozenset[int]:
+    """Code points every style has a glyph for (read once per process)."""
+    sets = [set(TTFont(font_path(style), lazy=True).getBestCmap()) for style in _FONT_FILES]
+    return frozenset(set.intersection(*sets))
+
+
+def printable(text: str) -> str:
+    """`text` as the embedded fonts can draw it: equivalents first, then U+FFFD for what is left (visible)."""
+    covered = _covered()
+    return "".join(ch if ch == "\n" or ord(ch) in covered else REPLACEMENT for ch in text.translate(_EQUIVALENTS))
 
 
 @dataclass
 class PdfSection:
+    """A heading (none when empty) and its lines; `spacing` (mm) separates the lines, e.g. letter paragraphs."""
+
     heading: str
     lines: list[str] = field(default_factory=list)
+    spacing: float = 0
+
+
+def new_pdf(*, title: str, author: str) -> FPDF:
+    """An A4 PDF/A-1b document with the embedded fonts registered and its XMP metadata set."""
+    pdf = FPDF(format="A4", enforce_compliance=PDFA_LEVEL)
+    for style in _FONT_FILES:
+        pdf.add_font(FONT_FAMILY, style, font_path(style))
+    # These become dc:title, dc:creator and xmp:CreatorTool in the XMP packet (PDF/A-1 metadata).
+    pdf.set_title(printable(title))
+    pdf.set_author(printable(author))
+    pdf.set_creator("Caducée")
+    pdf.set_lang("fr-FR")
+    pdf.set_auto_page_break(auto=True, margin=18)
+    return pdf
 
 
 def render_pdf(
     *, title: str, practice: Practice, author: User, identity: Identity, sections: list[PdfSection], date_text: str
 ) -> bytes:
-    pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(title))
-    pdf.set_author(_latin1(author.display_name()))
-    pdf.set_creator("Caducee")
-    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf = new_pdf(title=title, author=author.display_name())
     pdf.add_page()
-    pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 6, _latin1(practice.name), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font(FONT_FAMILY, "B", 12)
+    pdf.cell(0, 6, printable(practice.name), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT_FAMILY, "", 9)
     address = f"{practice.address_line} {practice.postal_code} {practice.city}".strip()
-    pdf.cell(0, 5, _latin1(address), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 5, printable(address), new_x="LMARGIN", new_y="NEXT")
     pdf.cell(
         0,
         5,
-        _latin1(f"{author.display_name()} - RPPS {author.rpps}" if author.rpps else author.display_name()),
+        printable(f"{author.display_name()} — RPPS {author.rpps}" if author.rpps else author.display_name()),
         new_x="LMARGIN",
         new_y="NEXT",
     )
     pdf.ln(4)
+    # R32 identity block. An opaque fill colour (DeviceRGB under the sRGB OutputIntent): no transparency.
     pdf.set_fill_color(238, 241, 245)
-    pdf.set_font("Helvetica", "B", 10)
+    pdf.set_font(FONT_FAMILY, "B", 10)
     born = "Née" if identity.sex == "F" else "Né"
     pdf.cell(
         0,
         6,
-        _latin1(
-            f"{identity.birth_name} {identity.first_given_name} - {born} le "
-            f"{identity.birth_date_display} - Sexe {identity.sex}"
+        printable(
+            f"{identity.birth_name} {identity.first_given_name} — {born} le "
+            f"{identity.birth_date_display} — Sexe {identity.sex}"
         ),
         fill=True,
         new_x="LMARGIN",
@@ -83,18 +128,23 @@ def render_pdf(
     )
     ins = transmissible_ins(identity)
     if ins is not None:
-        pdf.set_font("Helvetica", "", 9)
-        pdf.cell(0, 5, _latin1(f"INS : {ins.matricule} ({nature(ins.oid)})"), fill=True, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT_FAMILY, "", 9)
+        pdf.cell(
+            0, 5, printable(f"INS : {ins.matricule} ({nature(ins.oid)})"), fill=True, new_x="LMARGIN", new_y="NEXT"
+        )
     pdf.ln(5)
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.multi_cell(0, 7, _latin1(title), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 9)
-    pdf.cell(0, 5, _latin1(date_text), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT_FAMILY, "B", 14)
+    pdf.multi_cell(0, 7, printable(title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT_FAMILY, "", 9)
+    pdf.cell(0, 5, printable(date_text), new_x="LMARGIN", new_y="NEXT")
     for section in sections:
         pdf.ln(3)
-        pdf.set_font("Helvetica", "B", 11)
-        pdf.multi_cell(0, 6, _latin1(section.heading), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 10)
-        for line in section.lines or ["Néant"]:
-            pdf.multi_cell(0, 5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        if section.heading:
+            pdf.set_font(FONT_FAMILY, "B", 11)
+            pdf.multi_cell(0, 6, printable(section.heading), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(FONT_FAMILY, "", 10)
+        for index, line in enumerate(section.lines or ["Néant"]):
+            if index and section.spacing:
+                pdf.ln(section.spacing)
+            pdf.multi_cell(0, 5, printable(line), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
