@@ -102,3 +102,29 @@ class Document(models.Model):
     @property
     def unique_id(self) -> str:
         return f"{self.unique_id_root}^{self.unique_id_ext}"
+
+
+class LetterTemplate(models.Model):
+    """A letter model with merge fields (`{{patient.nom}}`…), filled by `documents.letters.merge` (issue 3 §3).
+
+    The body is plain text: merge fields are substituted from a whitelist, never run through a template engine.
+    """
+
+    class Kind(models.TextChoices):
+        # Each kind has its J07 type code in documents.letters.services.KIND_TYPE_CODES.
+        REFERRAL = "adressage", "Lettre d'adressage"
+        CONSULTATION_REPORT = "cr_consultation", "Compte rendu de consultation"
+        CERTIFICATE = "certificat", "Certificat médical"
+        FREE = "libre", "Courrier libre"
+
+    name = models.CharField("nom", max_length=120, unique=True)
+    kind = models.CharField("type", max_length=20, choices=Kind.choices)
+    body = models.TextField("texte")
+    is_active = models.BooleanField("proposé", default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
