@@ -10,8 +10,8 @@ from caducee.record.models import Consultation, Problem
 
 pytestmark = pytest.mark.django_db
 
-# Measured: 25 (identity panel, the clinical record section (11 for the summary), the consultations list).
-CHART_QUERIES_DOCTOR = 25
+# Measured: 23 (identity panel, the clinical record section (11 for the summary), the consultations list).
+CHART_QUERIES_DOCTOR = 23
 
 
 def test_chart_with_500_consultations_is_bounded(
