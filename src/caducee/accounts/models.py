@@ -29,6 +29,16 @@ class Practice(models.Model):
     # R19: the high-trust identity documents accepted by this site (FR Core mode-validation codes).
     accepted_id_documents = models.JSONField("justificatifs d'identité acceptés", default=list, blank=True)
 
+    class SummaryModel(models.TextChoices):
+        # CI-SIS medical summary produced from the record (issue 3 §4): VSM 1.4 (1.2.250.1.213.1.1.1.13, SYNTH)
+        # or its successor IPS-FR 2024.01 "Synthèse médicale" (1.2.250.1.213.1.1.1.51, LOINC 60591-5).
+        VSM = "vsm", "Volet de synthèse médicale (VSM 1.4)"
+        IPS = "ips", "Synthèse médicale (IPS-FR 2024.01)"
+
+    summary_model = models.CharField(
+        "modèle de synthèse médicale", max_length=3, choices=SummaryModel.choices, default=SummaryModel.VSM
+    )
+
     def __str__(self) -> str:
         return self.name
 

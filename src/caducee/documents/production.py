@@ -1,34 +1,89 @@
-"""Producing documents from the record: the VSM (consultation validation, documents menu, bulk command).
+"""Producing documents from the record: the medical summary (consultation validation, documents menu, bulk command).
 
-One place builds a VSM and stores it with its PDF, so the three entry points cannot drift apart.
+One place builds the summary and stores it with its PDF, so the entry points cannot drift apart. Which summary is
+produced is a practice setting (`Practice.summary_model`): the VSM 1.4 by default, or its successor IPS-FR 2024.01
+"Synthèse médicale"; both come from the same record with the same element keys (`cda.entries`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from caducee.accounts.models import Practice
+from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.documents.cda import codes
-from caducee.documents.cda.vsm import build_vsm, vsm_elements
+from caducee.documents.cda import codes, ips, vsm
+from caducee.documents.cda.codes import Code
+from caducee.documents.cda.entries import LabelCache, SummaryElement
+from caducee.documents.cda.header import DocumentIdsLike
 from caducee.documents.models import Document
 from caducee.documents.pdf import PdfSection, render_pdf
 from caducee.documents.services import document_ids_new, document_store
 from caducee.patients.models import Patient
 from caducee.record.selectors import RecordSummary, record_summary
 
-VSM_TITLE = "Volet de synthèse médicale"
+VSM_TITLE = vsm.TITLE
+IPS_TITLE = ips.TITLE
 
 
-def vsm_pdf_sections(summary: RecordSummary, exclude: set[str]) -> list[PdfSection]:
+class SummaryBuilder(Protocol):
+    def __call__(
+        self,
+        *,
+        summary: RecordSummary,
+        ids: DocumentIdsLike,
+        practice: Practice,
+        author: User,
+        effective_time: dt.datetime,
+        exclude: Iterable[str] = (),
+        confidentiality: str = "N",
+        replaces: DocumentIdsLike | None = None,
+        label_cache: LabelCache | None = None,
+    ) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class SummaryModel:
+    """One medical summary model: what `Document.model` stores, its J07 type code, title and builders."""
+
+    model: str
+    type_code: Code
+    title: str
+    build: SummaryBuilder
+    elements: Callable[[RecordSummary], list[SummaryElement]]
+    problems: Callable[..., list[str]]
+
+
+SUMMARY_MODELS: dict[str, SummaryModel] = {
+    # VSM 1.4: J07 SYNTH "Synthèse" (1.2.250.1.213.1.1.4.12).
+    Practice.SummaryModel.VSM: SummaryModel(
+        "vsm", codes.DOC_SYNTH, VSM_TITLE, vsm.build_vsm, vsm.vsm_elements, vsm.vsm_problems
+    ),
+    # IPS-FR 2024.01: J07 LOINC 60591-5 "Synthèse médicale".
+    Practice.SummaryModel.IPS: SummaryModel(
+        "ips", codes.DOC_PATIENT_SUMMARY, IPS_TITLE, ips.build_ips, ips.ips_elements, ips.ips_problems
+    ),
+}
+
+
+def summary_model(practice: Practice | None) -> SummaryModel:
+    """The summary model the practice chose (VSM when unset or unknown)."""
+    choice = practice.summary_model if practice is not None else Practice.SummaryModel.VSM
+    return SUMMARY_MODELS.get(choice, SUMMARY_MODELS[Practice.SummaryModel.VSM])
+
+
+def vsm_pdf_sections(
+    summary: RecordSummary, exclude: set[str], elements: Callable[[RecordSummary], list[SummaryElement]] | None = None
+) -> list[PdfSection]:
     """The PDF shows exactly what the CDA carries: the same elements, minus the unticked ones."""
     sections: dict[str, PdfSection] = {}
-    for element in vsm_elements(summary):
+    for element in (elements or vsm.vsm_elements)(summary):
         section = sections.setdefault(element.section_label, PdfSection(element.section_label))
         if element.key not in exclude:
             section.lines.append(element.text)
@@ -43,17 +98,19 @@ def vsm_create(
     consultation: Any = None,
     request: HttpRequest | None = None,
 ) -> Document:
-    """Build the VSM (CDA + PDF) of `patient` and store it. MissingDataError (plain French list) when mandatory
-    data is missing: nothing is stored then."""
+    """Build the medical summary (CDA + PDF) of `patient` in the practice's model (VSM 1.4 or IPS-FR, see
+    `summary_model`) and store it. MissingDataError (plain French list) when mandatory data is missing: nothing is
+    stored then. A new summary replaces the patient's previous one of the same model (same setId, version + 1)."""
     check_permission(actor, Perm.CLINICAL_WRITE)  # before anything is read or built
     practice = Practice.objects.get()
+    chosen = summary_model(practice)
     summary = record_summary(patient)
     excluded = set(exclude)
     now = timezone.now()
     with transaction.atomic():
-        previous = Document.objects.filter(patient=patient, model="vsm").order_by("-created_at", "-id").first()
+        previous = Document.objects.filter(patient=patient, model=chosen.model).order_by("-created_at", "-id").first()
         ids = document_ids_new(practice=practice, replaces=previous)
-        cda = build_vsm(
+        cda = chosen.build(
             summary=summary,
             ids=ids,
             practice=practice,
@@ -63,22 +120,22 @@ def vsm_create(
             replaces=previous_ids(previous),
         )
         pdf = render_pdf(
-            title=VSM_TITLE,
+            title=chosen.title,
             practice=practice,
             author=actor,
             identity=patient.identity,
-            sections=vsm_pdf_sections(summary, excluded),
+            sections=vsm_pdf_sections(summary, excluded, chosen.elements),
             date_text=f"Établi le {timezone.localtime(now):%d/%m/%Y}",
         )
         return document_store(
             actor=actor,
             patient=patient,
             ids=ids,
-            model="vsm",
-            type_code=codes.DOC_SYNTH.code,
-            type_code_system=codes.DOC_SYNTH.system,
-            type_label=VSM_TITLE,
-            title=VSM_TITLE,
+            model=chosen.model,
+            type_code=chosen.type_code.code,
+            type_code_system=chosen.type_code.system,
+            type_label=chosen.title,
+            title=chosen.title,
             cda=cda,
             pdf=pdf,
             category=Document.Category.OTHER,

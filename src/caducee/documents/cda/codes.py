@@ -5,6 +5,8 @@ Sources (copies in `../shared/reference/cda/`, ANS TestContenuCDA-3-0 snapshot 7
   (French header, ART-DECOR project ASIP-STRUCT-MIN) and its `voc-*.xml` value sets;
 * [VSM] `examples/VSM_1.4_2022.01.xml` and `schematrons/CI-SIS_VSM_1.4_2022.01.sch`;
 * [N1] `examples/DOC_NON_STRUCTURE_CDA-R2-N1.xml`;
+* [IPS] `examples/IPS-FR_2024.01.xml`, `schematrons/CI-SIS_IPS-FR_2024.01.sch` (+ `Entete_IPS-FR.sch`) and the
+  profile `FRCDAClinicalDocumentIPS.fsh` (ansforge/interop-ig-document-patient-summary);
 * [Catalog] `examples/01_Modèles_contenus_CDA.xml` (every CI-SIS section/entry, including the
   "absent or unknown" patterns);
 * [JDV] `jeuxDeValeurs/JDV_*.xml` (CI-SIS value sets).
@@ -21,6 +23,8 @@ __all__ = ["OID_PS_NATIONAL_ID", "OID_STRUCTURE_ID"]
 
 NS_HL7 = "urn:hl7-org:v3"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# [IPS] IHE Pharmacy extension (pharm:asSpecializedKind…), XSD infrastructure/cda/pharmacy/.
+NS_PHARM = "urn:ihe:pharm:medication"
 
 
 class Code(NamedTuple):
@@ -42,6 +46,12 @@ TPL_XDS_SD = "1.3.6.1.4.1.19376.1.2.20"
 # 2022.01 example keeps the 2013 extension "201310", which we copy.
 TPL_VSM = "1.2.250.1.213.1.1.1.13"
 TPL_VSM_EXT = "201310"
+# [IPS] IPS-FR 2024.01 "Synthèse médicale": the volet templateId (root checked by Entete_IPS-FR.sch; extension
+# fixed by the FSH profile and used by validateCDA's mapping to pick CI-SIS_IPS-FR_2024.01.sch), and the IHE PCC IPS
+# templateId (0..1 in the FSH, present in the example).
+TPL_IPS = "1.2.250.1.213.1.1.1.51"
+TPL_IPS_EXT = "2024.01"
+TPL_IHE_PCC_IPS = "2.16.840.1.113883.10.22.1.1"
 
 # --- HL7 / CDA infrastructure ------------------------------------------------------------------
 TYPE_ID_ROOT = "2.16.840.1.113883.1.3"
@@ -65,6 +75,8 @@ HL7_ADMINISTRATIVE_GENDER = "2.16.840.1.113883.5.1"
 HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
 # HL7 IPS "Absent and Unknown Data" (JDV_AbsentOrUnknown*_CISIS, used by the CI-SIS [Catalog]).
 IPS_ABSENT_UNKNOWN = "2.16.840.1.113883.5.1150.1"
+# EMDN (dispositifs médicaux), FR-Dispositif-medical playingDevice/code ([IPS]).
+EMDN = "1.2.250.1.213.2.68"
 # FHIR allergyintolerance-clinical (JDV_HL7_allergyintolerance_clinical_CISIS, used by [VSM]).
 FHIR_ALLERGY_CLINICAL = "2.16.840.1.113883.4.642.4.1373"
 # J01 (author specialty, TRE_G15/R38 combined codes), J02 (TRE_R02 sector), J04 (practice setting), J07.
@@ -117,6 +129,10 @@ SEC_FAMILY_HISTORY = Code("10157-6", LOINC, "Historique des pathologies familial
 SEC_VIGILANCE = Code("30954-2", LOINC, "Résultats d'examens", "LOINC")
 SEC_TREATMENT_PLAN = Code("18776-5", LOINC, "Plan de traitement", "LOINC")
 SEC_MEDICATIONS = Code("10160-0", LOINC, "Traitements", "LOINC")
+# [IPS] sections of the Synthèse médicale that the VSM does not have.
+SEC_MEDICAL_DEVICES = Code("46264-8", LOINC, "Dispositifs médicaux", "LOINC")  # S_dispositifs_medicaux_ANS
+SEC_ALERTS = Code("44944-7", LOINC, "Autres alertes", "LOINC")  # S_pointsDeVigilances-non-code_ANS
+SEC_VITAL_SIGNS = Code("8716-3", LOINC, "Signes vitaux", "LOINC")  # S_vitalSigns / S_codedVitalSigns
 
 T_SEC_PROBLEMS_HISTORY_ALLERGIES_RISKS = ("1.2.250.1.213.1.1.2.29",)
 T_SEC_PROBLEMS_HISTORY_ALLERGIES = ("1.2.250.1.213.1.1.2.30",)
@@ -146,6 +162,24 @@ T_SEC_FAMILY_HISTORY = (
 T_SEC_VIGILANCE = ("1.3.6.1.4.1.19376.1.5.3.1.3.27", "1.2.250.1.213.1.1.2.150")
 T_SEC_TREATMENT_PLAN = ("1.2.250.1.213.1.1.2.32",)
 T_SEC_MEDICATIONS = ("2.16.840.1.113883.10.20.1.8", "1.3.6.1.4.1.19376.1.5.3.1.3.19", "1.2.250.1.213.1.1.2.143")
+# [IPS] FR-Dispositifs-medicaux: CCD Medical Equipment (the kit example and catalog misspell it
+# "2.16.840.1.11383.10.20.1.7"; the CCD OID is written here), IHE PCC Medical Devices, CI-SIS.
+T_SEC_MEDICAL_DEVICES = (
+    "2.16.840.1.113883.10.20.1.7",
+    "1.3.6.1.4.1.19376.1.5.3.1.1.5.3.5",
+    "1.2.250.1.213.1.1.2.1",
+)
+# [IPS] FR-Points-de-vigilances-non-code (text only).
+T_SEC_ALERTS = ("1.2.250.1.213.1.1.2.245",)
+# [IPS] FR-Signes-vitaux: CCD, IHE PCC Vital Signs, IHE PCC Coded Vital Signs (needs ≥ 1 vital signs organizer,
+# S_codedVitalSigns), CI-SIS.
+T_SEC_VITAL_SIGNS = (
+    "2.16.840.1.113883.10.20.1.16",
+    "1.3.6.1.4.1.19376.1.5.3.1.3.25",
+    "1.3.6.1.4.1.19376.1.5.3.1.1.5.3.2",
+    "1.2.250.1.213.1.1.2.75",
+)
+T_SEC_VITAL_SIGNS_UNCODED = tuple(t for t in T_SEC_VITAL_SIGNS if t != "1.3.6.1.4.1.19376.1.5.3.1.1.5.3.2")
 
 # --- Body: entry templateIds --------------------------------------------------------------------
 T_PROBLEM_CONCERN = (  # FR-Liste-des-problemes
@@ -198,6 +232,23 @@ T_MEDICATION = (  # FR-Traitement (mode d'administration normal)
     "1.3.6.1.4.1.19376.1.5.3.1.4.7.1",
 )
 T_PRODUCT = ("2.16.840.1.113883.10.20.1.53", "1.3.6.1.4.1.19376.1.5.3.1.4.7.2", "1.2.250.1.213.1.1.3.43")
+# [IPS] FR-Traitement of the Synthèse médicale also declares "Traitement au long cours" (1.2.250.1.213.1.1.3.42.3).
+T_MEDICATION_LONG_TERM = (*T_MEDICATION, "1.2.250.1.213.1.1.3.42.3")
+# [IPS] FR-Dispositif-medical (supply, E_dispositifMedical-2_ANS): CCD Supply Activity + CI-SIS.
+T_MEDICAL_DEVICE = ("2.16.840.1.113883.10.20.1.34", "1.2.250.1.213.1.1.3.20")
+# [IPS] FR-Signes-vitaux organizer and FR-Signe-vital-observe (E_vitalSignsOrganizer_*, E_vitalSignsObservation_*).
+T_VITAL_SIGNS_ORGANIZER = (
+    "2.16.840.1.113883.10.20.1.32",
+    "2.16.840.1.113883.10.20.1.35",
+    "1.3.6.1.4.1.19376.1.5.3.1.4.13.1",
+    "1.2.250.1.213.1.1.3.49",
+)
+T_VITAL_SIGN = (
+    "2.16.840.1.113883.10.20.1.31",
+    "1.3.6.1.4.1.19376.1.5.3.1.4.13",
+    "1.3.6.1.4.1.19376.1.5.3.1.4.13.2",
+    "1.2.250.1.213.1.1.3.50",
+)
 
 # --- Body: entry codes -------------------------------------------------------------------------
 # JDV_ProblemCodes_CISIS (1.2.250.1.213.1.1.5.172); [VSM] uses "interprétation diagnostique".
@@ -228,6 +279,25 @@ NO_MEDICATION_INFO = Code(
     "no-medication-info", IPS_ABSENT_UNKNOWN, "Pas d'information sur les traitements médicamenteux"
 )
 NO_PROCEDURE_INFO = Code("no-procedure-info", IPS_ABSENT_UNKNOWN, "Pas d'information sur les actes et interventions")
+# JDV_AbsentOrUnknownDevices_CISIS (1.2.250.1.213.1.1.5.663); the record keeps no devices, so "no information".
+NO_DEVICE_INFO = Code("no-device-info", IPS_ABSENT_UNKNOWN, "Pas d'information sur les dispositifs médicaux")
+
+# [IPS] FR-Signes-vitaux organizer code (E_vitalSignsOrganizer_fr: 85353-1).
+VITAL_SIGNS_PANEL = Code("85353-1", LOINC, "Signes vitaux", "LOINC")
+# FR-Signe-vital-observe: code from JDV_SignesVitaux_CISIS (1.2.250.1.213.1.1.5.171, checked by JDV_vitalSignCode)
+# and the UCUM units E_vitalSignsObservation_int accepts for it. Keys are record.Vital.Kind values; SpO2
+# 59408-5 (pulse oximetry) is not in the value set: it is written as 20564-1 "Saturation en O2" with the
+# recorded code as translation.
+VITAL_SIGNS: dict[str, tuple[Code, frozenset[str]]] = {
+    "29463-7": (Code("29463-7", LOINC, "Poids", "LOINC"), frozenset({"kg", "g", "[lb_av]", "[oz_av]"})),
+    "8302-2": (Code("8302-2", LOINC, "Taille", "LOINC"), frozenset({"m", "cm", "[in_us]", "[in_uk]"})),
+    "39156-5": (Code("39156-5", LOINC, "Index de masse corporelle (IMC)", "LOINC"), frozenset({"kg/m2"})),
+    "8480-6": (Code("8480-6", LOINC, "Pression artérielle systolique", "LOINC"), frozenset({"mm[Hg]"})),
+    "8462-4": (Code("8462-4", LOINC, "Pression artérielle diastolique", "LOINC"), frozenset({"mm[Hg]"})),
+    "8867-4": (Code("8867-4", LOINC, "Fréquence cardiaque", "LOINC"), frozenset({"/min"})),
+    "8310-5": (Code("8310-5", LOINC, "Température corporelle", "LOINC"), frozenset({"Cel", "[degF]"})),
+    "59408-5": (Code("20564-1", LOINC, "Saturation en O2", "LOINC"), frozenset({"%"})),
+}
 
 # JDV_SocialHistoryCodes_CISIS (1.2.250.1.213.1.1.4.2.283.4): FR-Habitus-Mode-de-vie codes; keys are
 # record.Lifestyle.Kind values.

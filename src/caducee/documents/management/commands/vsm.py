@@ -6,6 +6,9 @@ streamed (one chunked query, never the whole list in memory); a patient with mis
 birthplace of a qualified identity…) is listed in plain French and skipped, and a file is only ever written
 complete (temporary file, then an atomic rename). The files are not stored in the document store: the
 consultation's "mettre à jour le VSM" does that.
+
+The model follows the practice setting `Practice.summary_model` (documents.production.summary_model): VSM 1.4 by
+default, IPS-FR 2024.01 "Synthèse médicale" when the practice chose it.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from django.utils import timezone
 
 from caducee.accounts.models import Practice, Role, User
 from caducee.core.dbcheck import ensure_migrated
+from caducee.documents.cda.entries import LabelCache
 from caducee.documents.cda.header import DocumentIds
-from caducee.documents.cda.vsm import LabelCache, build_vsm, vsm_problems
+from caducee.documents.production import summary_model
 from caducee.documents.services import document_ids_new
 from caducee.patients.models import Patient
 from caducee.record.selectors import record_summary
@@ -63,8 +67,8 @@ def file_name(ids: DocumentIds) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Produit le volet de synthèse médicale (VSM, CDA R2 niveau 3) des patients en ALD, "
-        "un fichier par patient dans le dossier de sortie."
+        "Produit la synthèse médicale (VSM 1.4 ou IPS-FR selon le réglage du cabinet, CDA R2 niveau 3) des patients "
+        "en ALD, un fichier par patient dans le dossier de sortie."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -81,6 +85,7 @@ class Command(BaseCommand):
         practice = Practice.objects.first()
         if practice is None:
             raise CommandError("Aucun cabinet n'est configuré : lancez d'abord « caducee seed-demo ».")
+        chosen = summary_model(practice)
         out_dir: Path = options["out_dir"]
         out_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -105,7 +110,7 @@ class Command(BaseCommand):
         for patient in patients:
             author = patient.medecin_traitant or first_doctor
             summary = record_summary(patient, on=today)
-            problems = vsm_problems(summary=summary, practice=practice, author=author)
+            problems = chosen.problems(summary=summary, practice=practice, author=author)
             if problems:
                 skipped += 1
                 who = f"{patient.identity.birth_name} {patient.identity.first_given_name}"
@@ -113,15 +118,16 @@ class Command(BaseCommand):
                 for problem in problems:
                     self.stderr.write(f"  - {problem}")
                 continue
-            assert author is not None  # vsm_problems reports a missing author
+            assert author is not None  # chosen.problems reports a missing author
             ids = document_ids_new(practice=practice)
-            xml = build_vsm(
+            xml = chosen.build(
                 summary=summary, ids=ids, practice=practice, author=author, effective_time=now, label_cache=labels
             )
             write_atomically(out_dir / file_name(ids), xml)
             written += 1
         elapsed = time.perf_counter() - started
+        produced = "VSM" if chosen.model == "vsm" else "synthèse(s) médicale(s) IPS-FR"
         self.stdout.write(
-            f"{written} VSM écrit(s) dans {out_dir}, {skipped} patient(s) ignoré(s) (données manquantes), "
+            f"{written} {produced} écrit(s) dans {out_dir}, {skipped} patient(s) ignoré(s) (données manquantes), "
             f"en {elapsed:.1f} s."
         )
