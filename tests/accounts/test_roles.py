@@ -51,13 +51,13 @@ def test_r19_administrator_sets_the_accepted_documents(client: Client, administr
     assert client.post("/structure/", {"documents": ["PA"]}).status_code == 403
     client.force_login(administrator)
     assert client.get("/structure/").status_code == 200
-    client.post("/structure/", {"documents": ["PA", "CS", "nonsense"]})
+    client.post("/structure/", {"documents": ["PA", "CS", "nonsense"], "summary_model": "ips"})
     practice.refresh_from_db()
-    assert practice.accepted_id_documents == ["PA", "CS"]
+    assert practice.accepted_id_documents == ["PA", "CS"] and practice.summary_model == "ips"
     client.post("/structure/", {})
     practice.refresh_from_db()
     assert practice.accepted_id_documents == ["PA", "CS"]  # never left empty
-    assert AuditEvent.objects.filter(action="practice.documents").count() == 1
+    assert AuditEvent.objects.filter(action="practice.settings").count() == 1
 
 
 def test_a_practice_that_ran_on_the_sandbox_is_refused_by_real_services(practice, settings) -> None:  # type: ignore[no-untyped-def]

@@ -64,20 +64,26 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
     return user
 
 
-def practice_update_documents(*, actor: Any, practice: Practice, documents: list[str], request: HttpRequest) -> None:
-    """R19: each site sets the list of high-trust identity documents it accepts."""
+def practice_update_settings(
+    *, actor: Any, practice: Practice, documents: list[str], summary_model: str, request: HttpRequest
+) -> None:
+    """R19: each site sets the list of high-trust identity documents it accepts; and which medical summary
+    (VSM 1.4 or IPS-FR) the record produces."""
     check_permission(actor, Perm.PRACTICE_MANAGE)
     codes = [code for code in documents if code in ID_DOCUMENTS]
     if not codes:
         raise ValueError("Au moins un justificatif doit rester accepté.")
+    if summary_model not in Practice.SummaryModel.values:
+        raise ValueError("Modèle de synthèse inconnu.")
     practice.accepted_id_documents = codes
-    practice.save(update_fields=["accepted_id_documents"])
+    practice.summary_model = summary_model
+    practice.save(update_fields=["accepted_id_documents", "summary_model"])
     audit_record(
         actor=actor,
-        action="practice.documents",
+        action="practice.settings",
         object_type="practice",
         object_id=practice.pk,
-        detail={"justificatifs": ",".join(codes)},
+        detail={"justificatifs": ",".join(codes), "synthese": summary_model},
         request=request,
     )
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.selectors import audit_events
-from caducee.accounts.services import LoginError, practice_update_documents, user_authenticate
+from caducee.accounts.services import LoginError, practice_update_settings, user_authenticate
 from caducee.core.audit import audit_record, export_syslog
 from caducee.identity.models import ID_DOCUMENTS
 
@@ -72,7 +72,7 @@ def practice_view(request: HttpRequest) -> HttpResponse:
         return render(request, "404.html", status=404)
     if request.method == "POST":
         try:
-            practice_update_documents(
+            practice_update_settings(
                 actor=request.user, practice=practice, documents=request.POST.getlist("documents"), request=request
             )
         except ValueError as exc:
@@ -80,4 +80,12 @@ def practice_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Paramètres enregistrés.")
         return redirect("accounts:practice")
-    return render(request, "accounts/practice.html", {"practice": practice, "documents": ID_DOCUMENTS})
+    return render(
+        request,
+        "accounts/practice.html",
+        {
+            "practice": practice,
+            "documents": ID_DOCUMENTS,
+            "summary_models": Practice.SummaryModel.choices,
+        },
+    )

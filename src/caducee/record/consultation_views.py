@@ -7,9 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.documents.cda.header import MissingDataError
-from caducee.documents.cda.vsm import vsm_elements
+from caducee.documents.production import summary_model
 from caducee.patients.models import Patient
 from caducee.record.consultations import (
     ConsultationError,
@@ -39,7 +40,8 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
     patient = consultation.patient
     summary = record_summary(patient)
     sections: dict[str, list] = {}
-    for element in vsm_elements(summary):
+    # The elements of the summary model the practice produces (VSM 1.4 or IPS-FR), so every one can be unticked.
+    for element in summary_model(Practice.objects.first()).elements(summary):
         sections.setdefault(element.section_label, []).append(element)
     return render(
         request,

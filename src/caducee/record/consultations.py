@@ -69,7 +69,8 @@ def consultation_save(
 
 
 def last_vsm(patient: Patient) -> Document | None:
-    return Document.objects.filter(patient=patient, model="vsm").order_by("-created_at", "-id").first()
+    """The patient's last summary document, VSM or IPS-FR (whichever the practice produced)."""
+    return Document.objects.filter(patient=patient, model__in=("vsm", "ips")).order_by("-created_at", "-id").first()
 
 
 def vsm_default(patient: Patient, *, changed_since: Any) -> bool:
