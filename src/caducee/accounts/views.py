@@ -73,7 +73,11 @@ def practice_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             practice_update_settings(
-                actor=request.user, practice=practice, documents=request.POST.getlist("documents"), request=request
+                actor=request.user,
+                practice=practice,
+                documents=request.POST.getlist("documents"),
+                summary_model=request.POST.get("summary_model", practice.summary_model),
+                request=request,
             )
         except ValueError as exc:
             messages.error(request, str(exc))
