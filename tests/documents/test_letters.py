@@ -29,9 +29,14 @@ URLS = "tests.documents.letters_urls"
 TODAY = dt.date(2026, 11, 22)
 
 
+@pytest.fixture(autouse=True)
+def default_templates(db: None) -> None:
+    # Migration 0003 seeds them, but a transactional test (browser tests) flushes the tables after itself.
+    letters_seed_defaults()
+
+
 @pytest.fixture
 def referral() -> LetterTemplate:
-    # Seeded by migration 0003.
     return LetterTemplate.objects.get(kind=LetterTemplate.Kind.REFERRAL)
 
 
@@ -90,7 +95,7 @@ def test_paragraphs_split_on_blank_lines() -> None:
 
 
 def test_default_templates_are_seeded_and_merge_cleanly(make_patient, practice, doctor) -> None:  # type: ignore[no-untyped-def]
-    assert letters_seed_defaults() == 0  # already there from the migration
+    assert letters_seed_defaults() == 0  # idempotent
     templates = list(LetterTemplate.objects.all())
     assert {t.kind for t in templates} == set(LetterTemplate.Kind.values)
     for template in templates:

@@ -142,6 +142,7 @@ def render_pdf(
         if section.heading:
             pdf.set_font(FONT_FAMILY, "B", 11)
             pdf.multi_cell(0, 6, printable(section.heading), new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(section.spacing)
         pdf.set_font(FONT_FAMILY, "", 10)
         for index, line in enumerate(section.lines or ["Néant"]):
             if index and section.spacing:

@@ -113,7 +113,7 @@ def letter_create(
     heading = f"À l'attention de {correspondent}" if correspondent else ""
     place = f"{practice.city}, le" if practice.city.strip() else "Le"
     pdf = render_pdf(
-        title=title,
+        title=Kind(template.kind).label,  # the correspondent is the heading just below
         practice=practice,
         author=actor,
         identity=patient.identity,
