@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import re
 
+import pikepdf  # test-only dependency (reads the structure back)
 import pytest
 
 from caducee.documents.pdf import REPLACEMENT, PdfSection, printable, render_pdf
-
-pikepdf = pytest.importorskip("pikepdf")  # test-only dependency (reads the structure back)
 
 pytestmark = pytest.mark.django_db
 

@@ -29,14 +29,12 @@ from caducee.record.terminology import (
 pytestmark = pytest.mark.django_db
 
 KIT = Path(settings.REFERENCE_DIR) / "cda/TestContenuCDA-3-0/schematrons/profils/terminologies/terminologie"
-needs_kit = pytest.mark.skipif(not KIT.is_dir(), reason="CI-SIS kit (../shared/reference) absent")
 
 
 def codes(hits: list[Concept]) -> list[str]:
     return [c.code for c in hits]
 
 
-@needs_kit
 def test_import_from_the_ans_files_is_idempotent(capsys) -> None:  # type: ignore[no-untyped-def]
     results = import_terminology(systems=["cim10", "ccam", "edqm", "ucum"], limit=400)
     by_name = {r.system: r for r in results}
@@ -53,7 +51,6 @@ def test_import_from_the_ans_files_is_idempotent(capsys) -> None:  # type: ignor
     assert Concept.objects.filter(system=OID_UCUM, code="%").exists()
 
 
-@needs_kit
 def test_labels_come_from_the_value_sets_and_search_ignores_accents() -> None:
     import_terminology(directory=KIT, systems=["edqm"])  # 1,288 codes; value sets found beside the kit dir
     route = Concept.objects.get(system=OID_EDQM, code="20066000")
@@ -64,7 +61,6 @@ def test_labels_come_from_the_value_sets_and_search_ignores_accents() -> None:
     assert all(c.startswith("20") for c in codes(concept_search("route", "voie")))
 
 
-@needs_kit
 def test_the_old_ccam_file_name_is_read_under_the_new_oid(tmp_path) -> None:  # type: ignore[no-untyped-def]
     head = (KIT / "1.2.250.1.213.2.5.rdf").read_bytes()[:20000]
     (tmp_path / "1.2.250.1.213.2.5.rdf").write_bytes(

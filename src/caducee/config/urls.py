@@ -14,4 +14,5 @@ urlpatterns = [
     path("dossier/", include("caducee.record.urls")),
     path("consultations/", include("caducee.record.consultation_urls")),
     path("documents/", include("caducee.documents.urls")),
+    path("documents/", include("caducee.documents.letters.urls")),
 ]

@@ -174,7 +174,10 @@ def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
         from caducee.patients.synthetic import generate_practice
 
         synthetic = generate_practice(patients=synthetic_patients, seed=7)
+    from caducee.documents.letters.services import letters_seed_defaults
     from caducee.record.demo import seed_record_demo
+
+    letters_seed_defaults()
 
     records = seed_record_demo()
     return {
