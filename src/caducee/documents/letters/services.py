@@ -144,11 +144,8 @@ def letter_create(
             cda=cda,
             pdf=pdf,
             category=Document.Category.LETTER,
+            theme=Kind(template.kind).label,
+            correspondent=correspondent,
             request=request,
         )
-        # document_store does not take the theme and correspondent (yet): set them in the same transaction, before
-        # the original is committed — a queryset update, since save() refuses to touch a stored original.
-        theme = Kind(template.kind).label
-        Document.objects.filter(pk=document.pk).update(theme=theme, correspondent=correspondent)
-        document.theme, document.correspondent = theme, correspondent
     return document
