@@ -22,15 +22,26 @@ and the entries. The keys are the same for both models (IPS-FR adds "vital:<pk>"
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 from lxml.builder import ElementMaker
 
+from caducee.accounts.models import Practice, User
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
+from caducee.documents.cda.header import (
+    DocumentIdsLike,
+    HeaderInput,
+    MissingDataError,
+    build_header,
+    header_problems,
+    pcp_participant,
+    practice_oid_root,
+)
 from caducee.documents.cda.narrative import Cell, content, french_date, paragraph, table, text_block
 from caducee.documents.cda.tables import EDQM_ROUTES
 from caducee.documents.cda.xml import (
@@ -79,6 +90,8 @@ KEY_NO_KNOWN_ALLERGY = "allergy:none"
 
 # (code system OID, code) → official label ("" when the terminology has none).
 LabelCache = dict[tuple[str, str], str]
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -222,8 +235,14 @@ class SectionBuilder:
     """Builds the sections of one summary document; holds the per-document context (ids, labels, exclusions).
 
     Subclassed per model (vsm._VsmBuilder, ips._IpsBuilder), which arrange the sections into a body and set the
-    two class attributes below where the models differ.
+    class attributes below where the models differ; `document` builds the whole document.
     """
+
+    # Header: J07 type code, title, document templateIds (root, extension) and serviceEvent code of the model.
+    type_code: Code
+    document_title: str
+    document_templates: tuple[tuple[str, str | None], ...]
+    service_event_code: Code | None = None
 
     # FR-Traitement templateIds of the model's treatments.
     medication_templates: tuple[str, ...] = codes.T_MEDICATION
@@ -238,6 +257,60 @@ class SectionBuilder:
         self.id_root = id_root
         self.exclude = exclude
         self.labels = concept_labels(summary, {} if label_cache is None else label_cache)
+
+    @classmethod
+    def document(
+        cls,
+        *,
+        summary: RecordSummary,
+        ids: DocumentIdsLike,
+        practice: Practice,
+        author: User,
+        effective_time: dt.datetime,
+        exclude: Iterable[str],
+        confidentiality: str,
+        replaces: DocumentIdsLike | None,
+        label_cache: LabelCache | None,
+    ) -> Element:
+        """Header and body of `summary.patient`'s document, minus the `exclude`d element keys.
+
+        Raises MissingDataError (plain French list) when mandatory data is missing: nothing is built then.
+        """
+        patient = summary.patient
+        problems = header_problems(practice=practice, author=author, patient=patient)
+        if problems:
+            raise MissingDataError(problems)
+        # Entry ids derive from the practice, the patient and the record entry: stable across successive versions.
+        id_root = f"{practice_oid_root(practice)}/{patient.pk}"
+        builder = cls(summary, id_root=id_root, exclude=frozenset(exclude), label_cache=label_cache)
+        is_pcp = patient.medecin_traitant_id is not None and patient.medecin_traitant_id == author.pk
+        doc = build_header(
+            HeaderInput(
+                ids=ids,
+                practice=practice,
+                author=author,
+                patient=patient,
+                effective_time=effective_time,
+                type_code=cls.type_code,
+                title=cls.document_title,
+                template_ids=cls.document_templates,
+                confidentiality=confidentiality,
+                replaces=replaces,
+                service_event_code=cls.service_event_code,
+                participants=builder.participants(practice),
+                author_function=codes.AUTHOR_FUNCTION_PCP if is_pcp else None,
+            )
+        )
+        doc.append(builder.body())
+        return doc
+
+    def body(self) -> Element:
+        """The `component/structuredBody` of the model."""
+        raise NotImplementedError
+
+    def participants(self, practice: Practice) -> tuple[Element, ...]:
+        """Header participants: the médecin traitant (INF/PCP)."""
+        return (pcp_participant(self.summary.patient, practice),)
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -254,22 +327,48 @@ class SectionBuilder:
     def label(self, system: str, code: str) -> str | None:
         return self.labels.get((system, code)) or None
 
+    def kept(self, prefix: str, items: Iterable[M]) -> Iterator[tuple[M, str, str]]:
+        """(item, key "prefix:pk", narrative anchor) of each item the doctor did not untick."""
+        for item in items:
+            key = f"{prefix}:{item.pk}"
+            if self.keep(key):
+                yield item, key, narrative_id(key)
+
+    def local_code(
+        self,
+        system: str,
+        system_name: str | None,
+        code: str,
+        anchor: str | None,
+        *children: Element,
+        tag: str = "code",
+        display: str | None = None,
+        null: str | None = "UNK",
+    ) -> Element:
+        """A code of a record entry: when known, coded with its official label (else `display`) and the narrative
+        `anchor` as originalText; when unknown, only the originalText (and nullFlavor `null`)."""
+        text = [original_text(anchor)] if anchor else []
+        if code:
+            label = self.label(system, code) or display
+            return E(
+                tag,
+                attrs(code=code, displayName=label, codeSystem=system, codeSystemName=system_name),
+                *text,
+                *children,
+            )
+        return E(tag, *text, *children, **attrs(nullFlavor=null))
+
     def value_cd(self, system: str, code: str, anchor: str) -> Element:
         """`value xsi:type="CD"`: coded when a code is known, else only its originalText (PCC Problem Entry)."""
-        if code:
-            value = E.value(
-                attrs(
-                    code=code,
-                    displayName=self.label(system, code),
-                    codeSystem=system,
-                    codeSystemName="CIM-10" if system == codes.CIM10 else None,
-                ),
-                original_text(anchor),
-            )
-        else:
-            value = E.value(original_text(anchor))
+        system_name = "CIM-10" if system == codes.CIM10 else None
+        value = self.local_code(system, system_name, code, anchor, tag="value", null=None)
         value.set(XSI_TYPE, "CD")
         return value
+
+    def listed_text(self, prefix: str, items: Iterable[M], text_of: Callable[[M], str]) -> Element | None:
+        """A one-column narrative table of the kept items (text-only sections), None when none is kept."""
+        rows = [(content(text_of(item), anchor),) for item, _key, anchor in self.kept(prefix, items)]
+        return text_block(table((), rows)) if rows else None
 
     def section(
         self,
@@ -313,33 +412,35 @@ class SectionBuilder:
         high_ts = ts_date(high) if high else None
         concern_time = ivl_ts(low_ts) if active else ivl_ts(low_ts, high_ts, high_null="UNK")
         values = [value] if value is not None else [self.value_cd(codes.CIM10, code, anchor) for code in cim10 or [""]]
-        relationships = [
-            E.entryRelationship(
-                E.observation(
-                    *template_ids(codes.T_PROBLEM),
-                    self.entry_id(key, index) if index else self.entry_id(key),
-                    coded("code", problem_code),
-                    E.text(reference(anchor)),
-                    E.statusCode(code="completed"),
-                    ivl_ts(low_ts, high_ts),
-                    one_value,
-                    classCode="OBS",
-                    moodCode="EVN",
-                    negationInd="false",
-                ),
-                typeCode="SUBJ",
-                inversionInd="false",
+        observations = [
+            E.observation(
+                *template_ids(codes.T_PROBLEM),
+                self.entry_id(key, index) if index else self.entry_id(key),
+                coded("code", problem_code),
+                E.text(reference(anchor)),
+                E.statusCode(code="completed"),
+                ivl_ts(low_ts, high_ts),
+                one_value,
+                classCode="OBS",
+                moodCode="EVN",
+                negationInd="false",
             )
             for index, one_value in enumerate(values)
         ]
+        return self.concern(codes.T_PROBLEM_CONCERN, key, concern_time, observations, active=active)
+
+    def concern(
+        self, tids: Sequence[str], key: str, time: Element, observations: Sequence[Element], *, active: bool
+    ) -> Element:
+        """An IHE PCC concern entry (act) around its subject observation(s): problem or allergy concern."""
         return E.entry(
             E.act(
-                *template_ids(codes.T_PROBLEM_CONCERN),
+                *template_ids(tids),
                 self.entry_id(key, "concern"),
                 E.code(nullFlavor="NA"),
                 E.statusCode(code="active" if active else "completed"),
-                concern_time,
-                *relationships,
+                time,
+                *[E.entryRelationship(obs, typeCode="SUBJ", inversionInd="false") for obs in observations],
                 classCode="ACT",
                 moodCode="EVN",
             )
@@ -358,20 +459,12 @@ class SectionBuilder:
         """FR-Problemes-actifs (1.2.250.1.213.1.1.2.132): active problems and the ALDs not already listed."""
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for problem in self.summary.active_problems:
-            key = f"problem:{problem.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for problem, key, anchor in self.kept("problem", self.summary.active_problems):
             rows.append((french_date(problem.onset), content(problem.label, anchor), problem.cim10_code))
             entries.append(
                 self.problem_entry(key, anchor, _codes(problem.cim10_code), low=problem.onset, high=None, active=True)
             )
-        for ald in _alds_without_problem(self.summary):
-            key = f"ald:{ald.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for ald, key, anchor in self.kept("ald", _alds_without_problem(self.summary)):
             ald_codes = _ald_codes(ald)
             rows.append((french_date(ald.start), content(_ald_text(ald), anchor), " ".join(ald_codes)))
             entries.append(self.problem_entry(key, anchor, ald_codes, low=ald.start, high=None, active=True))
@@ -379,8 +472,8 @@ class SectionBuilder:
             text = text_block(table(("Depuis le", "Pathologie en cours", "CIM-10"), rows))
         else:
             anchor = "active-problems-none"
-            text = text_block(paragraph(content("Aucune pathologie en cours renseignée.", anchor)))
-            entries = [self.no_problem_info("active-problems-none", anchor)]
+            text = said("Aucune pathologie en cours renseignée.", anchor)
+            entries = [self.no_problem_info(anchor, anchor)]
         return self.section(codes.T_SEC_ACTIVE_PROBLEMS, "active", codes.SEC_ACTIVE_PROBLEMS, title, text, *entries)
 
     def medical_history(self, *, required: bool = True) -> Element | None:
@@ -388,11 +481,7 @@ class SectionBuilder:
         "no-problem-info" entry when the model requires the section (VSM), else no section (IPS-FR 0..1)."""
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for problem in self.summary.resolved_problems:
-            key = f"problem:{problem.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for problem, key, anchor in self.kept("problem", self.summary.resolved_problems):
             rows.append(
                 (
                     french_date(problem.onset),
@@ -406,11 +495,7 @@ class SectionBuilder:
                     key, anchor, _codes(problem.cim10_code), low=problem.onset, high=problem.resolved_on, active=False
                 )
             )
-        for history in self.summary.medical_history:
-            key = f"history:{history.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for history, key, anchor in self.kept("history", self.summary.medical_history):
             rows.append((french_date(history.date), "", content(history.label, anchor), history.cim10_code))
             entries.append(
                 self.problem_entry(
@@ -423,8 +508,8 @@ class SectionBuilder:
             return None
         else:
             anchor = "medical-history-none"
-            text = text_block(paragraph(content("Aucun antécédent médical renseigné.", anchor)))
-            entries = [self.no_problem_info("medical-history-none", anchor)]
+            text = said("Aucun antécédent médical renseigné.", anchor)
+            entries = [self.no_problem_info(anchor, anchor)]
         return self.section(
             codes.T_SEC_MEDICAL_HISTORY, "medical", codes.SEC_MEDICAL_HISTORY, S_MEDICAL, text, *entries
         )
@@ -433,24 +518,9 @@ class SectionBuilder:
         """FR-Antecedents-chirurgicaux / Historique des actes (1.2.250.1.213.1.1.2.136): FR-Acte entries (CCAM)."""
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for history in self.summary.surgical_history:
-            key = f"history:{history.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for history, key, anchor in self.kept("history", self.summary.surgical_history):
             rows.append((french_date(history.date), content(history.label, anchor), history.ccam_code))
-            if history.ccam_code:
-                act_code = E.code(
-                    attrs(
-                        code=history.ccam_code,
-                        displayName=self.label(codes.CCAM, history.ccam_code),
-                        codeSystem=codes.CCAM,
-                        codeSystemName="CCAM",
-                    ),
-                    original_text(anchor),
-                )
-            else:
-                act_code = E.code(original_text(anchor), nullFlavor="UNK")
+            act_code = self.local_code(codes.CCAM, "CCAM", history.ccam_code, anchor)
             entries.append(
                 self.procedure(
                     key,
@@ -463,9 +533,9 @@ class SectionBuilder:
             text = text_block(table(("Date", "Antécédent chirurgical", "CCAM"), rows))
         else:
             anchor = "surgical-history-none"
-            text = text_block(paragraph(content("Aucun antécédent chirurgical renseigné.", anchor)))
+            text = said("Aucun antécédent chirurgical renseigné.", anchor)
             no_info = coded("code", codes.NO_PROCEDURE_INFO, original_text(anchor))
-            entries = [self.procedure("surgical-history-none", no_info, anchor, E.effectiveTime(nullFlavor="NA"))]
+            entries = [self.procedure(anchor, no_info, anchor, E.effectiveTime(nullFlavor="NA"))]
         return self.section(codes.T_SEC_SURGICAL_HISTORY, "surgical", codes.SEC_SURGICAL_HISTORY, title, text, *entries)
 
     def procedure(self, key: str, act_code: Element, anchor: str, time: Element) -> Element:
@@ -486,11 +556,7 @@ class SectionBuilder:
     def allergies(self) -> Element:
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for allergy in self.summary.allergies:
-            key = f"allergy:{allergy.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for allergy, key, anchor in self.kept("allergy", self.summary.allergies):
             reaction = content(allergy.reaction, anchor + "-reaction") if allergy.reaction else None
             severity = (
                 content(allergy.get_severity_display(), anchor + "-severity")
@@ -511,46 +577,25 @@ class SectionBuilder:
             text = text_block(table(("Date", "Type", "Agent", "Réaction", "Sévérité"), rows))
         elif self.summary.allergy_status == "none_known" and self.keep(KEY_NO_KNOWN_ALLERGY):
             anchor = narrative_id(KEY_NO_KNOWN_ALLERGY)
-            text = text_block(paragraph(content("Aucune allergie connue.", anchor)))
+            text = said("Aucune allergie connue.", anchor)
             entries = [self.allergy_absent(KEY_NO_KNOWN_ALLERGY, anchor, codes.NO_KNOWN_ALLERGIES)]
         else:
             anchor = "allergies-unknown"
-            text = text_block(paragraph(content("Allergies non renseignées.", anchor)))
-            entries = [self.allergy_absent("allergies-unknown", anchor, codes.NO_ALLERGY_INFO)]
+            text = said("Allergies non renseignées.", anchor)
+            entries = [self.allergy_absent(anchor, anchor, codes.NO_ALLERGY_INFO)]
         return self.section(codes.T_SEC_ALLERGIES, "allergies", codes.SEC_ALLERGIES, S_ALLERGIES, text, *entries)
 
     def allergy_concern(self, key: str, observation: Element, low: str | None, *, active: bool) -> Element:
         concern_time = ivl_ts(low) if active else E.effectiveTime(E.low(nullFlavor="NA"), E.high(nullFlavor="NA"))
-        return E.entry(
-            E.act(
-                *template_ids(codes.T_ALLERGY_CONCERN),
-                self.entry_id(key, "concern"),
-                E.code(nullFlavor="NA"),
-                E.statusCode(code="active" if active else "completed"),
-                concern_time,
-                E.entryRelationship(observation, typeCode="SUBJ", inversionInd="false"),
-                classCode="ACT",
-                moodCode="EVN",
-            )
-        )
+        return self.concern(codes.T_ALLERGY_CONCERN, key, concern_time, [observation], active=active)
 
     def allergy_entry(self, allergy: Allergy, key: str, anchor: str) -> Element:
         """FR-Allergie-ou-hypersensibilite: SNOMED type, agent (participant CSM, CIS for a drug), status."""
         low = ts_date(allergy.onset) if allergy.onset else None
         value = E.value(original_text(anchor + "-reaction" if allergy.reaction else anchor))
         value.set(XSI_TYPE, "CD")
-        if allergy.agent_kind == Allergy.AgentKind.DRUG and allergy.agent_code:
-            agent_code = E.code(
-                attrs(
-                    code=allergy.agent_code,
-                    displayName=self.label(codes.CIS, allergy.agent_code) or allergy.agent_label,
-                    codeSystem=codes.CIS,
-                    codeSystemName="CIS",
-                ),
-                original_text(anchor + "-agent"),
-            )
-        else:
-            agent_code = E.code(original_text(anchor + "-agent"), nullFlavor="UNK")
+        drug_code = allergy.agent_code if allergy.agent_kind == Allergy.AgentKind.DRUG else ""
+        agent_code = self.local_code(codes.CIS, "CIS", drug_code, anchor + "-agent", display=allergy.agent_label)
         children: list[Element] = [
             *template_ids(codes.T_ALLERGY),
             self.entry_id(key),
@@ -620,11 +665,7 @@ class SectionBuilder:
     def lifestyle(self) -> Element | None:
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for item in self.summary.lifestyle:
-            key = f"lifestyle:{item.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for item, key, anchor in self.kept("lifestyle", self.summary.lifestyle):
             rows.append((content(item.get_kind_display(), anchor), _lifestyle_value(item)))
             if item.quantity is not None and item.unit:
                 value = E.value(value=number(item.quantity), unit=item.unit)
@@ -662,12 +703,10 @@ class SectionBuilder:
     def professional_risks(self, *, required: bool = True) -> Element | None:
         """FR-Facteurs-de-risque-professionnels (1.2.250.1.213.1.1.2.74), text only. Empty: a sentence when the
         model requires the section (VSM), else no section (IPS-FR 0..1)."""
-        risks = [r for r in self.summary.professional_risks if self.keep(f"risk:{r.pk}")]
-        if risks:
-            text = text_block(table((), [(content(r.label, narrative_id(f"risk:{r.pk}")),) for r in risks]))
-        elif not required:
-            return None
-        else:
+        text = self.listed_text("risk", self.summary.professional_risks, lambda risk: risk.label)
+        if text is None:
+            if not required:
+                return None
             text = text_block(paragraph("Aucun facteur de risque professionnel renseigné."))
         return self.section(
             codes.T_SEC_PROFESSIONAL_RISKS, "professional", codes.SEC_PROFESSIONAL_RISKS, S_PROFESSIONAL, text
@@ -676,11 +715,7 @@ class SectionBuilder:
     def family_history(self) -> Element | None:
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for item in self.summary.family_history:
-            key = f"family:{item.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for item, key, anchor in self.kept("family", self.summary.family_history):
             rows.append(
                 (
                     content(item.get_relation_display(), anchor + "-relation"),
@@ -732,11 +767,7 @@ class SectionBuilder:
         nothing recorded gives the [Catalog] "no-medication-info" entry."""
         rows: list[Sequence[Cell]] = []
         entries: list[Element] = []
-        for treatment in self.summary.treatments:
-            key = f"treatment:{treatment.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for treatment, key, anchor in self.kept("treatment", self.summary.treatments):
             reason = treatment.reason_label or treatment.reason_cim10
             rows.append(
                 (
@@ -755,7 +786,7 @@ class SectionBuilder:
             )
         else:
             anchor = "treatments-unknown"
-            text = text_block(paragraph(content("Aucun traitement au long cours renseigné.", anchor)))
+            text = said("Aucun traitement au long cours renseigné.", anchor)
             entries = [self.no_medication_info(anchor)]
         return self.section(codes.T_SEC_MEDICATIONS, "medications", codes.SEC_MEDICATIONS, title, text, *entries)
 
@@ -777,15 +808,10 @@ class SectionBuilder:
             ),
         ]
         if treatment.route_code:
+            route = _route_label(treatment)
             children.append(
-                E.routeCode(
-                    attrs(
-                        code=treatment.route_code,
-                        displayName=_route_label(treatment),
-                        codeSystem=codes.EDQM,
-                        codeSystemName="EDQM",
-                    ),
-                    original_text(anchor + "-route"),
+                self.local_code(
+                    codes.EDQM, "EDQM", treatment.route_code, anchor + "-route", tag="routeCode", display=route
                 )
             )
         if treatment.dose_quantity is not None:
@@ -793,32 +819,13 @@ class SectionBuilder:
             dose = number(treatment.dose_quantity)
             children.append(E.doseQuantity(E.low(value=dose, unit=unit), E.high(value=dose, unit=unit)))
         translation = (
-            [
-                E.translation(
-                    attrs(
-                        code=treatment.atc_code,
-                        displayName=self.label(codes.ATC, treatment.atc_code),
-                        codeSystem=codes.ATC,
-                        codeSystemName="ATC",
-                    )
-                )
-            ]
+            [self.local_code(codes.ATC, "ATC", treatment.atc_code, None, tag="translation")]
             if treatment.atc_code and not self.atc_in_generalized_class
             else []
         )
-        if treatment.cis_code:
-            product_code = E.code(
-                attrs(
-                    code=treatment.cis_code,
-                    displayName=self.label(codes.CIS, treatment.cis_code) or treatment.drug_label,
-                    codeSystem=codes.CIS,
-                    codeSystemName="CIS",
-                ),
-                original_text(anchor),
-                *translation,
-            )
-        else:
-            product_code = E.code(original_text(anchor), *translation, nullFlavor="UNK")
+        product_code = self.local_code(
+            codes.CIS, "CIS", treatment.cis_code, anchor, *translation, display=treatment.drug_label
+        )
         children.append(
             E.consumable(
                 E.manufacturedProduct(
@@ -829,19 +836,8 @@ class SectionBuilder:
         )
         reason = treatment.reason_label or treatment.reason_cim10
         if reason:
-            if treatment.reason_cim10:
-                reason_code = E.code(
-                    attrs(
-                        code=treatment.reason_cim10,
-                        displayName=self.label(codes.CIM10, treatment.reason_cim10),
-                        codeSystem=codes.CIM10,
-                        codeSystemName="CIM-10",
-                    ),
-                    original_text(anchor + "-reason"),
-                )
-            else:
-                # FR-Reference-interne: an uncoded referenced element gives code nullFlavor NA.
-                reason_code = E.code(original_text(anchor + "-reason"), nullFlavor="NA")
+            # FR-Reference-interne: an uncoded referenced element gives code nullFlavor NA.
+            reason_code = self.local_code(codes.CIM10, "CIM-10", treatment.reason_cim10, anchor + "-reason", null="NA")
             children.append(
                 E.entryRelationship(
                     E.act(
@@ -893,6 +889,11 @@ class SectionBuilder:
             ),
             typeCode="DRIV",
         )
+
+
+def said(sentence: str, anchor: str) -> Element:
+    """The narrative of a section with nothing to list: one sentence, referenced by the "absent" entry."""
+    return text_block(paragraph(content(sentence, anchor)))
 
 
 def _codes(code: str) -> list[str]:

@@ -40,18 +40,9 @@ from caducee.documents.cda.entries import (
     LabelCache,
     SectionBuilder,
     SummaryElement,
-    narrative_id,
     summary_elements,
 )
-from caducee.documents.cda.header import (
-    DocumentIdsLike,
-    HeaderInput,
-    MissingDataError,
-    build_header,
-    header_problems,
-    pcp_participant,
-    practice_oid_root,
-)
+from caducee.documents.cda.header import DocumentIdsLike, MissingDataError, header_problems, pcp_participant
 from caducee.documents.cda.narrative import Cell, content, french_date, paragraph, table, text_block
 from caducee.documents.cda.xml import (
     XSI_TYPE,
@@ -96,6 +87,13 @@ class _IpsBuilder(SectionBuilder):
 
     medication_templates = codes.T_MEDICATION_LONG_TERM
     atc_in_generalized_class = True
+    type_code = codes.DOC_PATIENT_SUMMARY
+    document_title = TITLE
+    document_templates = ((codes.TPL_IHE_PCC_IPS, None), (codes.TPL_IPS, codes.TPL_IPS_EXT))
+    service_event_code = None
+
+    def participants(self, practice: Practice) -> tuple[Element, ...]:
+        return _participants(self.summary.patient, practice)
 
     def medical_devices(self) -> Element:
         """FR-Dispositifs-medicaux (required, S_dispositifs_medicaux_ANS / S_medicalDevices: id, text, 46264-8).
@@ -125,10 +123,9 @@ class _IpsBuilder(SectionBuilder):
 
     def vigilance(self) -> Element | None:
         """FR-Points-de-vigilances-non-code (1.2.250.1.213.1.1.2.245, 44944-7 "Autres alertes"), text only; 0..1."""
-        points = [p for p in self.summary.vigilance_points if self.keep(f"vigilance:{p.pk}")]
-        if not points:
+        text = self.listed_text("vigilance", self.summary.vigilance_points, lambda point: point.text)
+        if text is None:
             return None
-        text = text_block(table((), [(content(p.text, narrative_id(f"vigilance:{p.pk}")),) for p in points]))
         return self.section(codes.T_SEC_ALERTS, "alerts", codes.SEC_ALERTS, S_VIGILANCE, text)
 
     def vital_signs(self) -> Element | None:
@@ -141,11 +138,7 @@ class _IpsBuilder(SectionBuilder):
         """
         rows: list[Sequence[Cell]] = []
         observations: list[Element] = []
-        for vital in self.summary.last_vitals:
-            key = f"vital:{vital.pk}"
-            if not self.keep(key):
-                continue
-            anchor = narrative_id(key)
+        for vital, key, anchor in self.kept("vital", self.summary.last_vitals):
             measured = _local_date(vital.measured_at)
             rows.append(
                 (content(vital.get_kind_display(), anchor), f"{number(vital.value)} {ucum(vital.unit)}", measured)
@@ -244,32 +237,17 @@ def build_ips(
 
     Raises MissingDataError (plain French list) when mandatory data is missing: nothing is built then.
     """
-    patient = summary.patient
-    problems = ips_problems(summary=summary, practice=practice, author=author)
-    if problems:
-        raise MissingDataError(problems)
-    is_pcp = patient.medecin_traitant_id is not None and patient.medecin_traitant_id == author.pk
-    doc = build_header(
-        HeaderInput(
-            ids=ids,
-            practice=practice,
-            author=author,
-            patient=patient,
-            effective_time=effective_time,
-            type_code=codes.DOC_PATIENT_SUMMARY,
-            title=TITLE,
-            template_ids=((codes.TPL_IHE_PCC_IPS, None), (codes.TPL_IPS, codes.TPL_IPS_EXT)),
-            confidentiality=confidentiality,
-            replaces=replaces,
-            service_event_code=None,
-            participants=_participants(patient, practice),
-            author_function=codes.AUTHOR_FUNCTION_PCP if is_pcp else None,
-        )
+    doc = _IpsBuilder.document(
+        summary=summary,
+        ids=ids,
+        practice=practice,
+        author=author,
+        effective_time=effective_time,
+        exclude=exclude,
+        confidentiality=confidentiality,
+        replaces=replaces,
+        label_cache=label_cache,
     )
-    # Entry ids derive from the practice, the patient and the record entry: stable across successive versions.
-    id_root = f"{practice_oid_root(practice)}/{patient.pk}"
-    builder = _IpsBuilder(summary, id_root=id_root, exclude=frozenset(exclude), label_cache=label_cache)
-    doc.append(builder.body())
     # One xmlns:pharm on the root (as in the IPS-FR example) instead of one per pharm:asSpecializedKind.
     etree.cleanup_namespaces(doc, top_nsmap={"pharm": codes.NS_PHARM})
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")

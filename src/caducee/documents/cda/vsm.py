@@ -41,19 +41,10 @@ from caducee.documents.cda.entries import (
     LabelCache,
     SectionBuilder,
     SummaryElement,
-    narrative_id,
     summary_elements,
 )
-from caducee.documents.cda.header import (
-    DocumentIdsLike,
-    HeaderInput,
-    MissingDataError,
-    build_header,
-    header_problems,
-    pcp_participant,
-    practice_oid_root,
-)
-from caducee.documents.cda.narrative import content, paragraph, table, text_block
+from caducee.documents.cda.header import DocumentIdsLike, MissingDataError, header_problems
+from caducee.documents.cda.narrative import paragraph, text_block
 from caducee.documents.cda.xml import E, Element
 from caducee.record.selectors import RecordSummary
 
@@ -86,6 +77,11 @@ def vsm_problems(*, summary: RecordSummary, practice: Practice | None, author: U
 class _VsmBuilder(SectionBuilder):
     """The VSM 1.4 arrangement of the shared sections (.2.29 ⊃ .2.30 + .2.31, vigilance, .2.32 ⊃ Traitements)."""
 
+    type_code = codes.DOC_SYNTH
+    document_title = TITLE
+    document_templates = ((codes.TPL_VSM, codes.TPL_VSM_EXT),)
+    service_event_code = codes.SERVICE_EVENT_HISTORY
+
     def risk_factors(self) -> Element:
         """FR-Facteurs-de-risque (.2.31). Rule S_facteursDeRisque_ANS: with fewer than three sub-sections the
         section text carries what the absent ones would say; with all three it has no text."""
@@ -108,10 +104,8 @@ class _VsmBuilder(SectionBuilder):
         )
 
     def vigilance(self) -> Element:
-        points = [p for p in self.summary.vigilance_points if self.keep(f"vigilance:{p.pk}")]
-        if points:
-            text = text_block(table((), [(content(p.text, narrative_id(f"vigilance:{p.pk}")),) for p in points]))
-        else:
+        text = self.listed_text("vigilance", self.summary.vigilance_points, lambda point: point.text)
+        if text is None:
             text = text_block(paragraph("Aucun point de vigilance renseigné."))
         # The IHE Results section is uncoded here (S_results: no entry without the coded-results templateId).
         return self.section(codes.T_SEC_VIGILANCE, "vigilance", codes.SEC_VIGILANCE, S_VIGILANCE, text)
@@ -163,30 +157,15 @@ def build_vsm(
 
     Raises MissingDataError (plain French list) when mandatory data is missing: nothing is built then.
     """
-    patient = summary.patient
-    problems = vsm_problems(summary=summary, practice=practice, author=author)
-    if problems:
-        raise MissingDataError(problems)
-    is_pcp = patient.medecin_traitant_id is not None and patient.medecin_traitant_id == author.pk
-    doc = build_header(
-        HeaderInput(
-            ids=ids,
-            practice=practice,
-            author=author,
-            patient=patient,
-            effective_time=effective_time,
-            type_code=codes.DOC_SYNTH,
-            title=TITLE,
-            template_ids=((codes.TPL_VSM, codes.TPL_VSM_EXT),),
-            confidentiality=confidentiality,
-            replaces=replaces,
-            service_event_code=codes.SERVICE_EVENT_HISTORY,
-            participants=(pcp_participant(patient, practice),),
-            author_function=codes.AUTHOR_FUNCTION_PCP if is_pcp else None,
-        )
+    doc = _VsmBuilder.document(
+        summary=summary,
+        ids=ids,
+        practice=practice,
+        author=author,
+        effective_time=effective_time,
+        exclude=exclude,
+        confidentiality=confidentiality,
+        replaces=replaces,
+        label_cache=label_cache,
     )
-    # Entry ids derive from the practice, the patient and the record entry: stable across successive VSMs.
-    id_root = f"{practice_oid_root(practice)}/{patient.pk}"
-    builder = _VsmBuilder(summary, id_root=id_root, exclude=frozenset(exclude), label_cache=label_cache)
-    doc.append(builder.body())
     return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
