@@ -106,3 +106,46 @@ def test_secretary_cannot_open_a_consultation(client: Client, secretary, make_pa
     assert client.post(f"/consultations/patient/{patient.pk}/nouvelle/").status_code == 403
     assert "Nouvelle consultation" not in client.get(f"/patients/{patient.pk}/").content.decode()
     assert not Consultation.objects.exists()
+
+
+def test_findings_enter_the_record_and_the_vsm(client: Client, doctor, rich_patient, cda_validator) -> None:  # type: ignore[no-untyped-def]
+    from caducee.record.models import Vital
+
+    client.force_login(doctor)
+    client.post(f"/consultations/patient/{rich_patient.pk}/nouvelle/")
+    consultation = Consultation.objects.get()
+    response = client.post(
+        f"/consultations/{consultation.pk}/enregistrer/",
+        {
+            "version": "1",
+            "action": "validate",
+            "vsm": "1",
+            "poids": "72,5",
+            "taille": "170",
+            "pas": "135",
+            "pad": "85",
+            "diagnostic": "Hypertension essentielle",
+            "diagnostic_code": "i10",
+        },
+    )
+    assert response.status_code == 302
+    kinds = set(Vital.objects.filter(patient=rich_patient).values_list("kind", flat=True))
+    assert {"29463-7", "8302-2", "39156-5", "8480-6", "8462-4"} <= kinds  # BMI computed
+    assert Problem.objects.filter(patient=rich_patient, cim10_code="I10").exists()
+    vsm = bytes(Document.objects.get(model="vsm").cda)
+    assert b"I10" in vsm
+    assert cda_validator.validate(vsm).is_valid
+
+
+def test_implausible_measure_validates_nothing(client: Client, doctor, rich_patient) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(doctor)
+    client.post(f"/consultations/patient/{rich_patient.pk}/nouvelle/")
+    consultation = Consultation.objects.get()
+    page = client.post(
+        f"/consultations/{consultation.pk}/enregistrer/",
+        {"version": "1", "action": "validate", "vsm": "1", "poids": "7250"},
+        follow=True,
+    ).content.decode()
+    assert "Consultation non validée" in html.unescape(page)
+    consultation.refresh_from_db()
+    assert consultation.state == "en_cours" and not Document.objects.exists()

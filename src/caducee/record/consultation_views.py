@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -14,6 +17,7 @@ from caducee.documents.production import summary_model
 from caducee.patients.models import Patient
 from caducee.record.consultations import (
     ConsultationError,
+    Findings,
     consultation_open,
     consultation_save,
     consultation_validate,
@@ -72,6 +76,7 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
         if request.POST.get("action") != "validate":
             messages.success(request, "Consultation enregistrée.")
             return redirect("consultations:detail", consultation_id=consultation.pk)
+        findings = _findings(request)
         keep = set(request.POST.getlist("vsm_keep"))
         listed = set(request.POST.getlist("vsm_listed"))
         produced = consultation_validate(
@@ -79,10 +84,14 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
             consultation=consultation,
             make_vsm=request.POST.get("vsm") == "1",
             vsm_exclude=listed - keep,
+            findings=findings,
             request=request,
         )
     except MissingDataError as exc:
         messages.error(request, f"Consultation non validée, rien n'a été enregistré : {exc}")
+        return redirect("consultations:detail", consultation_id=consultation.pk)
+    except ValidationError as exc:
+        messages.error(request, "Consultation non validée : " + " ".join(exc.messages))
         return redirect("consultations:detail", consultation_id=consultation.pk)
     except (ConsultationError, ValueError) as exc:
         messages.error(request, str(exc))
@@ -90,3 +99,29 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
     names = ", ".join(d.title for d in produced)
     messages.success(request, "Consultation validée." + (f" Documents : {names}." if names else ""))
     return redirect("patients:chart", patient_id=consultation.patient_id)
+
+
+# Measurement fields of the consultation form → vital_record keywords.
+MEASURE_FIELDS = {
+    "poids": "weight_kg",
+    "taille": "height_cm",
+    "pas": "systolic",
+    "pad": "diastolic",
+    "fc": "heart_rate",
+}
+
+
+def _findings(request: HttpRequest) -> Findings:
+    measures = {}
+    for name, keyword in MEASURE_FIELDS.items():
+        raw = request.POST.get(name, "").strip().replace(",", ".")
+        if raw:
+            try:
+                measures[keyword] = Decimal(raw)
+            except InvalidOperation as exc:
+                raise ValidationError(f"Valeur illisible : {raw}") from exc
+    return Findings(
+        measures=measures,
+        diagnosis_code=request.POST.get("diagnostic_code", "").strip().upper(),
+        diagnosis_label=request.POST.get("diagnostic", "").strip(),
+    )

@@ -7,7 +7,9 @@ the last year); the DMP and MSS choices of later issues join the same panel.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +22,7 @@ from caducee.core.audit import audit_record
 from caducee.documents.models import Document
 from caducee.patients.models import Patient
 from caducee.record.models import Consultation
+from caducee.record.services import problem_create, vital_record
 
 VSM_RECENT = timedelta(days=365)
 
@@ -105,12 +108,22 @@ def consultation_mark_validated(*, actor: Any, consultation: Consultation, reque
         )
 
 
+@dataclass(frozen=True)
+class Findings:
+    """What the examination adds to the record: measurements and a diagnosis (CIM-10 code and/or free text)."""
+
+    measures: dict[str, Decimal] = field(default_factory=dict)  # vital_record keyword → value
+    diagnosis_code: str = ""
+    diagnosis_label: str = ""
+
+
 def consultation_validate(
     *,
     actor: Any,
     consultation: Consultation,
     make_vsm: bool,
     vsm_exclude: set[str],
+    findings: Findings | None = None,
     request: HttpRequest | None = None,
 ) -> list[Document]:
     """One click: the consultation is validated and every document ticked in the panel is produced, in one
@@ -119,8 +132,24 @@ def consultation_validate(
 
     check_permission(actor, Perm.CLINICAL_WRITE)
     produced: list[Document] = []
+    findings = findings or Findings()
+    patient = consultation.patient
     with transaction.atomic():
         consultation_mark_validated(actor=actor, consultation=consultation, request=request)
+        # The findings enter the record first, so the summary produced below already carries them.
+        if findings.measures:
+            vital_record(
+                actor=actor, patient=patient, measured_at=consultation.date, request=request, **findings.measures
+            )
+        if findings.diagnosis_code or findings.diagnosis_label:
+            problem_create(
+                actor=actor,
+                patient=patient,
+                label=findings.diagnosis_label,
+                cim10_code=findings.diagnosis_code,
+                onset=timezone.localdate(),
+                request=request,
+            )
         if make_vsm:
             produced.append(
                 vsm_create(
