@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -41,7 +41,7 @@ from caducee.record.models import (
 )
 from caducee.record.terminology import concept_exists, concept_label
 
-E = TypeVar("E", bound=Entry)
+E = TypeVar("E", bound=Entry | Ald)
 
 # Entry type names, as stored in RecordHistory.entry_type and in audit actions (record.<type>.<action>).
 ENTRY_TYPES: dict[type[models.Model], str] = {
@@ -211,10 +211,22 @@ def _validate(instance: models.Model) -> None:
             raise ValidationError({"end": "La date de fin précède la date de début."})
 
 
+def _cleaned(model: type[models.Model], fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields normalised before validation where the model needs it (an ALD's list of CIM-10 codes)."""
+    if model is Ald and "cim10_codes" in fields:
+        return {**fields, "cim10_codes": _clean_ald_codes(fields["cim10_codes"])}
+    return fields
+
+
 def _create(model: type[E], *, actor: Any, patient: Patient, request: HttpRequest | None, **fields: Any) -> E:
+    """The one way an entry (or an ALD) is created: permission, validation, then row + history + audit at once."""
     check_permission(actor, Perm.CLINICAL_WRITE)
+    fields = _cleaned(model, fields)
     now = timezone.now()
-    instance = model(patient=patient, created_by=_actor_or_none(actor), created_at=now, updated_at=now, **fields)
+    authorship = (
+        {"created_by": _actor_or_none(actor), "created_at": now, "updated_at": now} if issubclass(model, Entry) else {}
+    )
+    instance = model(patient=patient, **authorship, **fields)
     _validate(instance)
     with transaction.atomic():
         instance.save()
@@ -223,19 +235,23 @@ def _create(model: type[E], *, actor: Any, patient: Patient, request: HttpReques
 
 
 def _update(instance: E, *, actor: Any, request: HttpRequest | None, changes: dict[str, Any]) -> E:
+    """The one way an entry (or an ALD) is changed: permission, editable fields, then under lock the change,
+    its validation, history and audit at once."""
     check_permission(actor, Perm.CLINICAL_WRITE)
     unknown = set(changes) - _EDITABLE[type(instance)]
     if unknown:
         raise ValueError(f"Champs non modifiables : {', '.join(sorted(unknown))}")
+    changes = _cleaned(type(instance), changes)
     with transaction.atomic():
         # Re-read under lock: two doctors editing the same entry never silently lose a change.
-        current = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-        if current.deleted_at is not None:
+        current = cast(E, type(instance)._default_manager.select_for_update().get(pk=instance.pk))
+        if isinstance(current, Entry) and current.deleted_at is not None:
             raise ValidationError("Cette information a été supprimée du dossier.")
         for name, value in changes.items():
             setattr(current, name, value)
         _validate(current)
-        current.updated_at = timezone.now()
+        if isinstance(current, Entry):
+            current.updated_at = timezone.now()
         current.save()
         _trace(actor=actor, instance=current, patient_id=current.patient_id, action="update", request=request)
     return current
@@ -696,32 +712,14 @@ def ald_create(
     end: date | None = None,
     request: HttpRequest | None = None,
 ) -> Ald:
-    check_permission(actor, Perm.CLINICAL_WRITE)
-    ald = Ald(
-        patient=patient, label=" ".join(label.split()), cim10_codes=_clean_ald_codes(cim10_codes), start=start, end=end
+    # The label loses its stray spaces and the codes are cleaned (`_cleaned`) like any entry's.
+    return _create(
+        Ald, actor=actor, patient=patient, request=request, label=label, cim10_codes=cim10_codes, start=start, end=end
     )
-    _validate(ald)
-    with transaction.atomic():
-        ald.save()
-        _trace(actor=actor, instance=ald, patient_id=patient.pk, action="create", request=request)
-    return ald
 
 
 def ald_update(*, actor: Any, ald: Ald, request: HttpRequest | None = None, **changes: Any) -> Ald:
-    check_permission(actor, Perm.CLINICAL_WRITE)
-    unknown = set(changes) - _EDITABLE[Ald]
-    if unknown:
-        raise ValueError(f"Champs non modifiables : {', '.join(sorted(unknown))}")
-    if "cim10_codes" in changes:
-        changes["cim10_codes"] = _clean_ald_codes(changes["cim10_codes"])
-    with transaction.atomic():
-        current = Ald.objects.select_for_update().get(pk=ald.pk)
-        for name, value in changes.items():
-            setattr(current, name, value)
-        _validate(current)
-        current.save()
-        _trace(actor=actor, instance=current, patient_id=current.patient_id, action="update", request=request)
-    return current
+    return _update(ald, actor=actor, request=request, changes=changes)
 
 
 def ald_delete(*, actor: Any, ald: Ald, request: HttpRequest | None = None) -> None:
