@@ -1,21 +1,31 @@
-"""Test records and XML checks shared by the CDA builder tests (header, N1, VSM, `caducee vsm`)."""
+"""Test records and XML checks shared by the CDA builder tests (header, N1, VSM, IPS-FR, `caducee vsm`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from lxml import etree
 
+from caducee.accounts.models import Practice, User
+from caducee.documents.cda import codes
+from caducee.documents.cda.header import DocumentIds, MissingDataError
+from caducee.documents.production import SummaryBuilder
+from caducee.documents.validation import CdaValidator
 from caducee.identity.models import Status
 from caducee.patients.models import Ald, Patient
 from caducee.record import models as rec
+from caducee.record.selectors import record_summary
 
 NS = {"h": "urn:hl7-org:v3", "xsi": "http://www.w3.org/2001/XMLSchema-instance"}
 # A CNDA test INS (OID 1.2.250.1.213.1.4.10 = NIR de test): only sent while settings.SANDBOX is on (R28 gate).
 TEST_INS = "297022A02012345"
 TEST_INS_OID = "1.2.250.1.213.1.4.10"
 SPECIAL = "<&>\"' éèàçœ"
+# effectiveTime of the summaries built by the tests.
+WHEN = dt.datetime(2026, 2, 3, 9, 0, tzinfo=dt.UTC)
 
 
 def parse(xml: bytes) -> etree._Element:
@@ -46,6 +56,70 @@ def assert_references_resolve(root: etree._Element) -> None:
     missing = sorted({ref for ref in refs if ref not in ids})
     assert not missing, f"references without narrative target: {missing}"
     assert len(ids) == len(xp(root, "//@ID")), "duplicate narrative IDs"
+
+
+def build_summary(
+    build: SummaryBuilder, practice: Practice, author: User, patient: Patient, *, ids: DocumentIds, **extra: Any
+) -> bytes:
+    """`build` (build_vsm / build_ips) for the patient's record, at WHEN."""
+    return build(
+        summary=record_summary(patient), ids=ids, practice=practice, author=author, effective_time=WHEN, **extra
+    )
+
+
+def assert_conformant_volet(validator: CdaValidator, xml: bytes, volet: str) -> None:
+    """Valid (XSD, generic profiles and the volet's schematron), without warning, recognised as `volet`."""
+    report = validator.validate(xml)
+    assert report.is_valid, report.format()
+    assert not report.warnings, report.format()
+    assert report.volets == [volet]
+
+
+def absent_codes(root: etree._Element) -> set[str]:
+    """The CI-SIS "absent or unknown" codes the document carries (no-problem-info…)."""
+    return set(xp(root, f"//*[@codeSystem='{codes.IPS_ABSENT_UNKNOWN}']/@code"))
+
+
+def assert_missing_rpps_blocks(
+    build: SummaryBuilder, problems: Any, practice: Practice, doctor: User, patient: Patient, *, ids: DocumentIds
+) -> None:
+    """An author without RPPS: `problems` says so in French and `build` builds nothing (MissingDataError)."""
+    doctor.rpps = ""
+    doctor.save()
+    summary = record_summary(patient)
+    assert problems(summary=summary, practice=practice, author=doctor) == [
+        "Le numéro RPPS (ou ADELI) de l'auteur Dr MEDECIN n'est pas renseigné."
+    ]
+    with pytest.raises(MissingDataError):
+        build(summary=summary, ids=ids, practice=practice, author=doctor, effective_time=WHEN)
+
+
+def two_versions_with_stable_entry_ids(
+    build: SummaryBuilder,
+    practice: Practice,
+    author: User,
+    patient: Patient,
+    *,
+    ids: DocumentIds,
+    next_ids: DocumentIds,
+) -> tuple[etree._Element, etree._Element]:
+    """A rich record built twice (`next_ids` replacing `ids`, a month later): the entry ids do not change.
+    Returns both documents."""
+    rich_record(patient)
+    first = parse(build_summary(build, practice, author, patient, ids=ids))
+    second = parse(
+        build(
+            summary=record_summary(patient),
+            ids=next_ids,
+            practice=practice,
+            author=author,
+            effective_time=WHEN + dt.timedelta(days=30),
+            replaces=ids,
+        )
+    )
+    entry_ids = "//h:entry//h:id/@root"
+    assert xp(first, entry_ids) == xp(second, entry_ids)
+    return first, second
 
 
 def rich_record(patient: Patient) -> dict[str, int]:

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from caducee.accounts.models import Practice
 from caducee.core.oids import INS_OIDS
 from caducee.documents.cda import codes
-from caducee.documents.cda.header import DocumentIds, MissingDataError
+from caducee.documents.cda.header import DocumentIds
 from caducee.documents.cda.ips import build_ips, ips_elements, ips_problems
 from caducee.documents.cda.vsm import vsm_elements
 from caducee.documents.models import Document
@@ -28,17 +28,21 @@ from tests.documents.cda_records import (
     SPECIAL,
     TEST_INS,
     TEST_INS_OID,
+    absent_codes,
+    assert_conformant_volet,
+    assert_missing_rpps_blocks,
     assert_references_resolve,
+    build_summary,
     parse,
     qualify,
     rich_record,
+    two_versions_with_stable_entry_ids,
     xp,
 )
 
 pytestmark = pytest.mark.django_db
 
 IDS = DocumentIds("1.2.250.1.999.1.1", "200", "1.2.250.1.999.1.1", "200", 1)
-WHEN = dt.datetime(2026, 2, 3, 9, 0, tzinfo=dt.UTC)
 PHARM = "urn:ihe:pharm:medication"
 NS = {"h": "urn:hl7-org:v3", "pharm": PHARM}
 
@@ -62,16 +66,11 @@ TOP_SECTIONS = "/h:ClinicalDocument/h:component/h:structuredBody/h:component/h:s
 
 
 def ips(practice, author, patient, **extra) -> bytes:  # type: ignore[no-untyped-def]
-    return build_ips(
-        summary=record_summary(patient), ids=IDS, practice=practice, author=author, effective_time=WHEN, **extra
-    )
+    return build_summary(build_ips, practice, author, patient, ids=IDS, **extra)
 
 
 def assert_conformant(validator: CdaValidator, xml: bytes) -> None:
-    report = validator.validate(xml)
-    assert report.is_valid, report.format()
-    assert not report.warnings, report.format()
-    assert report.volets == ["IPS-FR_2024.01"]
+    assert_conformant_volet(validator, xml, "IPS-FR_2024.01")
 
 
 def section(root, template: str):  # type: ignore[no-untyped-def]
@@ -83,10 +82,6 @@ def section(root, template: str):  # type: ignore[no-untyped-def]
 def present(root) -> set[str]:  # type: ignore[no-untyped-def]
     roots = set(xp(root, f"{TOP_SECTIONS}/h:templateId/@root"))
     return {template for template in REQUIRED + OPTIONAL if template in roots}
-
-
-def absent_codes(root) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(xp(root, f"//*[@codeSystem='{codes.IPS_ABSENT_UNKNOWN}']/@code"))
 
 
 @pytest.fixture
@@ -347,33 +342,14 @@ def test_unticking_everything_keeps_the_required_sections_and_drops_the_optional
 
 
 def test_missing_author_data_blocks_the_ips(practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
-    doctor.rpps = ""
-    doctor.save()
-    summary = record_summary(make_patient())
-    assert ips_problems(summary=summary, practice=practice, author=doctor) == [
-        "Le numéro RPPS (ou ADELI) de l'auteur Dr MEDECIN n'est pas renseigné."
-    ]
-    with pytest.raises(MissingDataError):
-        build_ips(summary=summary, ids=IDS, practice=practice, author=doctor, effective_time=WHEN)
+    assert_missing_rpps_blocks(build_ips, ips_problems, practice, doctor, make_patient(), ids=IDS)
 
 
 def test_entry_ids_are_stable_across_versions(practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
-    patient = make_patient()
-    rich_record(patient)
-    first = parse(ips(practice, author, patient))
-    second_ids = DocumentIds("1.2.250.1.999.1.1", "201", "1.2.250.1.999.1.1", "200", 2)
-    second = parse(
-        build_ips(
-            summary=record_summary(patient),
-            ids=second_ids,
-            practice=practice,
-            author=author,
-            effective_time=WHEN + dt.timedelta(days=30),
-            replaces=IDS,
-        )
+    next_ids = DocumentIds("1.2.250.1.999.1.1", "201", "1.2.250.1.999.1.1", "200", 2)
+    _first, second = two_versions_with_stable_entry_ids(
+        build_ips, practice, author, make_patient(), ids=IDS, next_ids=next_ids
     )
-    entry_ids = "//h:entry//h:id/@root"
-    assert xp(first, entry_ids) == xp(second, entry_ids)
     assert xp(second, "//h:relatedDocument[@typeCode='RPLC']/h:parentDocument/h:id/@extension") == ["200"]
 
 

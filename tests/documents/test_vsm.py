@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from caducee.accounts.models import User
 from caducee.core.oids import INS_OIDS
 from caducee.documents.cda import codes
-from caducee.documents.cda.header import DocumentIds, MissingDataError
+from caducee.documents.cda.header import DocumentIds
 from caducee.documents.cda.vsm import build_vsm, vsm_elements, vsm_problems
 from caducee.documents.validation import CdaValidator
 from caducee.patients.models import Ald
@@ -24,17 +24,21 @@ from tests.documents.cda_records import (
     SPECIAL,
     TEST_INS,
     TEST_INS_OID,
+    absent_codes,
+    assert_conformant_volet,
+    assert_missing_rpps_blocks,
     assert_references_resolve,
+    build_summary,
     parse,
     qualify,
     rich_record,
+    two_versions_with_stable_entry_ids,
     xp,
 )
 
 pytestmark = pytest.mark.django_db
 
 IDS = DocumentIds("1.2.250.1.999.1.1", "100", "1.2.250.1.999.1.1", "100", 1)
-WHEN = dt.datetime(2026, 2, 3, 9, 0, tzinfo=dt.UTC)
 ACTIVE = "1.3.6.1.4.1.19376.1.5.3.1.3.6"
 MEDICAL = "1.3.6.1.4.1.19376.1.5.3.1.3.8"
 SURGICAL = "1.3.6.1.4.1.19376.1.5.3.1.3.12"
@@ -43,26 +47,17 @@ MEDICATIONS = "1.3.6.1.4.1.19376.1.5.3.1.3.19"
 
 
 def vsm(practice, author, patient, **extra) -> bytes:  # type: ignore[no-untyped-def]
-    return build_vsm(
-        summary=record_summary(patient), ids=IDS, practice=practice, author=author, effective_time=WHEN, **extra
-    )
+    return build_summary(build_vsm, practice, author, patient, ids=IDS, **extra)
 
 
 def assert_conformant(validator: CdaValidator, xml: bytes) -> None:
-    report = validator.validate(xml)
-    assert report.is_valid, report.format()
-    assert not report.warnings, report.format()
-    assert report.volets == ["VSM_1.4_2022.01"]
+    assert_conformant_volet(validator, xml, "VSM_1.4_2022.01")
 
 
 def section(root, template: str):  # type: ignore[no-untyped-def]
     found = xp(root, f"//h:section[h:templateId/@root='{template}']")
     assert len(found) == 1, template
     return found[0]
-
-
-def absent_codes(root) -> set[str]:  # type: ignore[no-untyped-def]
-    return set(xp(root, f"//*[@codeSystem='{codes.IPS_ABSENT_UNKNOWN}']/@code"))
 
 
 @pytest.fixture
@@ -252,34 +247,15 @@ def test_unticking_a_whole_section_gives_not_documented(  # type: ignore[no-unty
 
 
 def test_missing_author_data_blocks_the_vsm(practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
-    doctor.rpps = ""
-    doctor.save()
-    patient = make_patient()
-    summary = record_summary(patient)
-    assert vsm_problems(summary=summary, practice=practice, author=doctor) == [
-        "Le numéro RPPS (ou ADELI) de l'auteur Dr MEDECIN n'est pas renseigné."
-    ]
-    with pytest.raises(MissingDataError):
-        build_vsm(summary=summary, ids=IDS, practice=practice, author=doctor, effective_time=WHEN)
+    assert_missing_rpps_blocks(build_vsm, vsm_problems, practice, doctor, make_patient(), ids=IDS)
 
 
 def test_entry_ids_are_stable_across_versions(practice, author, make_patient) -> None:  # type: ignore[no-untyped-def]
-    patient = make_patient()
-    rich_record(patient)
-    first = parse(vsm(practice, author, patient))
-    second_ids = DocumentIds("1.2.250.1.999.1.1", "101", "1.2.250.1.999.1.1", "100", 2)
-    second = parse(
-        build_vsm(
-            summary=record_summary(patient),
-            ids=second_ids,
-            practice=practice,
-            author=author,
-            effective_time=WHEN + dt.timedelta(days=30),
-            replaces=IDS,
-        )
+    next_ids = DocumentIds("1.2.250.1.999.1.1", "101", "1.2.250.1.999.1.1", "100", 2)
+    first, _second = two_versions_with_stable_entry_ids(
+        build_vsm, practice, author, make_patient(), ids=IDS, next_ids=next_ids
     )
     entry_ids = "//h:entry//h:id/@root"
-    assert xp(first, entry_ids) == xp(second, entry_ids)
     assert len(set(xp(first, entry_ids))) == len(xp(first, entry_ids))  # all distinct
 
 
