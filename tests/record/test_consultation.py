@@ -51,6 +51,9 @@ def test_validate_with_vsm_and_one_allergy_unticked(client: Client, doctor, rich
     assert response.url == f"/consultations/{consultation.pk}/"
     page = client.get(response.url).content.decode()
     assert 'name="vsm" value="1" id="vsm" checked' in page  # no VSM yet: pre-ticked
+    from caducee.core.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="consultation.read", patient_id=rich_patient.pk).count() == 1
     peanut = Allergy.objects.get(agent_label="Arachide")
     keys = [f"allergy:{a.pk}" for a in Allergy.objects.all()] + [f"problem:{p.pk}" for p in Problem.objects.all()]
     for key in keys:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
 from caducee.patients.models import Patient
@@ -42,6 +43,14 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
         Consultation.objects.select_related("patient", "patient__identity", "author"), pk=consultation_id
     )
     patient = consultation.patient
+    audit_record(
+        actor=request.user,
+        action="consultation.read",
+        object_type="consultation",
+        object_id=consultation.pk,
+        patient_id=patient.pk,
+        request=request,
+    )
     summary = record_summary(patient)
     sections: dict[str, list] = {}
     # The elements of the summary model the practice produces (VSM 1.4 or IPS-FR), so every one can be unticked.
