@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("caducee.accounts.urls")),
     path("identite/", include("caducee.identity.urls")),
     path("dossier/", include("caducee.record.urls")),
+    path("dossier/", include("caducee.record.edit_urls")),
     path("consultations/", include("caducee.record.consultation_urls")),
     path("documents/", include("caducee.documents.urls")),
     path("documents/", include("caducee.documents.letters.urls")),
