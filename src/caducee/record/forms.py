@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 
 from caducee.record.models import Allergy, FamilyHistory, History, Lifestyle, Problem
 
@@ -40,7 +43,27 @@ def _decimal(**kwargs: Any) -> forms.DecimalField:
     )
 
 
-class ProblemForm(forms.Form):
+# Markup of the blank forms' fields, by (form class, auto_id, prefix, language): the chart shows ten blank
+# add forms on every page, and rendering their widgets was most of its time (bench/bench_chart.py).
+_BLANK_FIELDS: dict[tuple[type[forms.Form], Any, str | None, str | None], SafeString] = {}
+
+
+class RecordForm(forms.Form):
+    """A small add form of the record: `fields_html` renders its fields (templates/record/_fields.html)."""
+
+    def fields_html(self) -> SafeString:
+        """The fields' markup; a blank form's (unbound, no initial data of its own) is rendered once per
+        class, ids and language, and reused: it holds nothing of the request (no CSRF token, no URL)."""
+        if self.is_bound or self.initial:
+            return render_to_string("record/_fields.html", {"form": self})
+        key = (type(self), self.auto_id, self.prefix, get_language())
+        html = _BLANK_FIELDS.get(key)
+        if html is None:
+            html = _BLANK_FIELDS[key] = render_to_string("record/_fields.html", {"form": self})
+        return html
+
+
+class ProblemForm(RecordForm):
     label = forms.CharField(
         label="Pathologie", required=False, max_length=300, widget=_search("cim10", "cim10_code", "diabète, E11…")
     )
@@ -55,7 +78,7 @@ class ProblemForm(forms.Form):
         return data
 
 
-class HistoryForm(forms.Form):
+class HistoryForm(RecordForm):
     kind = forms.ChoiceField(label="Type", choices=History.Kind.choices)
     label = forms.CharField(
         label="Antécédent", required=False, max_length=300, widget=_search("cim10", "cim10_code", "appendicite…")
@@ -65,7 +88,7 @@ class HistoryForm(forms.Form):
     date = forms.DateField(label="Date", required=False, widget=_DATE)
 
 
-class FamilyHistoryForm(forms.Form):
+class FamilyHistoryForm(RecordForm):
     relation = forms.ChoiceField(label="Lien", choices=FamilyHistory.Relation.choices)
     label = forms.CharField(
         label="Pathologie", required=False, max_length=300, widget=_search("cim10", "cim10_code", "infarctus…")
@@ -73,7 +96,7 @@ class FamilyHistoryForm(forms.Form):
     cim10_code = forms.CharField(label="Code CIM-10", required=False, max_length=10, widget=_code())
 
 
-class AllergyForm(forms.Form):
+class AllergyForm(RecordForm):
     agent_kind = forms.ChoiceField(label="Agent", choices=Allergy.AgentKind.choices)
     agent_label = forms.CharField(
         label="Agent (médicament, substance…)",
@@ -87,22 +110,22 @@ class AllergyForm(forms.Form):
     severity = forms.ChoiceField(label="Sévérité", choices=Allergy.Severity.choices, required=False)
 
 
-class ProfessionalRiskForm(forms.Form):
+class ProfessionalRiskForm(RecordForm):
     label = forms.CharField(label="Facteur de risque professionnel", max_length=300)
 
 
-class LifestyleForm(forms.Form):
+class LifestyleForm(RecordForm):
     kind = forms.ChoiceField(label="Habitus", choices=Lifestyle.Kind.choices)
     value = forms.CharField(label="Description", max_length=300)
     quantity = _decimal(label="Quantité", max_digits=8, decimal_places=2)
     unit = forms.CharField(label="Unité UCUM", required=False, max_length=20, widget=_code(8))
 
 
-class VigilancePointForm(forms.Form):
+class VigilancePointForm(RecordForm):
     text = forms.CharField(label="Point de vigilance", widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class TreatmentForm(forms.Form):
+class TreatmentForm(RecordForm):
     drug_label = forms.CharField(
         label="Médicament", required=False, max_length=300, widget=_search("cis", "cis_code", "metformine…")
     )
@@ -131,7 +154,7 @@ class TreatmentForm(forms.Form):
         return data
 
 
-class VitalsForm(forms.Form):
+class VitalsForm(RecordForm):
     weight_kg = _decimal(label="Poids (kg)", max_digits=6, decimal_places=2)
     # Two decimals accepted so that a height typed in metres ("1,75") reaches the plausibility check
     # and gets its explicit message instead of a format error.
@@ -149,7 +172,7 @@ class VitalsForm(forms.Form):
         return data
 
 
-class AldForm(forms.Form):
+class AldForm(RecordForm):
     label = forms.CharField(
         label="Affection de longue durée", max_length=200, widget=_search("cim10", "cim10_codes", "diabète…")
     )

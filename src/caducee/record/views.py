@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
@@ -46,7 +45,7 @@ from caducee.record.terminology import TerminologyError
 class Kind:
     """One category of the record as the screens know it (URL slug, form, services)."""
 
-    form: type[forms.Form]
+    form: type[record_forms.RecordForm]
     create: Callable[..., Any]
     model: type[models.Model]
     delete: Callable[..., None]
@@ -98,7 +97,7 @@ KINDS: dict[str, Kind] = {
 }  # fmt: skip
 
 
-def _form(kind: str, data: Any = None) -> forms.Form:
+def _form(kind: str, data: Any = None) -> record_forms.RecordForm:
     # Distinct ids per form (several forms on one page), plain field names (the services' arguments).
     return KINDS[kind].form(data, auto_id=f"rec-{kind}-%s")
 
