@@ -174,3 +174,14 @@ def test_terminology_search_json(client: Client, doctor, concepts) -> None:  # t
     assert client.post("/dossier/terminologie/", {"q": "x"}).status_code == 405
     client.logout()
     assert client.get("/dossier/terminologie/", {"q": "diab"}).status_code == 302  # login required
+
+
+def test_record_reads_are_audited(client, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    from caducee.core.models import AuditEvent
+
+    patient = make_patient()
+    client.force_login(doctor)
+    assert client.get(f"/dossier/{patient.pk}/").status_code == 200
+    assert client.get(f"/dossier/{patient.pk}/historique/").status_code == 200
+    actions = set(AuditEvent.objects.filter(patient_id=patient.pk, actor=doctor).values_list("action", flat=True))
+    assert {"record.read", "record.history_read"} <= actions
