@@ -61,3 +61,51 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Le journal d'audit est en ajout seul.")
+
+
+class Delivery(models.Model):
+    """One durable send to a remote service (DMP, MSS…): the outbox row, see `caducee.core.outbox`.
+
+    Written in the same transaction as the document it delivers; a worker claims it with a lease, calls
+    the channel's handler and records the result. (channel, document uniqueId, action) is the
+    idempotency key: enqueuing twice or resending after a crash never creates a second delivery.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "En attente"
+        SENDING = "sending", "En cours d'envoi"
+        SENT = "sent", "Envoyé"
+        FAILED = "failed", "En échec (nouvel essai prévu)"
+        REJECTED = "rejected", "Rejeté"
+
+    channel = models.CharField(max_length=20)
+    action = models.CharField(max_length=40)
+    # The CDA ClinicalDocument/id (root^extension): the key the remote side deduplicates on.
+    document_unique_id = models.CharField(max_length=120)
+    document = models.ForeignKey(
+        "documents.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "document_unique_id", "action"], name="delivery_idempotency"),
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.action} {self.document_unique_id} ({self.state})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.channel}:{self.action}:{self.document_unique_id}"
