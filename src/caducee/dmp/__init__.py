@@ -1,0 +1,1 @@
+"""DMP (Mon espace santé) client: XDS.b metadata and requests (issue 4)."""
