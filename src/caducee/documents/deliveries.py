@@ -1,0 +1,121 @@
+"""The "Envois" screen (issue 4 §3): every delivery of the outbox with its state in French, and "Renvoyer".
+
+States as the user sees them: en attente, envoi en cours, envoyé, en échec (nouvel essai le …),
+rejeté (motif). A failed or rejected delivery can be sent again by hand (`delivery_retry`, audited).
+`document_deliveries` gives the same rows for one document (partial `documents/_deliveries.html`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from caducee.accounts.permissions import Perm, check_permission, has_permission
+from caducee.core.audit import audit_record
+from caducee.core.models import Delivery
+from caducee.core.outbox import delivery_retry
+from caducee.documents.models import Document
+
+LIST_LIMIT = 200
+
+STATE_LABELS: dict[str, str] = {
+    Delivery.State.PENDING: "en attente",
+    Delivery.State.SENDING: "envoi en cours",
+    Delivery.State.SENT: "envoyé",
+    Delivery.State.FAILED: "en échec",
+    Delivery.State.REJECTED: "rejeté",
+}
+RETRYABLE = frozenset({Delivery.State.FAILED, Delivery.State.REJECTED})
+CHANNEL_LABELS: dict[str, str] = {"dmp": "DMP", "mss": "Messagerie sécurisée"}
+
+
+def channel_label(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, channel)
+
+
+def state_label(delivery: Delivery) -> str:
+    """The state in French, with the next attempt time (failed) or the reason (rejected)."""
+    label = STATE_LABELS.get(delivery.state, delivery.state)
+    if delivery.state == Delivery.State.FAILED and delivery.next_attempt_at:
+        when = timezone.localtime(delivery.next_attempt_at)
+        return f"{label} (nouvel essai le {when:%d/%m/%Y à %H:%M})"
+    if delivery.state == Delivery.State.REJECTED:
+        return f"{label} ({delivery.last_error or 'motif non précisé'})"
+    return label
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    delivery: Delivery
+    label: str
+    channel: str
+    can_retry: bool
+
+
+def _rows(deliveries: QuerySet[Delivery] | list[Delivery], user: Any) -> list[DeliveryRow]:
+    can_write = has_permission(user, Perm.CLINICAL_WRITE)
+    return [
+        DeliveryRow(
+            delivery=d,
+            label=state_label(d),
+            channel=channel_label(d.channel),
+            can_retry=can_write and d.state in RETRYABLE,
+        )
+        for d in deliveries
+    ]
+
+
+def document_deliveries(document: Document, user: Any) -> list[DeliveryRow]:
+    """The deliveries of one document, newest first, for `documents/_deliveries.html` (one query)."""
+    return _rows(Delivery.objects.filter(document=document).order_by("-created_at", "-id"), user)
+
+
+def deliveries_view(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_READ)
+    filters = {k: request.GET.get(k, "") for k in ("etat", "canal")}
+    deliveries = Delivery.objects.select_related("document", "document__patient", "document__patient__identity")
+    if filters["etat"] in STATE_LABELS:
+        deliveries = deliveries.filter(state=filters["etat"])
+    if filters["canal"]:
+        deliveries = deliveries.filter(channel=filters["canal"])
+    rows = _rows(deliveries.order_by("-created_at", "-id")[:LIST_LIMIT], request.user)
+    channels = list(Delivery.objects.order_by("channel").values_list("channel", flat=True).distinct())
+    audit_record(actor=request.user, action="delivery.list", object_type="delivery", request=request)
+    return render(
+        request,
+        "documents/deliveries.html",
+        {
+            "rows": rows,
+            "filters": filters,
+            "states": list(STATE_LABELS.items()),
+            "channels": [(c, channel_label(c)) for c in channels],
+            "limit": LIST_LIMIT,
+        },
+    )
+
+
+@require_POST
+def delivery_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    """The "Renvoyer" button: a failed or rejected delivery goes back to pending (audited by `delivery_retry`)."""
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    delivery = get_object_or_404(Delivery, pk=delivery_id)
+    try:
+        delivery_retry(actor=request.user, delivery=delivery)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Envoi relancé : il repart en attente.")
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("deliveries:list")
