@@ -15,4 +15,5 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "IDLE_TIMEOUT_MINUTES": settings.IDLE_TIMEOUT_MINUTES,
         "perms_patient": has_permission(user, Perm.PATIENT_ADMIN),
         "perms_audit": has_permission(user, Perm.AUDIT_READ),
+        "perms_clinical": has_permission(user, Perm.CLINICAL_READ),
     }

@@ -16,4 +16,5 @@ urlpatterns = [
     path("consultations/", include("caducee.record.consultation_urls")),
     path("documents/", include("caducee.documents.urls")),
     path("documents/", include("caducee.documents.letters.urls")),
+    path("", include("caducee.documents.deliveries_urls")),
 ]

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.documents.cda.header import MissingDataError
+from caducee.documents.deliveries import document_deliveries
 from caducee.documents.models import Document
 from caducee.documents.production import vsm_create
 from caducee.documents.render import render_cda
@@ -80,6 +81,7 @@ def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
             "document": document,
             "identity": document.patient.identity,
             "rendered": render_cda(bytes(document.cda)),
+            "deliveries": document_deliveries(document, request.user),
         },
     )
 
