@@ -230,3 +230,11 @@ def test_r28_a_demo_practice_keeps_its_test_ins_in_documents(make_patient, secre
     practice.save()
     ins = transmissible_ins(identity)  # the demo practice: test data stays test data, never sent for real
     assert ins is not None and ins.oid == "1.2.250.1.213.1.4.8"
+
+
+def test_r37_failed_calls_are_traced_with_their_kind() -> None:
+    from caducee.identity.insi.client import InsiError, InsiRefusedTraits, InsiUnavailable
+
+    assert services._error_outcome(InsiUnavailable("délai dépassé")) == "unavailable"
+    assert services._error_outcome(InsiRefusedTraits("Æ")) == "traits"
+    assert services._error_outcome(InsiError("illisible")) == "invalid"

@@ -24,7 +24,7 @@ from caducee.documents.cda.entries import LabelCache, SummaryElement
 from caducee.documents.cda.header import DocumentIdsLike
 from caducee.documents.models import Document
 from caducee.documents.pdf import PdfSection, render_pdf
-from caducee.documents.services import document_ids_new, document_store
+from caducee.documents.services import document_ids_new, document_ids_of, document_store
 from caducee.patients.models import Patient
 from caducee.record.selectors import RecordSummary, record_summary
 
@@ -117,7 +117,7 @@ def vsm_create(
             author=actor,
             effective_time=now,
             exclude=excluded,
-            replaces=previous_ids(previous),
+            replaces=document_ids_of(previous) if previous else None,
         )
         pdf = render_pdf(
             title=chosen.title,
@@ -143,17 +143,3 @@ def vsm_create(
             replaces=previous,
             request=request,
         )
-
-
-def previous_ids(previous: Document | None) -> Any:
-    if previous is None:
-        return None
-    from caducee.documents.cda.header import DocumentIds
-
-    return DocumentIds(
-        previous.unique_id_root,
-        previous.unique_id_ext,
-        previous.set_id_root,
-        previous.set_id_ext,
-        previous.version_number,
-    )

@@ -29,6 +29,17 @@ def document_root(practice: Practice | None) -> str:
     return practice_oid_root(practice) + ".1"
 
 
+def document_ids_of(document: Document) -> DocumentIds:
+    """The identifiers of a stored document (for relatedDocument RPLC when a new version replaces it)."""
+    return DocumentIds(
+        document.unique_id_root,
+        document.unique_id_ext,
+        document.set_id_root,
+        document.set_id_ext,
+        document.version_number,
+    )
+
+
 def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> DocumentIds:
     """uniqueId = practice OID + sequence; a new version keeps the setId and bumps versionNumber."""
     root = document_root(practice)

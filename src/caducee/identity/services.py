@@ -21,7 +21,16 @@ from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
 from caducee.core.text import search_tokens
 from caducee.identity import status as machine
-from caducee.identity.insi.client import InsiClient, InsiError, InsiTraits, VitaleQuery
+from caducee.identity.insi.client import (
+    InsiClient,
+    InsiError,
+    InsiFault,
+    InsiRefusedTraits,
+    InsiRejectedResult,
+    InsiTraits,
+    InsiUnavailable,
+    VitaleQuery,
+)
 from caducee.identity.insi.endpoint import insi_endpoint
 from caducee.identity.models import (
     DEFAULT_ID_DOCUMENTS,
@@ -249,8 +258,8 @@ def insi_search(
     except InsiError as exc:
         call.outcome = _error_outcome(exc)
         call.message = str(exc)
-        call.response_xml = getattr(exc, "response_xml", "") or ""
-        call.attempts = getattr(exc, "attempts", 1) or 1
+        call.response_xml = exc.response_xml
+        call.attempts = exc.attempts or 1
     else:
         call.outcome = result.code if result.code in InsiCall.Outcome.values else InsiCall.Outcome.INVALID
         call.message = result.label
@@ -295,14 +304,17 @@ def _trace_insi_call(
     return call
 
 
+_ERROR_OUTCOMES: tuple[tuple[type[InsiError], str], ...] = (
+    (InsiFault, InsiCall.Outcome.FAULT),
+    (InsiUnavailable, InsiCall.Outcome.UNAVAILABLE),
+    (InsiRejectedResult, InsiCall.Outcome.REJECTED),
+    (InsiRefusedTraits, InsiCall.Outcome.REFUSED_TRAITS),
+)
+
+
 def _error_outcome(exc: InsiError) -> str:
-    name = type(exc).__name__
-    return {
-        "InsiFault": InsiCall.Outcome.FAULT,
-        "InsiUnavailable": InsiCall.Outcome.UNAVAILABLE,
-        "InsiRejectedResult": InsiCall.Outcome.REJECTED,
-        "InsiRefusedTraits": InsiCall.Outcome.REFUSED_TRAITS,
-    }.get(name, InsiCall.Outcome.INVALID)
+    """The traced outcome of a failed call (subclasses included; anything else is an unreadable answer)."""
+    return next((outcome for kind, outcome in _ERROR_OUTCOMES if isinstance(exc, kind)), InsiCall.Outcome.INVALID)
 
 
 def _patient_id(identity: Identity | None) -> int | None:

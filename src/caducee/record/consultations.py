@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -84,9 +84,7 @@ def vsm_default(patient: Patient, *, changed_since: Any) -> bool:
         return True
     if changed_since(patient, previous.created_at):
         return True
-    has_ald = (
-        patient.alds.filter(end__isnull=True).exists() or patient.alds.filter(end__gte=timezone.localdate()).exists()
-    )
+    has_ald = patient.alds.filter(Q(end__isnull=True) | Q(end__gte=timezone.localdate())).exists()
     return has_ald and previous.created_at < timezone.now() - VSM_RECENT
 
 
