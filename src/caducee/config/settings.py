@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "caducee.patients",
     "caducee.record",
     "caducee.documents",
+    "caducee.dmp",
     "caducee.sandbox",
 ]
 
@@ -139,6 +140,18 @@ INSI_TIMEOUT_SECONDS = env_int("CADUCEE_INSI_TIMEOUT", 10, minimum=1)
 # IDAM: the software authorisation number given by the CNDA (ContexteLPS/LPS/IDAM R="4").
 INSI_IDAM = env_str("CADUCEE_INSI_IDAM", "TESTSGIE0000")
 INSI_EMETTEUR = env_str("CADUCEE_INSI_EMETTEUR", "")
+# DMP (DMPi web services, docs/dmp.md). Base URL of the four services (/patients, /habilitations, /registry,
+# /repository), the structure's IGC-Santé authentication certificate (mutual TLS) and signature certificate
+# (VIHF and XAdES); the production values come with the CNDA kit (docs/operations.md).
+DMP_URL = env_str("CADUCEE_DMP_URL", "")
+DMP_AUTH_CERT = env_path("CADUCEE_DMP_AUTH_CERT")
+DMP_AUTH_KEY = env_path("CADUCEE_DMP_AUTH_KEY")
+DMP_SIGN_CERT = env_path("CADUCEE_DMP_SIGN_CERT")
+DMP_SIGN_KEY = env_path("CADUCEE_DMP_SIGN_KEY")
+DMP_CA_BUNDLE = env_path("CADUCEE_DMP_CA")
+DMP_TIMEOUT_SECONDS = env_int("CADUCEE_DMP_TIMEOUT", 20, minimum=1)
+# LPS_ID_HOMOLOGATION_DMP of the VIHF: known after the CNDA homologation.
+DMP_HOMOLOGATION_ID = env_str("CADUCEE_DMP_HOMOLOGATION", "")
 SOFTWARE_NAME = "Caducee"
 SOFTWARE_VERSION = "0.1.0"
 

@@ -1,0 +1,1 @@
+"""The outbox handler of the "dmp" channel (filled by the product slice)."""
