@@ -27,8 +27,11 @@ def _prepare_demo() -> None:
     os.environ.pop("DATABASE_URL", None)
     base = Path(os.environ.get("CADUCEE_DATA_DIR") or Path.cwd() / "var")
     demo_dir = base / "demo"
-    for name in ("caducee.sqlite3", "caducee.sqlite3-wal", "caducee.sqlite3-shm"):
-        (demo_dir / name).unlink(missing_ok=True)
+    # A fresh database restarts the document sequences: the sandbox DMP's own store goes with it, or the
+    # new documents would collide with the previous run's under the same uniqueIds.
+    for name in ("caducee.sqlite3", "sandbox/dmp.sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            (demo_dir / f"{name}{suffix}").unlink(missing_ok=True)
     os.environ["CADUCEE_DATA_DIR"] = str(demo_dir)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import webbrowser
 from typing import Any
 
@@ -32,6 +34,8 @@ class Command(BaseCommand):
         from caducee.sandbox.runner import start_sandboxes
 
         handle = start_sandboxes(settings.DATA_DIR)
+        # The outbox worker sends what the users validate (DMP…): its own process, like in production.
+        worker = subprocess.Popen([sys.executable, "-m", "caducee.cli", "worker"], env=os.environ.copy())
         url = f"http://{options['bind']}/"
         self.stdout.write(self.style.SUCCESS(f"Caducée (démonstration) : {url}"))
         self.stdout.write(f"Données : {settings.DATA_DIR}")
@@ -42,4 +46,9 @@ class Command(BaseCommand):
         try:
             run_gunicorn(bind=options["bind"], workers=2)
         finally:
+            worker.terminate()  # SIGTERM: the worker finishes the send in progress, then stops
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
             handle.stop()
