@@ -15,7 +15,6 @@ signature document of the lot (IHE DSG, later slice), eventCodeList and referenc
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from lxml import etree
 from caducee.core.oids import INS_OIDS, OID_PS_NATIONAL_ID, OID_STRUCTURE_ID
 from caducee.dmp import codes
 from caducee.dmp.codes import XdsCode
+from caducee.documents.render import pdf_of_root
 from caducee.documents.validation import parse_untrusted
 
 NS_XDSB = "urn:ihe:iti:xds-b:2007"
@@ -188,12 +188,7 @@ def _format_code(root: etree._Element) -> XdsCode:
 
 
 def _check_pdf(root: etree._Element, pdf: bytes) -> None:
-    text = _first(root, "h:component/h:nonXMLBody/h:text")
-    try:
-        embedded = base64.b64decode("".join(str(t) for t in text.itertext())) if text is not None else b""
-    except binascii.Error:
-        embedded = b""
-    if embedded != pdf:
+    if pdf_of_root(root) != pdf:
         raise XdsMetadataError("le PDF fourni n'est pas celui du document CDA N1.")
 
 

@@ -6,6 +6,8 @@ it is mapped to plain Python nodes; anything else becomes its text. No XSLT, no 
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -79,3 +81,19 @@ def render_cda(data: bytes) -> RenderedDocument:
     sections = [_section(s) for s in root.iterfind(f"{NS}component/{NS}structuredBody/{NS}component/{NS}section")]
     has_pdf = root.find(f"{NS}component/{NS}nonXMLBody") is not None
     return RenderedDocument(title=(root.findtext(f"{NS}title") or "").strip(), sections=sections, has_pdf_body=has_pdf)
+
+
+def pdf_of_root(root: etree._Element) -> bytes | None:
+    """The PDF an N1 document (CDA with a nonXMLBody) carries in base64, or None (not N1, or not decodable)."""
+    text = root.find(f"{NS}component/{NS}nonXMLBody/{NS}text")
+    if text is None:
+        return None
+    try:
+        return base64.b64decode("".join(text.itertext()), validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def embedded_pdf(data: bytes) -> bytes | None:
+    """`pdf_of_root` of CDA bytes (parsed defensively: the document may come from the DMP or a message)."""
+    return pdf_of_root(parse_untrusted(data).getroot())
