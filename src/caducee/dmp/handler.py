@@ -1,1 +1,152 @@
-"""The outbox handler of the "dmp" channel (filled by the product slice)."""
+"""The outbox handler of the "dmp" channel: publish one stored document in the patient's DMP (TD2.1 / TD2.2).
+
+Registered at import (`DmpConfig.ready` imports this module). Contract: caducee.core.outbox.
+
+At send time, not only at enqueue time, because the situation may have changed while the delivery waited:
+* R28: the identity must still be QUAL (`transmissible_ins`); SC.DMP/CONF.06: the patient must not have objected
+  since → PermanentDeliveryError (retrying cannot help until someone changes the record);
+* SC.DMP/CONF.01: TD0.2 before any feed; no DMP or a closed DMP → PermanentDeliveryError with a French reason; no
+  authorization is needed to feed (CONF.05), so EXPIREE/ABSENTE do not stop it;
+* a new version (`Document.replaces`) is sent with RPLC to the entryUUID of the replaced document, resolved now
+  with TD3.1b (`find_by_unique_id`): only an Approved entry can be replaced; when the replaced document is not in
+  the DMP (never sent, deleted, already replaced) the new one is published as a first version.
+
+Idempotent by construction: the XDS metadata are recomputed from the stored CDA bytes (same uniqueId, same hash),
+and the DMP treats a uniqueId already registered with the same hash as a success (`already_registered`). The
+submission set gets a fresh uniqueId at each attempt (practice root + ".3." + sequence): it identifies the lot, not
+the document.
+
+Client errors: DmpUnavailable and DmpInvalidResponse → TransientDeliveryError (retry with back-off), DmpRejected →
+PermanentDeliveryError (the reason is shown on the delivery).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from caducee.accounts.models import User
+from caducee.core.audit import audit_record
+from caducee.core.models import AuditEvent, Delivery
+from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
+from caducee.dmp import codes
+from caducee.dmp.api import STATUS_APPROVED, DmpError, DmpRejected
+from caducee.dmp.xds import SubmissionInfo, XdsMetadataError, xds_metadata
+from caducee.documents.cda.header import practice_oid_root
+from caducee.documents.models import Document
+from caducee.documents.services import next_sequence
+
+CHANNEL = "dmp"
+
+
+def _transport_error(exc: DmpError) -> Exception:
+    message = str(exc) or "Le service DMP n'a pas répondu correctement."
+    if isinstance(exc, DmpRejected):
+        return PermanentDeliveryError(message)
+    return TransientDeliveryError(message)
+
+
+def _audit(author: Any, document: Document, outcome: str, **detail: Any) -> None:
+    audit_record(
+        actor=author,
+        action="dmp.feed",
+        object_type="document",
+        object_id=document.pk,
+        patient_id=document.patient_id,
+        outcome=outcome,
+        detail={"uniqueId": document.unique_id, **detail},
+    )
+
+
+def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
+    """Publish `delivery.document` (see the module docstring); returns the result stored on the delivery."""
+    from caducee.dmp import services  # services imports the outbox: import here, not at module load
+    from caducee.dmp.models import DmpConsent
+
+    del key  # the DMP deduplicates on the document uniqueId, which the metadata carry unchanged
+    if delivery.document_id is None:
+        raise PermanentDeliveryError("Cet envoi ne porte sur aucun document enregistré.")
+    document = Document.objects.select_related("patient__identity", "author", "replaces").get(pk=delivery.document_id)
+    patient = document.patient
+    try:
+        ins = services.patient_ins(patient)
+    except services.DmpServiceError as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
+    if DmpConsent.objects.filter(patient=patient, feed_opposed=True).exists():
+        raise PermanentDeliveryError("Le patient s'est opposé à l'alimentation de son DMP : document non envoyé.")
+    author: User | None = document.author
+    if author is None:
+        actor_id = (delivery.payload or {}).get("actor_id")
+        author = User.objects.filter(pk=actor_id).first() if actor_id else None
+    if author is None:
+        raise PermanentDeliveryError("Le document n'a pas d'auteur : il ne peut pas être envoyé au DMP.")
+    try:
+        practice = services.practice_of()
+        caller = services.caller_for(author, practice)
+        api = services._api()
+    except services.DmpServiceError as exc:
+        raise PermanentDeliveryError(str(exc)) from exc
+
+    try:
+        status = api.test_existence(caller, ins)  # CONF.01
+    except DmpError as exc:
+        _audit(author, document, AuditEvent.Outcome.ERROR, step="TD0.2", error=str(exc))
+        raise _transport_error(exc) from exc
+    services.access_store(patient, status)
+    if not status.exists:
+        reason = (
+            "Le patient n'a pas de DMP (il s'est opposé à sa création ou ne l'a jamais ouvert) : document non envoyé."
+        )
+        _audit(author, document, AuditEvent.Outcome.REFUSED, reason=reason)
+        raise PermanentDeliveryError(reason)
+    if not status.active:
+        closed = f" le {status.closed_on:%d/%m/%Y}" if status.closed_on else ""
+        reason = f"Le DMP du patient est fermé{closed} : document non envoyé."
+        _audit(author, document, AuditEvent.Outcome.REFUSED, reason=reason)
+        raise PermanentDeliveryError(reason)
+
+    root = practice_oid_root(practice)
+    submission = SubmissionInfo(
+        unique_id=f"{root}.3.{next_sequence('dmp_submission_set')}",
+        source_id=root,
+        submission_time=timezone.now(),
+        content_type=codes.CONTENT_TYPE_CONSULTATION,
+        title=document.title[:200],
+    )
+    visibility = [str(v) for v in (delivery.payload or {}).get("visibility", [])]
+    pdf = bytes(document.pdf) if document.model == "n1" and document.pdf is not None else None
+    try:
+        entry = xds_metadata(bytes(document.cda), pdf=pdf, submission=submission, visibility=visibility)
+    except XdsMetadataError as exc:
+        reason = f"Document non conforme pour le DMP : {exc}"
+        _audit(author, document, AuditEvent.Outcome.REFUSED, reason=reason)
+        raise PermanentDeliveryError(reason) from exc
+
+    replaces: str | None = None
+    try:
+        if document.replaces is not None:
+            previous = api.find_by_unique_id(caller, ins, document.replaces.unique_id)
+            if previous is not None and previous.status == STATUS_APPROVED:
+                replaces = previous.entry_uuid
+        result = api.provide_and_register(caller, [entry], submission, replaces=replaces)
+    except DmpError as exc:
+        _audit(author, document, AuditEvent.Outcome.ERROR, step="TD2", error=str(exc))
+        raise _transport_error(exc) from exc
+    _audit(
+        author,
+        document,
+        AuditEvent.Outcome.OK,
+        submission_set=result.submission_set_unique_id,
+        already_registered=result.already_registered,
+        replaces=replaces or "",
+    )
+    return {
+        "submission_set_unique_id": result.submission_set_unique_id,
+        "document_unique_ids": list(result.document_unique_ids),
+        "already_registered": result.already_registered,
+        "replaces_entry_uuid": replaces or "",
+    }
+
+
+register_handler(CHANNEL, send_dmp_delivery)

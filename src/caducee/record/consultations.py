@@ -122,10 +122,21 @@ def consultation_validate(
     make_vsm: bool,
     vsm_exclude: set[str],
     findings: Findings | None = None,
+    send_dmp: bool = False,
+    dmp_visibility: frozenset[str] = frozenset(),
     request: HttpRequest | None = None,
 ) -> list[Document]:
     """One click: the consultation is validated and every document ticked in the panel is produced, in one
-    transaction — a missing mandatory datum (MissingDataError) leaves the consultation open and stores nothing."""
+    transaction — a missing mandatory datum (MissingDataError) leaves the consultation open and stores nothing.
+
+    `send_dmp`: each produced document is queued for the patient's DMP (outbox delivery written in the same
+    transaction, `dmp.services.delivery_for`) with the `dmp_visibility` codes (MASQUE_PS, INVISIBLE_PATIENT…).
+    Only for a QUAL identity whose patient did not object (R28, SC.DMP/CONF.06): otherwise the documents are
+    produced and the consultation validated all the same, nothing is queued, and the view tells the doctor why
+    with `dmp.selectors.dmp_not_fed_reason(patient)` (non-empty exactly when nothing was queued for that reason);
+    `dmp.selectors.document_dmp_states(produced)` gives each document's DMP state."""
+    from caducee.dmp.selectors import dmp_not_fed_reason
+    from caducee.dmp.services import SENDABLE_MODELS, delivery_for
     from caducee.documents.production import vsm_create
 
     check_permission(actor, Perm.CLINICAL_WRITE)
@@ -157,6 +168,19 @@ def consultation_validate(
                     consultation=consultation,
                     request=request,
                 )
+            )
+        if send_dmp and produced and not dmp_not_fed_reason(patient):
+            for document in produced:
+                if document.model in SENDABLE_MODELS:
+                    delivery_for(document, sorted(dmp_visibility), actor)
+            audit_record(
+                actor=actor,
+                action="dmp.send",
+                object_type="consultation",
+                object_id=consultation.pk,
+                patient_id=patient.pk,
+                detail={"documents": [d.unique_id for d in produced], "visibility": sorted(dmp_visibility)},
+                request=request,
             )
     consultation.state = Consultation.State.VALIDATED
     return produced

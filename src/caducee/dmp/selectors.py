@@ -1,0 +1,149 @@
+"""Read side of the DMP: the chart's DMP tab and the per-document "déjà envoyé au DMP" (SC.DMP/HISTO.01).
+
+A fixed number of queries whatever the size of the DMP: `dmp_panel` reads the access, the consent, the entries
+and the deliveries in 4 queries (`document_dmp_states` in 1 for a whole list of documents).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from caducee.core.models import Delivery
+from caducee.dmp.api import STATUS_DELETED
+from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
+from caducee.documents.models import Document
+from caducee.patients.models import Patient
+
+CHANNEL = "dmp"
+
+NOT_SENT = "Non envoyé au DMP"
+PENDING = "En attente d'envoi au DMP"
+
+
+@dataclass(frozen=True)
+class DmpPanel:
+    access: DmpAccess | None
+    consent: DmpConsent | None
+    entries: list[DmpEntry]
+    new_count: int
+    deliveries: list[Delivery]
+    type_choices: list[tuple[str, str]] = field(default_factory=list)  # (type_code, label) present in the cache
+    author_choices: list[str] = field(default_factory=list)
+
+    @property
+    def checked(self) -> bool:
+        return self.access is not None and self.access.checked_at is not None
+
+
+def dmp_panel(
+    patient: Patient,
+    *,
+    type_code: str = "",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    author: str = "",
+) -> DmpPanel:
+    """The DMP tab: access (last TD0.2), consent, cached entries newest first (filters: J07 type code, creation date
+    range, author label or national id), number of new (unopened) entries, and the DMP deliveries of the patient's
+    documents. 4 queries."""
+    access = DmpAccess.objects.filter(patient=patient).first()
+    consent = DmpConsent.objects.filter(patient=patient).first()
+    all_entries = list(
+        DmpEntry.objects.filter(patient=patient).exclude(status=STATUS_DELETED).order_by("-creation_time", "-id")
+    )
+    new_count = sum(1 for e in all_entries if not e.seen)
+    types = sorted({(e.type_code, e.type_label or e.type_code) for e in all_entries}, key=lambda t: t[1])
+    authors = sorted({e.author_label for e in all_entries if e.author_label})
+    entries = [e for e in all_entries if _matches(e, type_code, date_from, date_to, author)]
+    deliveries = list(
+        Delivery.objects.filter(channel=CHANNEL, document__patient=patient)
+        .select_related(None)
+        .only(
+            "pk",
+            "state",
+            "document_id",
+            "document_unique_id",
+            "created_at",
+            "sent_at",
+            "last_error",
+            "next_attempt_at",
+            "attempts",
+            "action",
+            "channel",
+        )
+        .order_by("-created_at", "-id")
+    )
+    return DmpPanel(access, consent, entries, new_count, deliveries, types, authors)
+
+
+def _matches(entry: DmpEntry, type_code: str, date_from: dt.date | None, date_to: dt.date | None, author: str) -> bool:
+    if type_code and entry.type_code != type_code:
+        return False
+    created = timezone.localdate(entry.creation_time) if entry.creation_time else None
+    if date_from and (created is None or created < date_from):
+        return False
+    if date_to and (created is None or created > date_to):
+        return False
+    if author:
+        needle = author.casefold()
+        if needle not in entry.author_label.casefold() and needle != entry.author_national_id:
+            return False
+    return True
+
+
+def delivery_label(delivery: Delivery | None) -> str:
+    """French state of a document's DMP delivery (HISTO.01)."""
+    if delivery is None:
+        return NOT_SENT
+    if delivery.state == Delivery.State.SENT:
+        when = timezone.localtime(delivery.sent_at) if delivery.sent_at else None
+        return f"Envoyé au DMP le {when:%d/%m/%Y à %H:%M}" if when else "Envoyé au DMP"
+    if delivery.state == Delivery.State.REJECTED:
+        return f"Rejeté par le DMP : {delivery.last_error or 'motif non précisé'}"
+    if delivery.state == Delivery.State.FAILED:
+        when = timezone.localtime(delivery.next_attempt_at)
+        return f"En attente d'envoi au DMP (nouvel essai le {when:%d/%m/%Y à %H:%M})"
+    return PENDING
+
+
+def _dmp_deliveries(document_ids: Iterable[int]) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(channel=CHANNEL, document_id__in=list(document_ids)).only(
+        "pk", "state", "document_id", "sent_at", "last_error", "next_attempt_at", "created_at"
+    )
+
+
+def document_dmp_state(document: Document) -> str:
+    """ "Non envoyé au DMP" / "En attente d'envoi au DMP" / "Envoyé au DMP le …" / "Rejeté par le DMP : …"."""
+    return document_dmp_states([document])[document.pk]
+
+
+def document_dmp_states(documents: Iterable[Document]) -> dict[int, str]:
+    """The same for a list of documents, in one query: {document pk: label}."""
+    ids = [d.pk for d in documents]
+    latest: dict[int, Delivery] = {}
+    for delivery in _dmp_deliveries(ids).order_by("created_at", "id"):
+        assert delivery.document_id is not None
+        latest[delivery.document_id] = delivery
+    return {pk: delivery_label(latest.get(pk)) for pk in ids}
+
+
+def dmp_not_fed_reason(patient: Patient) -> str:
+    """Why documents of this patient are not fed into the DMP ("" when they can be): for the validation screen
+    after `consultation_validate(send_dmp=True)`, which produces the documents but enqueues nothing for a
+    non-qualified identity or an opposed patient."""
+    from caducee.identity.ins import transmissible_ins
+
+    try:
+        ins = transmissible_ins(patient.identity)
+    except Exception as exc:  # SandboxDataError
+        return str(exc)
+    if ins is None:
+        return "Le DMP n'a pas été alimenté : l'identité du patient n'est pas qualifiée."
+    if DmpConsent.objects.filter(patient=patient, feed_opposed=True).exists():
+        return "Le DMP n'a pas été alimenté : le patient s'est opposé à son alimentation."
+    return ""
