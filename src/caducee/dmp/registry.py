@@ -30,11 +30,11 @@ from lxml import etree
 from caducee.dmp import codes
 from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpInvalidResponse, DmpRejected
 from caducee.dmp.codes import XdsCode
+from caducee.dmp.mtom import NS_XOP, include_target
 from caducee.dmp.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor
 
 NS_RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 NS_QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
-NS_XOP = "http://www.w3.org/2004/08/xop/include"
 NSMAP = {"rim": NS_RIM, "rs": NS_RS, "query": NS_QUERY, "lcm": NS_LCM, "xdsb": NS_XDSB}
 _R, _RS, _Q, _X = f"{{{NS_RIM}}}", f"{{{NS_RS}}}", f"{{{NS_QUERY}}}", f"{{{NS_XDSB}}}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -428,11 +428,10 @@ def parse_retrieve_response(root: etree._Element, parts: dict[str, bytes], docum
         node = item.find("xdsb:Document", NSMAP)
         if node is None:
             break
-        include = node.find(f"{{{NS_XOP}}}Include")
-        if include is not None:
-            href = include.get("href", "")
-            content = parts.get(href.removeprefix("cid:"))
-            if not href.startswith("cid:") or content is None:
+        content_id = include_target(node)
+        if content_id is not None:
+            content = parts.get(content_id)
+            if content is None:
                 raise DmpInvalidResponse("réponse de récupération : pièce jointe MTOM manquante.")
         else:
             try:
