@@ -1,1 +1,1 @@
-from tests.sandbox.fixtures import insi_sandbox, insi_sandbox_session  # noqa: F401
+from tests.sandbox.fixtures import dmp_sandbox, dmp_sandbox_session, insi_sandbox, insi_sandbox_session  # noqa: F401

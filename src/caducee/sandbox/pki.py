@@ -1,7 +1,9 @@
-"""A local test PKI for the sandboxes: one CA, one server certificate, one client certificate.
+"""A local test PKI for the sandboxes: one CA, one server certificate, client certificates.
 
 The client certificate mimics an IGC-Santé "organisation" software certificate used for INSi in
 mutual TLS: its CN must be INSI-AUTO or INSI-MANU (notes §3.4, DESIR_560 otherwise).
+For the DMP, a structure holds two IGC-Santé ORG certificates (notes §1.1): an authentication one for
+mutual TLS and a signature one for the VIHF and the XAdES lot signature; both are issued here too.
 Everything is created once under DATA_DIR/sandbox/pki/ and reused; private keys are 0600.
 """
 
@@ -20,6 +22,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_NAME = "TEST AC CADUCEE BAC A SABLE"
 CLIENT_CN = "INSI-MANU"
+DMP_AUTH_CN = "CADUCEE DMP AUTHENTIFICATION"
+DMP_SIGN_CN = "CADUCEE DMP SIGNATURE"
 _VALIDITY = dt.timedelta(days=3650)
 
 
@@ -32,6 +36,10 @@ class SandboxPki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    dmp_client_cert: Path | None = None
+    dmp_client_key: Path | None = None
+    dmp_sign_cert: Path | None = None
+    dmp_sign_key: Path | None = None
 
 
 def ensure_pki(data_dir: Path) -> SandboxPki:
@@ -46,6 +54,10 @@ def ensure_pki(data_dir: Path) -> SandboxPki:
         server_key=directory / "server.key",
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
+        dmp_client_cert=directory / "dmp-auth.pem",
+        dmp_client_key=directory / "dmp-auth.key",
+        dmp_sign_cert=directory / "dmp-sign.pem",
+        dmp_sign_key=directory / "dmp-sign.key",
     )
     if not (pki.ca_cert.exists() and pki.ca_key.exists()):
         _create_ca(pki.ca_cert, pki.ca_key)
@@ -53,12 +65,22 @@ def ensure_pki(data_dir: Path) -> SandboxPki:
         _issue(pki, pki.server_cert, pki.server_key, common_name="localhost", server=True)
     if not (pki.client_cert.exists() and pki.client_key.exists()):
         issue_client_certificate(pki, pki.client_cert, pki.client_key, common_name=CLIENT_CN)
+    assert pki.dmp_client_cert and pki.dmp_client_key and pki.dmp_sign_cert and pki.dmp_sign_key
+    if not (pki.dmp_client_cert.exists() and pki.dmp_client_key.exists()):
+        issue_client_certificate(pki, pki.dmp_client_cert, pki.dmp_client_key, common_name=DMP_AUTH_CN)
+    if not (pki.dmp_sign_cert.exists() and pki.dmp_sign_key.exists()):
+        issue_signature_certificate(pki, pki.dmp_sign_cert, pki.dmp_sign_key, common_name=DMP_SIGN_CN)
     return pki
 
 
 def issue_client_certificate(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str) -> None:
     """A client certificate signed by the sandbox CA (tests use it for a wrong CN → DESIR_560)."""
     _issue(pki, cert_path, key_path, common_name=common_name, server=False)
+
+
+def issue_signature_certificate(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str) -> None:
+    """A signature certificate (digitalSignature + nonRepudiation), like an IGC-Santé ORG signature certificate."""
+    _issue(pki, cert_path, key_path, common_name=common_name, server=False, signature=True)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -125,7 +147,9 @@ def _create_ca(cert_path: Path, key_path: Path) -> None:
     _write_cert(cert_path, cert)
 
 
-def _issue(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str, server: bool) -> None:
+def _issue(
+    pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str, server: bool, signature: bool = False
+) -> None:
     ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     assert isinstance(ca_key, rsa.RSAPrivateKey)
@@ -133,7 +157,7 @@ def _issue(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(common_name, "SERVEUR" if server else "ORGANISATION"))
+        .subject_name(_name(common_name, "SERVEUR" if server else "SIGNATURE" if signature else "ORGANISATION"))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -143,8 +167,8 @@ def _issue(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
+                content_commitment=signature,
+                key_encipherment=not signature,
                 data_encipherment=False,
                 key_agreement=False,
                 key_cert_sign=False,
@@ -154,12 +178,13 @@ def _issue(pki: SandboxPki, cert_path: Path, key_path: Path, *, common_name: str
             ),
             critical=True,
         )
-        .add_extension(
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if not signature:
+        builder = builder.add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-    )
     if server:
         builder = builder.add_extension(
             x509.SubjectAlternativeName(

@@ -1,7 +1,8 @@
 """Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
 
-sandbox.json holds one key per service (`insi` today; `dmp`, `mss`, `psc` later), each with its
-URL and the PEM files a client needs for mutual TLS. The product reads it when CADUCEE_SANDBOX=1.
+sandbox.json holds one key per service (`insi`, `dmp`; `mss`, `psc` later), each with its
+URL and the PEM files a client needs for mutual TLS (and, for the DMP, the VIHF signature certificate).
+The product reads it when CADUCEE_SANDBOX=1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caducee.sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
 from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
 
@@ -32,6 +34,7 @@ class SandboxHandle:
     pki: SandboxPki
     insi: InsiSandbox
     state: dict[str, Any]
+    dmp: DmpSandbox | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -40,6 +43,8 @@ class SandboxHandle:
     def stop(self) -> None:
         """Stop every sandbox; remove sandbox.json if it still describes this run."""
         self.insi.stop()
+        if self.dmp is not None:
+            self.dmp.stop()
         try:
             if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
                 self.state_file.unlink()
@@ -53,29 +58,55 @@ def start_sandboxes(
     port: int = 0,
     *,
     reference_dir: Path | None = None,
+    dmp_port: int = 0,
 ) -> SandboxHandle:
-    """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json."""
+    """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json.
+
+    `port` is the INSi sandbox's, `dmp_port` the DMP sandbox's; the DMP keeps its documents in
+    data_dir/sandbox/dmp.sqlite3 across restarts."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(data_dir)
+    reference = reference_dir if reference_dir is not None else default_reference_dir()
     insi = start_insi_sandbox(
         ca=pki.ca_cert,
         cert=pki.server_cert,
         key=pki.server_key,
         host=host,
         port=port,
-        reference_dir=reference_dir if reference_dir is not None else default_reference_dir(),
+        reference_dir=reference,
     )
+    try:
+        dmp = start_dmp_sandbox(
+            ca=pki.ca_cert,
+            cert=pki.server_cert,
+            key=pki.server_key,
+            database=data_dir / "sandbox" / "dmp.sqlite3",
+            host=host,
+            port=dmp_port,
+            reference_dir=reference,
+        )
+    except BaseException:
+        insi.stop()
+        raise
     state: dict[str, Any] = {
         "insi": {
             "url": insi.url,
             "ca": str(pki.ca_cert),
             "client_cert": str(pki.client_cert),
             "client_key": str(pki.client_key),
-        }
+        },
+        "dmp": {
+            "url": dmp.url,
+            "ca": str(pki.ca_cert),
+            "client_cert": str(pki.dmp_client_cert),
+            "client_key": str(pki.dmp_client_key),
+            "sign_cert": str(pki.dmp_sign_cert),
+            "sign_key": str(pki.dmp_sign_key),
+        },
     }
     state_file = data_dir / STATE_FILE
     tmp = state_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     tmp.replace(state_file)  # atomic: a reader never sees half a file
-    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state)
+    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state, dmp=dmp)
