@@ -7,6 +7,12 @@ birthplace of a qualified identity…) is listed in plain French and skipped, an
 complete (temporary file, then an atomic rename). The files are not stored in the document store: the
 consultation's "mettre à jour le VSM" does that.
 
+`--send-dmp` (issue 4): each summary is also stored in the document store (`production.vsm_create`, as the
+consultation's "mettre à jour le VSM" does: a new version replaces the previous one) and its DMP publication queued
+in the same transaction (outbox, channel "dmp"; `caducee worker` sends it). A patient whose identity is not
+qualified (R28) or who objected to the feed (SC.DMP/CONF.06) gets the summary stored but nothing queued, and is
+reported (one line each, and a count). `--out-dir` is then optional (the stored CDA is also written there if given).
+
 The model follows the practice setting `Practice.summary_model` (documents.production.summary_model): VSM 1.4 by
 default, IPS-FR 2024.01 "Synthèse médicale" when the practice chose it.
 """
@@ -76,18 +82,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--patient", type=int, action="append", default=[], metavar="ID", help="un patient (répétable)"
         )
-        parser.add_argument("--out-dir", type=Path, required=True, metavar="DOSSIER", help="dossier de sortie")
+        parser.add_argument("--out-dir", type=Path, metavar="DOSSIER", help="dossier de sortie")
+        parser.add_argument(
+            "--send-dmp",
+            action="store_true",
+            help="enregistrer chaque synthèse dans le dossier et l'envoyer au DMP (identités qualifiées seulement)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["ald"] and not options["patient"]:
             raise CommandError("Indiquez --ald ou --patient ID.")
+        if options["out_dir"] is None and not options["send_dmp"]:
+            raise CommandError("Indiquez --out-dir DOSSIER (ou --send-dmp).")
         ensure_migrated(auto=False)
         practice = Practice.objects.first()
         if practice is None:
             raise CommandError("Aucun cabinet n'est configuré : lancez d'abord « caducee seed-demo ».")
         chosen = summary_model(practice)
-        out_dir: Path = options["out_dir"]
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir: Path | None = options["out_dir"]
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        send_dmp: bool = options["send_dmp"]
+        queued = not_sent = 0
         started = time.perf_counter()
         now = timezone.now()
         today = timezone.localdate(now)
@@ -119,6 +135,18 @@ class Command(BaseCommand):
                     self.stderr.write(f"  - {problem}")
                 continue
             assert author is not None  # chosen.problems reports a missing author
+            if send_dmp:
+                outcome = self._store_and_send(patient, author, out_dir)
+                if outcome is None:
+                    skipped += 1
+                    continue
+                written += 1
+                if outcome:
+                    queued += 1
+                else:
+                    not_sent += 1
+                continue
+            assert out_dir is not None
             ids = document_ids_new(practice=practice)
             xml = chosen.build(
                 summary=summary, ids=ids, practice=practice, author=author, effective_time=now, label_cache=labels
@@ -127,7 +155,45 @@ class Command(BaseCommand):
             written += 1
         elapsed = time.perf_counter() - started
         produced = "VSM" if chosen.model == "vsm" else "synthèse(s) médicale(s) IPS-FR"
+        if send_dmp:
+            where = f" (et écrit(s) dans {out_dir})" if out_dir is not None else ""
+            self.stdout.write(
+                f"{written} {produced} enregistré(s){where}, {queued} envoi(s) au DMP mis en file d'attente, "
+                f"{not_sent} patient(s) sans envoi au DMP (identité non qualifiée ou opposition), "
+                f"{skipped} patient(s) ignoré(s) (données manquantes), en {elapsed:.1f} s."
+            )
+            return
         self.stdout.write(
             f"{written} {produced} écrit(s) dans {out_dir}, {skipped} patient(s) ignoré(s) (données manquantes), "
             f"en {elapsed:.1f} s."
         )
+
+    def _store_and_send(self, patient: Patient, author: User, out_dir: Path | None) -> bool | None:
+        """Store the summary and queue its DMP publication in one transaction. True: queued; False: stored but not
+        sent (reported); None: nothing stored (reported)."""
+        from django.db import transaction
+
+        from caducee.dmp.selectors import dmp_not_fed_reason
+        from caducee.dmp.services import DmpServiceError, delivery_for
+        from caducee.documents.cda.header import MissingDataError
+        from caducee.documents.production import vsm_create
+
+        who = f"Patient {patient.pk} ({patient.identity.birth_name} {patient.identity.first_given_name})"
+        reason = dmp_not_fed_reason(patient)
+        try:
+            with transaction.atomic():
+                document = vsm_create(actor=author, patient=patient)
+                if not reason:
+                    delivery_for(document, (), author)
+        except (MissingDataError, DmpServiceError) as exc:
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            self.stderr.write(f"{who} ignoré :")
+            for problem in problems:
+                self.stderr.write(f"  - {problem}")
+            return None
+        if out_dir is not None:
+            write_atomically(out_dir / f"{document.unique_id}.xml", bytes(document.cda))
+        if reason:
+            self.stderr.write(f"{who} : synthèse enregistrée, rien envoyé au DMP — {reason}")
+            return False
+        return True
