@@ -71,7 +71,8 @@ def test_find_documents_query_is_valid_and_quoted() -> None:
 
 def test_other_queries_are_valid() -> None:
     for query, query_id, param in (
-        (registry.find_submission_sets_query(INS, "20260101"), registry.FIND_SUBMISSION_SETS, "$XDSSubmissionSetPatientId"),
+        (registry.find_submission_sets_query(INS, "20260101"), registry.FIND_SUBMISSION_SETS,
+         "$XDSSubmissionSetPatientId"),
         (registry.get_submission_set_and_contents_query("urn:uuid:1"), registry.GET_SUBMISSION_SET_AND_CONTENTS,
          "$XDSSubmissionSetEntryUUID"),
         (registry.get_documents_query(entry_uuids=["urn:uuid:1", "urn:uuid:2"]), registry.GET_DOCUMENTS,

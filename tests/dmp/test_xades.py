@@ -97,7 +97,7 @@ def signer(ca: Issued) -> Issued:
     return issue("CABINET TEST SIGNATURE", ca)
 
 
-# --- tests -------------------------------------------------------------------------------------------------------------
+# --- tests ------------------------------------------------------------------------------------------------------
 
 
 def test_signature_verifies_with_signxml_and_covers_the_manifest(ca: Issued, signer: Issued) -> None:

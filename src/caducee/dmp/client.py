@@ -44,6 +44,7 @@ from caducee.dmp.endpoint import DmpEndpoint, dmp_endpoint
 from caducee.dmp.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor, XdsDocumentEntry, hl7_escape
 
 ACTION_TD02 = "urn:hl7-org:v3:PRPA_IN201307UV02"
+ACTION_TD02_RESPONSE = "urn:hl7-org:v3:PRPA_IN201308UV02"
 ACTION_TD03 = "urn:si-dmp-habilitations:HabilitationsEndPoint:setAuthorization"
 ACTION_ITI41 = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-b"
 ACTION_ITI18 = "urn:ihe:iti:2007:RegistryStoredQuery"
@@ -79,8 +80,10 @@ class DmpClient:
         self._sign_cert = endpoint.sign_cert.read_bytes()
         self._issuer = vihf.issuer_from_cert(self._sign_cert)
         self._session = requests.Session()
-        self._session.cert = (str(endpoint.client_cert), str(endpoint.client_key))
-        self._session.verify = str(endpoint.ca_bundle) if endpoint.ca_bundle else True
+        # Passed on every request too: REQUESTS_CA_BUNDLE overrides a Session's `verify` (psf/requests#3829).
+        self._cert = (str(endpoint.client_cert), str(endpoint.client_key))
+        self._verify: str | bool = str(endpoint.ca_bundle) if endpoint.ca_bundle else True
+        self._session.cert, self._session.verify = self._cert, self._verify
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("https://", adapter)
         self._vihf_cache: dict[tuple[DmpCaller, str | None], tuple[float, etree._Element]] = {}
@@ -129,7 +132,13 @@ class DmpClient:
     def _post(self, url: str, data: bytes, content_type: str) -> tuple[int, str, bytes]:
         try:
             with self._session.post(
-                url, data=data, headers={"Content-Type": content_type}, timeout=self.timeout, stream=True
+                url,
+                data=data,
+                headers={"Content-Type": content_type},
+                timeout=self.timeout,
+                stream=True,
+                verify=self._verify,
+                cert=self._cert,
             ) as response:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self.max_response_bytes:
@@ -180,7 +189,7 @@ class DmpClient:
             raise DmpUnavailable(f"Le DMP est momentanément indisponible (HTTP {status}).", code=str(status))
         if not 200 <= status < 300:
             raise DmpRejected(f"Le DMP a refusé la demande (HTTP {status}).", code=str(status))
-        soap.check_answer(message, action=action, message_id=message_id)
+        soap.check_answer(message, action=action, message_id=message_id, response_actions=(ACTION_TD02_RESPONSE,))
         return message, answer_parts
 
     def _registry(self, caller: DmpCaller, ins: str, request: etree._Element) -> list[DmpDocument]:

@@ -199,9 +199,10 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, raise_fau
     )
 
 
-def check_answer(message: SoapMessage, *, action: str, message_id: str) -> None:
-    """The answer is to our request: `RelatesTo` = our MessageID, and `Action` `<Action>Response` when present."""
+def check_answer(message: SoapMessage, *, action: str, message_id: str, response_actions: tuple[str, ...] = ()) -> None:
+    """The answer is to our request: `RelatesTo` = our MessageID, and `Action` `<Action>Response` (docs/dmp.md) or one
+    of `response_actions` (TD0.2: HL7 v3 names the answer by its interaction, `urn:hl7-org:v3:PRPA_IN201308UV02`)."""
     if message.relates_to and message.relates_to != message_id:
         raise DmpInvalidResponse("Réponse du DMP à une autre demande (wsa:RelatesTo).")
-    if message.action and message.action not in (action + "Response", action + ":Response"):
+    if message.action and message.action not in (action + "Response", *response_actions):
         raise DmpInvalidResponse(f"Réponse du DMP inattendue (action « {message.action} »).")
