@@ -1,6 +1,7 @@
 """An in-memory DMP implementing `caducee.dmp.api.DmpApi` faithfully (docs/dmp.md), for the product's unit tests.
 
-Registry keyed by uniqueId; a metadata update makes a new version (new entryUUID, same logicalId, version + 1);
+Consultation (ITI-18, ITI-43) needs an open DMP and a VALIDE authorization, feeding and deleting do not (CONF.05);
+registry keyed by uniqueId; a metadata update makes a new version (new entryUUID, same logicalId, version + 1);
 RPLC deprecates the replaced entry; MASQUE_PS entries are listed to their author only; delete is author-only;
 a resend of a registered uniqueId with the same hash is a success, with another hash XDSNonIdenticalHash. Errors on
 demand: `fail(method, exc, times=n)`. Every call is logged in `calls` as (method, caller national id, ins).
@@ -103,6 +104,14 @@ class FakeDmp:
         if patient is None or not patient.exists:
             raise DmpRejected("Le patient n'a pas de DMP.", code="DMP_INEXISTANT")
         return patient
+
+    def _require_consultation(self, caller: DmpCaller, ins: str) -> None:
+        """ITI-18 and ITI-43 are consultations: an open DMP and a VALIDE authorization (TD3.2, docs/dmp.md)."""
+        patient = self._patient(ins)
+        if not patient.active:
+            raise DmpRejected("Le DMP du patient est fermé.", code="DMP_FERME")
+        if self._status(caller, ins).authorization != "VALIDE":
+            raise DmpRejected("Ce professionnel n'a pas d'autorisation d'accès à ce DMP.", code="DMP_ACCES_INTERDIT")
 
     def _visible(self, stored: Stored, caller: DmpCaller) -> bool:
         doc = stored.document
@@ -250,7 +259,7 @@ class FakeDmp:
         statuses: Sequence[str] = (STATUS_APPROVED,),
     ) -> list[DmpDocument]:
         self._enter("find_documents", caller, ins)
-        self._patient(ins)
+        self._require_consultation(caller, ins)
         return [
             s.document
             for s in self.documents.values()
@@ -262,7 +271,7 @@ class FakeDmp:
 
     def find_new_documents(self, caller: DmpCaller, ins: str, *, submitted_from: str) -> list[DmpDocument]:
         self._enter("find_new_documents", caller, ins)
-        self._patient(ins)
+        self._require_consultation(caller, ins)
         return [
             s.document
             for s in self.documents.values()
@@ -274,6 +283,7 @@ class FakeDmp:
 
     def find_by_unique_id(self, caller: DmpCaller, ins: str, unique_id: str) -> DmpDocument | None:
         self._enter("find_by_unique_id", caller, ins)
+        self._require_consultation(caller, ins)
         stored = self.documents.get(unique_id)
         if stored is None or stored.ins != ins or stored.document.status == STATUS_DELETED:
             return None
@@ -281,6 +291,7 @@ class FakeDmp:
 
     def retrieve(self, caller: DmpCaller, ins: str, document: DmpDocument) -> bytes:
         self._enter("retrieve", caller, ins)
+        self._require_consultation(caller, ins)
         stored = self.documents.get(document.unique_id)
         if stored is None or not self._visible(stored, caller):
             raise DmpRejected("Document introuvable.", code="XDSMissingDocument")

@@ -153,13 +153,17 @@ def test_a_rejection_is_permanent(doctor, practice, patient, dmp) -> None:  # ty
 
 
 def test_a_new_version_replaces_the_previous_one(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    # The lookup of the replaced entry (TD3.1b) is a consultation: with the patient's consent, TD0.3 is asked.
+    DmpConsent.objects.create(patient=patient, consult_consent=True)
     first, _ = queued(doctor, practice, patient)
     run_worker(until_idle=True)
+    assert dmp.methods() == ["test_existence", "provide_and_register"]  # feeding needs no authorization
     old_uuid = dmp.documents[first.unique_id].document.entry_uuid
     second, delivery = queued(doctor, practice, patient, replaces=first)
     run_worker(until_idle=True)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SENT and delivery.result["replaces_entry_uuid"] == old_uuid
+    assert dmp.methods()[2:] == ["test_existence", "set_authorization", "find_by_unique_id", "provide_and_register"]
     assert dmp.documents[first.unique_id].document.status == STATUS_DEPRECATED
     assert dmp.documents[second.unique_id].document.status == STATUS_APPROVED
     # A resend of the new version: already registered, the (deprecated) old one is not replaced twice.
@@ -217,3 +221,34 @@ def test_validation_without_send_dmp_queues_nothing(doctor, practice, patient, d
     consultation = consultation_open(actor=doctor, patient=patient)
     consultation_validate(actor=doctor, consultation=consultation, make_vsm=True, vsm_exclude=set())
     assert not Delivery.objects.exists()
+
+
+def test_a_replacement_without_authorization_is_still_published(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    """No consent to consultation: the replaced entry cannot be looked up; the new version is not held back."""
+    first, _ = queued(doctor, practice, patient)
+    run_worker(until_idle=True)
+    second, delivery = queued(doctor, practice, patient, replaces=first)
+    run_worker(until_idle=True)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT
+    assert delivery.result["replaces_entry_uuid"] == ""
+    assert "autorisation" in delivery.result["replacement_unresolved"]
+    assert "set_authorization" not in dmp.methods() and "find_by_unique_id" not in dmp.methods()
+    assert dmp.documents[second.unique_id].document.status == STATUS_APPROVED
+
+
+def test_a_refused_lookup_does_not_block_the_replacement(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    DmpConsent.objects.create(patient=patient, consult_consent=True)
+    first, _ = queued(doctor, practice, patient)
+    run_worker(until_idle=True)
+    dmp.fail("find_by_unique_id", DmpRejected("Accès refusé.", code="DMP_ACCES_INTERDIT"))
+    second, delivery = queued(doctor, practice, patient, replaces=first)
+    run_worker(until_idle=True)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.SENT and "Accès refusé" in delivery.result["replacement_unresolved"]
+    # ... but an unavailable DMP during the lookup is retried.
+    _, delivery = queued(doctor, practice, patient, replaces=second)
+    dmp.fail("find_by_unique_id", DmpUnavailable("Délai dépassé."))
+    run_worker(until_idle=True)
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.FAILED

@@ -8,8 +8,9 @@ At send time, not only at enqueue time, because the situation may have changed w
 * SC.DMP/CONF.01: TD0.2 before any feed; no DMP or a closed DMP → PermanentDeliveryError with a French reason; no
   authorization is needed to feed (CONF.05), so EXPIREE/ABSENTE do not stop it;
 * a new version (`Document.replaces`) is sent with RPLC to the entryUUID of the replaced document, resolved now
-  with TD3.1b (`find_by_unique_id`): only an Approved entry can be replaced; when the replaced document is not in
-  the DMP (never sent, deleted, already replaced) the new one is published as a first version.
+  with TD3.1b (`find_by_unique_id`, which needs an authorization: see `_replaced_entry`): only an Approved entry
+  can be replaced; when the replaced document is not in the DMP (never sent, deleted, already replaced) or cannot
+  be looked up, the new one is published as a first version.
 
 Idempotent by construction: the XDS metadata are recomputed from the stored CDA bytes (same uniqueId, same hash),
 and the DMP treats a uniqueId already registered with the same hash as a success (`already_registered`). The
@@ -31,7 +32,15 @@ from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
 from caducee.dmp import codes
-from caducee.dmp.api import STATUS_APPROVED, DmpError, DmpRejected
+from caducee.dmp.api import (
+    AUTHORIZATION_ADD,
+    STATUS_APPROVED,
+    DmpApi,
+    DmpCaller,
+    DmpError,
+    DmpPatientStatus,
+    DmpRejected,
+)
 from caducee.dmp.xds import SubmissionInfo, XdsMetadataError, xds_metadata
 from caducee.documents.cda.header import practice_oid_root
 from caducee.documents.models import Document
@@ -124,11 +133,10 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
         raise PermanentDeliveryError(reason) from exc
 
     replaces: str | None = None
+    unresolved = ""
     try:
         if document.replaces is not None:
-            previous = api.find_by_unique_id(caller, ins, document.replaces.unique_id)
-            if previous is not None and previous.status == STATUS_APPROVED:
-                replaces = previous.entry_uuid
+            replaces, unresolved = _replaced_entry(api, caller, ins, patient, status, document.replaces.unique_id)
         result = api.provide_and_register(caller, [entry], submission, replaces=replaces)
     except DmpError as exc:
         _audit(author, document, AuditEvent.Outcome.ERROR, step="TD2", error=str(exc))
@@ -140,13 +148,44 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
         submission_set=result.submission_set_unique_id,
         already_registered=result.already_registered,
         replaces=replaces or "",
+        replacement_unresolved=unresolved,
     )
     return {
         "submission_set_unique_id": result.submission_set_unique_id,
         "document_unique_ids": list(result.document_unique_ids),
         "already_registered": result.already_registered,
         "replaces_entry_uuid": replaces or "",
+        "replacement_unresolved": unresolved,
     }
+
+
+def _replaced_entry(
+    api: DmpApi, caller: DmpCaller, ins: str, patient: Any, status: DmpPatientStatus, unique_id: str
+) -> tuple[str | None, str]:
+    """The entryUUID to replace (RPLC), or None with the reason it could not be resolved.
+
+    TD3.1b is a consultation: it needs a VALIDE authorization. When there is none, TD0.3 is asked if the patient
+    consented to the consultation (UX.05); otherwise, or when the DMP refuses the query, the new version is
+    published as a first version — the document is not held back (CONF.05: feeding needs no authorization), and
+    the reason is kept on the delivery. DmpUnavailable / DmpInvalidResponse propagate (transient)."""
+    from caducee.dmp.models import DmpConsent
+    from caducee.dmp.services import access_store
+
+    if status.authorization != "VALIDE":
+        consented = DmpConsent.objects.filter(patient=patient, consult_consent=True).exists()
+        if not consented or status.authorization == "INTERDITE":
+            return None, "remplacement non lié : pas d'autorisation d'accès au DMP du patient"
+        try:
+            access_store(patient, api.set_authorization(caller, ins, AUTHORIZATION_ADD))
+        except DmpRejected as exc:
+            return None, f"remplacement non lié : {exc}"
+    try:
+        previous = api.find_by_unique_id(caller, ins, unique_id)
+    except DmpRejected as exc:
+        return None, f"remplacement non lié : {exc}"
+    if previous is None or previous.status != STATUS_APPROVED:
+        return None, ""
+    return previous.entry_uuid, ""
 
 
 register_handler(CHANNEL, send_dmp_delivery)
