@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import re
 import uuid
@@ -83,16 +84,22 @@ def _reference(parent: etree._Element, uri: str, digest: bytes, *, type_: str = 
     etree.SubElement(ref, _D + "DigestValue").text = _b64(digest)
 
 
+@functools.lru_cache(maxsize=8)
+def _signing_material(key_pem: bytes, cert_pem: bytes) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """Loaded once per key: loading (and checking) an RSA key costs more than signing with it."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise LotSignatureError("la clé de signature doit être une clé RSA.")
+    return key, x509.load_pem_x509_certificate(cert_pem)
+
+
 def sign_lot(
     documents: Mapping[str, bytes], key_pem: bytes, cert_pem: bytes, *, now: dt.datetime | None = None
 ) -> bytes:
     """The detached XAdES signature (XML bytes) of the documents {uniqueId: bytes} of one lot."""
     if not documents:
         raise LotSignatureError("aucun document à signer.")
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise LotSignatureError("la clé de signature doit être une clé RSA.")
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    key, cert = _signing_material(key_pem, cert_pem)
     sig_id = f"sig-{uuid.uuid4()}"
     props_id = f"{sig_id}-signedprops"
     signature = etree.Element(_D + "Signature", nsmap={"ds": NS_DS}, Id=sig_id)
