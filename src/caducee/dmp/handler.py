@@ -94,6 +94,8 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
         practice = services.practice_of()
         caller = services.caller_for(author, practice)
         api = services._api()
+    except services.DmpUnconfigured as exc:
+        raise TransientDeliveryError(str(exc)) from exc
     except services.DmpServiceError as exc:
         raise PermanentDeliveryError(str(exc)) from exc
 

@@ -75,13 +75,17 @@ class DmpServiceError(Exception):
 # --- plumbing ---------------------------------------------------------------------------------------------------
 
 
+class DmpUnconfigured(DmpServiceError):
+    """No DMP endpoint (settings missing, sandbox not running): the outbox retries later."""
+
+
 def _api() -> DmpApi:
     """The DMPi client (`caducee.dmp.client.dmp_client()`), imported at call time so tests can replace it."""
     try:
         module: Any = importlib.import_module("caducee.dmp.client")
-    except ImportError as exc:
-        raise DmpServiceError("Le service DMP n'est pas configuré sur ce poste.") from exc
-    api: DmpApi = module.dmp_client()
+        api: DmpApi = module.dmp_client()
+    except Exception as exc:  # ImproperlyConfigured, SandboxNotRunning, missing module
+        raise DmpUnconfigured(str(exc) or "Le service DMP n'est pas configuré sur ce poste.") from exc
     return api
 
 
