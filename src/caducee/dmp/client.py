@@ -279,10 +279,12 @@ class DmpClient:
 
     def find_by_unique_id(self, caller: DmpCaller, ins: str, unique_id: str) -> DmpDocument | None:
         documents = self._registry(caller, ins, registry.get_documents_query(unique_ids=[unique_id]))
-        live = [d for d in documents if d.status != STATUS_DELETED and d.unique_id == unique_id]
-        if not live:
+        versions = [d for d in documents if d.unique_id == unique_id]
+        if not versions:
             return None
-        return max(live, key=lambda d: (d.status == STATUS_APPROVED, d.version))
+        # The latest metadata version tells the entry's state (older ones are Deprecated by ITI-57).
+        latest = max(versions, key=lambda d: (d.version, d.status == STATUS_APPROVED))
+        return None if latest.status == STATUS_DELETED else latest
 
     def retrieve(self, caller: DmpCaller, ins: str, document: DmpDocument) -> bytes:
         request = registry.retrieve_request(document.repository_unique_id, document.unique_id)
