@@ -351,3 +351,22 @@ def test_only_the_author_deletes(doctor, practice, patient, dmp) -> None:  # typ
     assert dmp.documents[document.unique_id].document.status == STATUS_DELETED
     assert not DmpEntry.objects.filter(unique_id=document.unique_id).exists()
     assert dmp_refresh(actor=doctor, patient=patient)  # the other one is still there
+
+
+def test_panel_and_states_in_a_fixed_number_of_queries(
+    doctor, practice, patient, dmp, django_assert_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    consent(doctor, patient)
+    for n in range(5):
+        dmp.seed_document(INS_CX, unique_id=f"1.2.250.1.1^{n}", title=f"Document {n}")
+    documents = [store_n1(practice=practice, author=doctor, patient=patient) for _ in range(3)]
+    for document in documents:
+        dmp_send_document(actor=doctor, document=document)
+    dmp_refresh(actor=doctor, patient=patient)
+    with django_assert_num_queries(4):
+        panel = dmp_panel(patient)
+    assert len(panel.entries) == 5 and panel.new_count == 5 and len(panel.deliveries) == 3
+    assert [e.creation_time for e in panel.entries] == sorted((e.creation_time for e in panel.entries), reverse=True)
+    with django_assert_num_queries(1):
+        states = document_dmp_states(documents)
+    assert set(states.values()) == {"En attente d'envoi au DMP"}
