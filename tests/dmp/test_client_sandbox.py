@@ -93,8 +93,8 @@ def test_feed_search_retrieve_update_delete(dmp: DmpClient) -> None:
     assert result.document_unique_ids == (entry.unique_id,) and not result.already_registered
     assert dmp.provide_and_register(MARTIN, [entry], submission()).already_registered
     with pytest.raises(DmpRejected) as caught:
-        dmp.provide_and_register(MARTIN, [dataclasses.replace(sample_entry(OPEN, unique_id=entry.unique_id,
-                                                                           content=b"<autre/>"))], submission())  # fmt: skip
+        other = sample_entry(OPEN, unique_id=entry.unique_id, content=b"<autre/>")
+        dmp.provide_and_register(MARTIN, [other], submission())
     assert caught.value.code == "XDSNonIdenticalHash"
 
     found = dmp.find_by_unique_id(MARTIN, patient, entry.unique_id)
