@@ -316,6 +316,13 @@ def test_mask_creates_a_new_metadata_version(client):
     # Masked: dr.bernard (authorized) no longer sees it.
     authorize(client, OPEN, DR_BERNARD)
     assert entry.unique_id not in {d.unique_id for d in find(client, pro=DR_BERNARD)}
+    # Deleting the document deletes every metadata version.
+    body = registry.update_status_request(
+        v2, STATUS_DELETED, patient_id=ins(OPEN), submission=submission(), author=_author(DR_MARTIN)
+    )
+    assert client.update(DR_MARTIN, ins(OPEN), body).registry_status() == ("Success", [])
+    by_uid = client.query(DR_MARTIN, ins(OPEN), registry.get_documents_query(unique_ids=[entry.unique_id]))
+    assert registry.parse_adhoc_query_response(by_uid.body)[0] == []
 
 
 def test_delete_by_the_author_only_and_archive(client):

@@ -815,7 +815,12 @@ class DmpService:
             raise XdsFailure("XDSMetadataUpdateError", f"Changement de statut non permis : {original} → {new}.")
         if new == DELETED and document.author_national_id != claims.national_id:
             raise XdsFailure("DMP_AUTEUR_REQUIS", "Seul l'auteur du document peut le supprimer du DMP.")
-        self.store.set_status(db, document.entry_uuid, new)
+        if new == DELETED:
+            # The document is deleted, not one of its metadata versions: every version disappears (TD3.3c).
+            for version in self._by_logical_id(db, document.logical_id):
+                self.store.set_status(db, version.entry_uuid, DELETED)
+        else:
+            self.store.set_status(db, document.entry_uuid, new)
 
 
 def _split_list(text: str) -> list[str]:
