@@ -170,6 +170,7 @@ class DmpServer(ThreadingHTTPServer):
         try:
             DmpHandler(tls, client_address, self)
         finally:
+            self.service.store.release()  # one SQLite connection per client connection, reused across requests
             try:
                 tls.close()
             except OSError:

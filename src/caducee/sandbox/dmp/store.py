@@ -203,6 +203,17 @@ class DmpStore:
             else:
                 db.execute("COMMIT")
 
+    def release(self) -> None:
+        """Close this thread's connection (the server calls it when a client connection ends)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            return
+        self._local.db = None
+        with self._connections_lock:
+            if db in self._connections:
+                self._connections.remove(db)
+        db.close()
+
     def close(self) -> None:
         with self._connections_lock:
             for db in self._connections:
