@@ -15,6 +15,7 @@ urlpatterns = [
     path("dossier/", include("caducee.record.edit_urls")),
     path("consultations/", include("caducee.record.consultation_urls")),
     path("documents/", include("caducee.documents.urls")),
+    path("dmp/", include("caducee.dmp.urls")),
     path("documents/", include("caducee.documents.letters.urls")),
     path("", include("caducee.documents.deliveries_urls")),
 ]

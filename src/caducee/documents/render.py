@@ -89,7 +89,7 @@ def pdf_of_root(root: etree._Element) -> bytes | None:
     if text is None:
         return None
     try:
-        return base64.b64decode("".join(text.itertext()), validate=False)
+        return base64.b64decode("".join(str(t) for t in text.itertext()), validate=False)
     except (binascii.Error, ValueError):
         return None
 

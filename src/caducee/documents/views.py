@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
+from caducee.dmp.selectors import NOT_SENT, document_dmp_state, document_dmp_states
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.deliveries import document_deliveries
 from caducee.documents.models import Document
@@ -31,14 +32,17 @@ def documents_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_READ)
     patient = get_object_or_404(Patient.objects.select_related("identity"), pk=patient_id)
     filters = {k: request.GET.get(k, "") for k in ("categorie", "etat", "du", "au", "texte")}
-    documents = document_list(
-        patient,
-        category=filters["categorie"],
-        state=filters["etat"],
-        since=_date(filters["du"]),
-        until=_date(filters["au"]),
-        text=filters["texte"],
-    )[:200]
+    documents = list(
+        document_list(
+            patient,
+            category=filters["categorie"],
+            state=filters["etat"],
+            since=_date(filters["du"]),
+            until=_date(filters["au"]),
+            text=filters["texte"],
+        )[:200]
+    )
+    dmp_states = document_dmp_states(documents)
     audit_record(
         actor=request.user,
         action="document.list",
@@ -53,7 +57,8 @@ def documents_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         {
             "patient": patient,
             "identity": patient.identity,
-            "documents": documents,
+            # Each with its DMP state (SC.DMP/HISTO.01 "déjà envoyé au DMP"), one query for the list.
+            "documents": [(d, dmp_states[d.pk]) for d in documents],
             "filters": filters,
             "categories": Document.Category.choices,
             "states": Document.State.choices,
@@ -82,8 +87,15 @@ def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
             "identity": document.patient.identity,
             "rendered": render_cda(bytes(document.cda)),
             "deliveries": document_deliveries(document, request.user),
+            "dmp_state": _dmp_state(document),
         },
     )
+
+
+def _dmp_state(document: Document) -> dict[str, object]:
+    """ "Déjà envoyé au DMP" (SC.DMP/HISTO.01) and whether "Envoyer au DMP" is offered (never sent yet)."""
+    label = document_dmp_state(document)
+    return {"label": label, "can_send": label == NOT_SENT and document.state != Document.State.RECEIVED}
 
 
 def document_pdf(request: HttpRequest, document_id: int) -> HttpResponse:

@@ -12,9 +12,12 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.services import SandboxDataError
 from caducee.core.audit import audit_record
+from caducee.dmp.matrix import dmp_default
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
+from caducee.identity.ins import transmissible_ins
 from caducee.patients.models import Patient
 from caducee.record.consultations import (
     ConsultationError,
@@ -53,9 +56,16 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
     )
     summary = record_summary(patient)
     sections: dict[str, list] = {}
+    model = summary_model(Practice.objects.first())
     # The elements of the summary model the practice produces (VSM 1.4 or IPS-FR), so every one can be unticked.
-    for element in summary_model(Practice.objects.first()).elements(summary):
+    for element in model.elements(summary):
         sections.setdefault(element.section_label, []).append(element)
+    # "Envoyer au DMP": offered for a qualified identity only (R28), pre-ticked per the arrêté of 26 April 2022
+    # matrix and the forfait structure policy (caducee.dmp.matrix).
+    try:
+        dmp_offered = transmissible_ins(patient.identity) is not None
+    except SandboxDataError:
+        dmp_offered = False
     return render(
         request,
         "record/consultation.html",
@@ -65,6 +75,9 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
             "identity": patient.identity,
             "vsm_ticked": vsm_default(patient, changed_since=record_changed_since),
             "vsm_sections": sections,
+            "dmp_offered": dmp_offered,
+            "dmp_ticked": dmp_offered
+            and dmp_default(model.type_code.code, model.type_code.system, on=consultation.date),
             "documents": list(consultation.documents.all()),
         },
     )
@@ -94,6 +107,8 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
             make_vsm=request.POST.get("vsm") == "1",
             vsm_exclude=listed - keep,
             findings=findings,
+            send_dmp=request.POST.get("dmp") == "1",
+            dmp_visibility=frozenset(request.POST.getlist("dmp_visibility")) & DMP_VISIBILITY,
             request=request,
         )
     except MissingDataError as exc:
@@ -109,6 +124,8 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
     messages.success(request, "Consultation validée." + (f" Documents : {names}." if names else ""))
     return redirect("patients:chart", patient_id=consultation.patient_id)
 
+
+DMP_VISIBILITY = frozenset({"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
 
 # Measurement fields of the consultation form → vital_record keywords.
 MEASURE_FIELDS = {

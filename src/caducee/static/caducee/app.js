@@ -18,6 +18,24 @@
       }, 150);
     });
   }
+  // DMP tab: a stale status is refreshed in the background (TD0.2 then new documents), never blocking the page.
+  var dmp = document.getElementById("dmp-content");
+  var auto = dmp && dmp.querySelector("[data-dmp-autoquery]");
+  var token = dmp && dmp.querySelector("input[name=csrfmiddlewaretoken]");
+  if (auto && token) {
+    dmp.setAttribute("aria-busy", "true");
+    fetch(auto.dataset.dmpAutoquery, {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-Partial": "1", "X-CSRFToken": token.value }
+    }).then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { dmp.innerHTML = html; } dmp.removeAttribute("aria-busy"); })
+      .catch(function () { dmp.removeAttribute("aria-busy"); });
+  }
+  // Irreversible actions ask first (forms marked data-confirm).
+  document.addEventListener("submit", function (e) {
+    var message = e.target.dataset && e.target.dataset.confirm;
+    if (message && !window.confirm(message)) { e.preventDefault(); }
+  });
   // "/" focuses the search field from anywhere (keyboard-friendly).
   document.addEventListener("keydown", function (e) {
     var q = document.getElementById("q");
