@@ -97,3 +97,46 @@ def test_encode_refuses_duplicate_ids() -> None:
         mtom.encode(ROOT, [mtom.Part("a@x", b"1"), mtom.Part("a@x", b"2")], action=ACTION)
     with pytest.raises(ValueError):
         mtom.encode(ROOT, [mtom.Part("a>\r\nX-Injected: 1", b"1")], action=ACTION)
+
+
+def test_mutated_answers_only_ever_raise_dmp_invalid_response() -> None:
+    """Seeded byte-level fuzzing of a valid ITI-43-like answer through decode → SOAP → retrieve parsing."""
+    import hashlib
+    import random
+
+    from caducee.dmp import registry, soap
+    from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpError
+    from caducee.dmp.codes import CLASS_REPORT, FORMAT_N1_PDF
+
+    content = b"<ClinicalDocument>contenu</ClinicalDocument>"
+    document = DmpDocument(
+        entry_uuid="urn:uuid:1", unique_id="1.2.3", logical_id="urn:uuid:1", repository_unique_id="1.2",
+        status=STATUS_APPROVED, title="t", type_code=CLASS_REPORT, class_code=CLASS_REPORT, format_code=FORMAT_N1_PDF,
+        confidentiality=("N",), author_person="8^A", author_institution="", creation_time="2026",
+        service_start_time="2026", submission_time="2026", mime_type="text/xml",
+        hash=hashlib.sha1(content).hexdigest(), size=len(content),  # noqa: S324
+    )  # fmt: skip
+    body = registry.retrieve_response([("1.2", "1.2.3", "text/xml", "d@x")])
+    envelope = soap.serialize(soap.response_envelope(body, action="a", relates_to="r"))
+    data, content_type = mtom.encode(envelope, [mtom.Part("d@x", content)], action="a")
+    rng = random.Random(20260301)
+    outcomes = {"ok": 0, "invalid": 0}
+    for _ in range(400):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            position = rng.randrange(len(mutated))
+            choice = rng.random()
+            if choice < 0.4:
+                mutated[position] = rng.randrange(256)
+            elif choice < 0.7:
+                del mutated[position : position + rng.randint(1, 40)]
+            else:
+                mutated[position:position] = rng.choice([b"\r\n", b"--", b"<", b"&x;", b"\x00", b"<!DOCTYPE"])
+        try:
+            root, parts = mtom.decode(content_type, bytes(mutated))
+            message = soap.parse_envelope(root)
+            assert registry.parse_retrieve_response(message.body, parts, document) == content
+            outcomes["ok"] += 1
+        except DmpError:
+            outcomes["invalid"] += 1
+    assert outcomes["invalid"] > 100  # the mutations did bite, and nothing but a DmpError came out

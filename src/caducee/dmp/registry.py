@@ -196,7 +196,7 @@ def confidentiality_code(code: str) -> XdsCode:
         return XdsCode(code, codes.HL7_CONFIDENTIALITY, codes.CONFIDENTIALITY[code])
     if code in codes.VISIBILITY:
         return XdsCode(code, codes.VISIBILITY_SYSTEM, codes.VISIBILITY[code])
-    raise ValueError(f"code de confidentialité inconnu : {code}")
+    raise ValueError(f"Code de confidentialité inconnu : {code}.")
 
 
 def _classification(parent: etree._Element, scheme: str, code: XdsCode, ident: str) -> None:
