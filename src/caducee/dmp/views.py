@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -105,7 +106,8 @@ def _panel_context(request: HttpRequest, patient: Patient) -> dict[str, object]:
         "filters": filters,
         "ins_ok": ins_ok,
         # SC.DMP/UX.07: TD0.2 when the chart's DMP is opened, unless just done (the page asks in the background).
-        "stale": ins_ok and (checked_at is None or timezone.now() - checked_at > RECHECK_AFTER),
+        "stale": ins_ok
+        and (checked_at is None or timezone.now() - checked_at > RECHECK_AFTER or request.GET.get("interroger") == "1"),
         "deliveries": [(d, delivery_label(d)) for d in panel.deliveries],
     }
 
@@ -151,7 +153,8 @@ def dmp_consent_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         request=request,
     )
     messages.success(request, "Choix du patient enregistrés.")
-    return redirect("dmp:panel", patient_id=patient.pk)
+    # A consent just given: the documents are fetched at once, in the background (UX.10).
+    return redirect(reverse("dmp:panel", args=[patient.pk]) + "?interroger=1")
 
 
 def _entry(entry_id: int) -> DmpEntry:
