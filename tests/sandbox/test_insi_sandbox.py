@@ -93,10 +93,10 @@ def test_pki_is_created_once_with_private_keys_0600(insi_sandbox_session):
     assert "127.0.0.1" in [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
-def test_sandbox_json_publishes_the_insi_service_and_stop_removes_it(tmp_path):
+def test_sandbox_json_publishes_the_services_and_stop_removes_it(tmp_path):
     handle = start_sandboxes(tmp_path, reference_dir=Path(settings.REFERENCE_DIR))
     state = json.loads((tmp_path / "sandbox.json").read_text())
-    assert set(state) == {"insi"}
+    assert set(state) == {"insi", "dmp"}
     assert state["insi"]["url"] == handle.insi.url and handle.insi.url.startswith("https://127.0.0.1:")
     assert state["insi"]["client_cert"] == str(handle.pki.client_cert)
     assert state["insi"]["ca"] == str(handle.pki.ca_cert)
@@ -142,7 +142,12 @@ def test_without_the_reference_kit_the_sandbox_warns_and_still_answers(tmp_path,
 
 
 def test_the_sandbox_imports_nothing_from_the_product_but_shared_constants():
-    allowed = {"caducee.core.oids", "caducee.core.text"}
+    # Shared constants, and the DMP message codecs (XML builders/parsers of public formats, no product logic:
+    # no model, no service). The national services' behaviour is the sandbox's own.
+    allowed = {"caducee.core.oids", "caducee.core.text"} | {
+        f"caducee.dmp.{codec}"
+        for codec in ("api", "codes", "hl7v3", "mtom", "registry", "soap", "vihf", "xades", "xds")
+    }
     root = Path(sandbox_insi.__file__).parent
     for path in root.rglob("*.py"):
         if "management" in path.parts:
@@ -153,6 +158,8 @@ def test_the_sandbox_imports_nothing_from_the_product_but_shared_constants():
                 names = [node.module]
             elif isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
+            if isinstance(node, ast.ImportFrom) and node.module == "caducee.dmp":
+                names = [f"caducee.dmp.{alias.name}" for alias in node.names]
             for name in names:
                 if name.startswith("caducee.") and not name.startswith("caducee.sandbox"):
                     assert name in allowed, f"{path.name} importe {name}"
