@@ -214,12 +214,15 @@ def test_td02_medecin_traitant(client):
     assert status(client, "279035121518989", DR_BERNARD).medecin_traitant is False
 
 
-def test_td02_production_ins_oid_is_refused(client):
-    production = ins(OPEN, OID_INS_NIR)
-    reply = client.td02(DR_MARTIN, production)
+def test_td02_unknown_ins_oid_is_refused_the_nir_oid_of_insi_personas_accepted(client):
+    unknown = ins(OPEN, "1.2.250.1.213.1.4.99")
+    reply = client.td02(DR_MARTIN, unknown)
     with pytest.raises(Exception) as error:
-        hl7v3.parse_td02_response(reply.body, production)
+        hl7v3.parse_td02_response(reply.body, unknown)
     assert getattr(error.value, "code", "") == "DMPPatientIdUnknown"
+    # The INSi sandbox personas (seeded by the demo) carry the NIR OID: their DMP answers.
+    nir = ins(OPEN, OID_INS_NIR)
+    assert hl7v3.parse_td02_response(client.td02(DR_MARTIN, nir).body, nir).exists
 
 
 @pytest.mark.parametrize(

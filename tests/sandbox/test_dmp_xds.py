@@ -165,9 +165,10 @@ def test_feed_closed_or_absent_dmp(client, matricule, code):
     assert errors_of(client.submit(DR_MARTIN, [sample_entry(matricule)])) == [code]
 
 
-def test_feed_with_a_production_ins_oid(client):
-    entry = sample_entry(OPEN, oid=OID_INS_NIR)
+def test_feed_with_an_unknown_ins_oid_is_refused_the_nir_oid_accepted(client):
+    entry = sample_entry(OPEN, oid="1.2.250.1.213.1.4.99")
     assert errors_of(client.submit(DR_MARTIN, [entry])) == ["XDSUnknownPatientId"]
+    assert client.submit(DR_MARTIN, [sample_entry(OPEN, oid=OID_INS_NIR)]).registry_status() == ("Success", [])
 
 
 def test_replacement_deprecates_the_old_entry(client):

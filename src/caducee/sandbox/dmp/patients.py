@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caducee.core.oids import NON_PRODUCTION_INS_OIDS
+from caducee.core.oids import INS_OIDS
 from caducee.dmp.api import DmpIdentity
 from caducee.sandbox.insi import PERSONAS_FILE
 
@@ -47,15 +47,18 @@ class PatientState:
 
 
 def split_cx(ins: str) -> tuple[str, str]:
-    """(matricule, OID) of `matricule^^^&OID&ISO^NH`, OID limited to the test and demo INS (notes §1.3)."""
+    """(matricule, OID) of `matricule^^^&OID&ISO^NH`, OID one of the INS authorities (notes §1.3)."""
     parts = ins.split("^")
     authority = parts[3].split("&") if len(parts) > 4 else []
     if len(parts) != 5 or not parts[0] or len(authority) != 3 or authority[2] != "ISO" or parts[4] != "NH":
         raise InsRefused(f"INS attendu sous la forme matricule^^^&OID&ISO^NH : « {ins} ».")
-    if authority[1] not in NON_PRODUCTION_INS_OIDS:
+    # Every INS authority is accepted: the INSi sandbox hands out the CNDA test personas under the NIR OID
+    # (…4.8), as the INSi test platform does, and the demo seeds them. What keeps sandbox data away from a real
+    # service is the product's R28 gate (identity.ins.transmissible_ins), not this stand-in.
+    if authority[1] not in INS_OIDS:
         raise InsRefused(
-            f"OID d'INS {authority[1]} refusé : la plateforme de test du DMP n'accepte que les INS de test "
-            "(1.2.250.1.213.1.4.10) et de démonstration (1.2.250.1.213.1.4.11)."
+            f"OID d'INS {authority[1]} inconnu : INS-NIR (1.2.250.1.213.1.4.8), INS-NIA (…4.9), INS de test "
+            "(…4.10) ou de démonstration (…4.11) attendu."
         )
     if not parts[0].isalnum() or len(parts[0]) != 15:
         raise InsRefused(f"matricule INS invalide (15 caractères attendus) : « {parts[0]} ».")
