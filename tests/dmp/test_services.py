@@ -370,3 +370,20 @@ def test_panel_and_states_in_a_fixed_number_of_queries(
     with django_assert_num_queries(1):
         states = document_dmp_states(documents)
     assert set(states.values()) == {"En attente d'envoi au DMP"}
+
+
+def test_a_replaced_document_leaves_the_list(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    from caducee.core.outbox import run_worker
+
+    consent(doctor, patient)
+    first = store_n1(practice=practice, author=doctor, patient=patient)
+    dmp_send_document(actor=doctor, document=first)
+    run_worker(until_idle=True)
+    assert [e.unique_id for e in dmp_refresh(actor=doctor, patient=patient)] == [first.unique_id]
+    second = store_n1(practice=practice, author=doctor, patient=patient, replaces=first)
+    dmp_send_document(actor=doctor, document=second)
+    run_worker(until_idle=True)
+    dmp.tick(60)
+    assert [e.unique_id for e in dmp_refresh(actor=doctor, patient=patient)] == [second.unique_id]
+    assert [e.unique_id for e in dmp_panel(patient).entries] == [second.unique_id]
+    assert DmpEntry.objects.get(unique_id=first.unique_id).status.endswith("Deprecated")

@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from caducee.core.models import Delivery
-from caducee.dmp.api import STATUS_DELETED
+from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
 from caducee.documents.models import Document
 from caducee.patients.models import Patient
@@ -54,7 +54,9 @@ def dmp_panel(
     access = DmpAccess.objects.filter(patient=patient).first()
     consent = DmpConsent.objects.filter(patient=patient).first()
     all_entries = list(
-        DmpEntry.objects.filter(patient=patient).exclude(status=STATUS_DELETED).order_by("-creation_time", "-id")
+        DmpEntry.objects.filter(patient=patient)
+        .exclude(status__in=(STATUS_DELETED, STATUS_DEPRECATED))  # superseded by a replacement: not shown
+        .order_by("-creation_time", "-id")
     )
     new_count = sum(1 for e in all_entries if not e.seen)
     types = sorted({(e.type_code, e.type_label or e.type_code) for e in all_entries}, key=lambda t: t[1])

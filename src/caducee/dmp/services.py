@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from caducee.dmp.api import (
     STATUS_APPROVED,
     STATUS_ARCHIVED,
     STATUS_DELETED,
+    STATUS_DEPRECATED,
     DmpApi,
     DmpCaller,
     DmpDocument,
@@ -483,7 +484,14 @@ def entries_upsert(patient: Patient, documents: Sequence[DmpDocument], *, full: 
             fields["local_document"] = linked
             if entry is None:
                 entry = DmpEntry(patient=patient, first_seen_at=now, seen=linked is not None, **fields)
-                entry.save()
+                try:
+                    with transaction.atomic():  # savepoint: a concurrent refresh may have just created it
+                        entry.save()
+                except IntegrityError:
+                    entry = DmpEntry.objects.get(patient=patient, entry_uuid=doc.entry_uuid)
+                    for name, value in fields.items():
+                        setattr(entry, name, value)
+                    entry.save()
             else:
                 for name, value in fields.items():
                     setattr(entry, name, value)
@@ -493,7 +501,7 @@ def entries_upsert(patient: Patient, documents: Sequence[DmpDocument], *, full: 
             if linked is not None and linked.replaces_id is not None:
                 DmpEntry.objects.filter(patient=patient, local_document_id=linked.replaces_id).exclude(
                     pk=entry.pk
-                ).update(status="urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated")
+                ).update(status=STATUS_DEPRECATED)
         if full:
             DmpEntry.objects.filter(patient=patient).exclude(pk__in=[e.pk for e in listed]).delete()
     return listed
@@ -552,7 +560,7 @@ def dmp_refresh(*, actor: Any, patient: Patient, request: HttpRequest | None = N
     listed = entries_upsert(patient, documents, full=full)
     DmpAccess.objects.filter(pk=access.pk).update(last_listed_at=started, last_error="")
     _audit(actor, "dmp.list", patient, request=request, mode="initial" if full else "incremental", count=len(listed))
-    return list(DmpEntry.objects.filter(patient=patient).exclude(status=STATUS_DELETED))
+    return list(DmpEntry.objects.filter(patient=patient).exclude(status__in=(STATUS_DELETED, STATUS_DEPRECATED)))
 
 
 def _current(
