@@ -161,6 +161,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("CADUCEE_LOG_LEVEL", "INFO")},
+    # fpdf2's font subsetting logs every step at INFO: noise in commands' output (`caducee vsm`).
+    "loggers": {"fontTools": {"level": "WARNING"}},
 }
 
 # Carte Vitale reader: "fake" (simulated cards, the default with the sandbox) or "sesam" (SESAM-Vitale components).
