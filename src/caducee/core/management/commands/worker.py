@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="traite un lot puis s'arrête")
         parser.add_argument("--until-idle", action="store_true", help="s'arrête quand plus rien n'est à envoyer")
-        parser.add_argument("--sleep", type=float, default=1.0, help="attente entre deux recherches (secondes)")
+        parser.add_argument(
+            "--sleep", type=float, default=0.2, help="attente entre deux recherches quand rien n'est dû (secondes)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
