@@ -164,6 +164,7 @@ def test_a_new_version_replaces_the_previous_one(doctor, practice, patient, dmp)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SENT and delivery.result["replaces_entry_uuid"] == old_uuid
     assert dmp.methods()[2:] == ["test_existence", "set_authorization", "find_by_unique_id", "provide_and_register"]
+    assert AuditEvent.objects.filter(action="dmp.authorization", patient_id=patient.pk).count() == 1
     assert dmp.documents[first.unique_id].document.status == STATUS_DEPRECATED
     assert dmp.documents[second.unique_id].document.status == STATUS_APPROVED
     # A resend of the new version: already registered, the (deprecated) old one is not replaced twice.

@@ -178,9 +178,17 @@ def _replaced_entry(
         if not consented or status.authorization == "INTERDITE":
             return None, "remplacement non lié : pas d'autorisation d'accès au DMP du patient"
         try:
-            access_store(patient, api.set_authorization(caller, ins, AUTHORIZATION_ADD))
+            granted = api.set_authorization(caller, ins, AUTHORIZATION_ADD)
         except DmpRejected as exc:
             return None, f"remplacement non lié : {exc}"
+        access_store(patient, granted)
+        audit_record(
+            actor=None,
+            action="dmp.authorization",
+            object_type="dmp",
+            patient_id=patient.pk,
+            detail={"authorization": granted.authorization, "professional": caller.national_id},
+        )
     try:
         previous = api.find_by_unique_id(caller, ins, unique_id)
     except DmpRejected as exc:
