@@ -146,3 +146,21 @@ def test_dmp_list_respects_a_local_refusal(ald_practice, dmp) -> None:  # type: 
     with pytest.raises(CommandError, match="consentement"):
         run("dmp", "list", "--ins", TEST_INS)
     assert "find_documents" not in dmp.methods()
+
+
+def test_dmp_list_as_text_and_check_without_dmp(ald_practice, doctor, dmp) -> None:  # type: ignore[no-untyped-def]
+    qual, _ = ald_practice
+    dmp.seed_document(INS_CX, unique_id="1.2.250.1.1^1", title="CR d'hospitalisation")
+    out, _ = run("dmp", "list", "--ins", TEST_INS, "--user", doctor.username)
+    assert "1 document(s) dans le DMP" in out and "CR d'hospitalisation" in out and "JEAN DUPONT" in out
+    dmp.patients.pop(INS_CX)
+    out, _ = run("dmp", "check", "--ins", TEST_INS)
+    assert out.strip() == "Le patient n'a pas de DMP."
+    assert not DmpAccess.objects.get(patient=qual).exists
+
+
+def test_vsm_send_dmp_for_one_patient(ald_practice, dmp) -> None:  # type: ignore[no-untyped-def]
+    qual, _ = ald_practice
+    out, _ = run("vsm", "--patient", str(qual.pk), "--send-dmp")
+    assert "1 VSM enregistré(s), 1 envoi(s) au DMP" in out
+    assert Delivery.objects.get().document.patient == qual
