@@ -387,3 +387,16 @@ def test_a_replaced_document_leaves_the_list(doctor, practice, patient, dmp) -> 
     assert [e.unique_id for e in dmp_refresh(actor=doctor, patient=patient)] == [second.unique_id]
     assert [e.unique_id for e in dmp_panel(patient).entries] == [second.unique_id]
     assert DmpEntry.objects.get(unique_id=first.unique_id).status.endswith("Deprecated")
+
+
+def test_managing_a_document_needs_the_consent_too(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    entry = DmpEntry.objects.create(
+        patient=patient, entry_uuid="urn:uuid:x", unique_id="1.2^3", status="s", title="t", author_national_id="1"
+    )
+    with pytest.raises(DmpServiceError, match="consentement"):
+        dmp_set_visibility(
+            actor=doctor, entry=entry, masked_ps=True, invisible_patient=False, invisible_legal_reps=False
+        )
+    with pytest.raises(DmpServiceError, match="consentement"):
+        dmp_archive(actor=doctor, entry=entry)
+    assert dmp.calls == []

@@ -615,6 +615,7 @@ def dmp_set_visibility(
     """TD3.3a (MASQUE_PS) / TD3.3b (INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS_LEGAUX): a new metadata version with
     these codes; the cache (and the local document's flags, if it is ours) follow."""
     check_permission(actor, Perm.CLINICAL_WRITE)
+    _consult_ready(actor, entry.patient, request)  # the current version is looked up: a consultation
     api, caller, ins, document = _current(actor, entry, "dmp.visibility", request)
     wanted = {
         "MASQUE_PS": masked_ps,
@@ -668,6 +669,7 @@ def dmp_delete(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = Non
         raise DmpServiceError(
             "Seul l'auteur d'un document peut le supprimer du DMP. Vous pouvez le masquer aux professionnels."
         )
+    _consult_ready(actor, entry.patient, request)  # the current version is looked up: a consultation
     api, caller, ins, document = _current(actor, entry, "dmp.delete", request)
     try:
         api.update_status(caller, ins, document, STATUS_DELETED)
@@ -689,6 +691,7 @@ def dmp_delete(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = Non
 def dmp_archive(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = None) -> DmpEntry:
     """TD3.3d: archive a document (it leaves the default listing; it stays in the DMP)."""
     check_permission(actor, Perm.CLINICAL_WRITE)
+    _consult_ready(actor, entry.patient, request)  # the current version is looked up: a consultation
     api, caller, ins, document = _current(actor, entry, "dmp.archive", request)
     try:
         api.update_status(caller, ins, document, STATUS_ARCHIVED)
