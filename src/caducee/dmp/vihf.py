@@ -30,6 +30,8 @@ from signxml import (
     XMLSigner,
 )
 
+from caducee.dmp.keys import rsa_signing_key
+
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 NS_HL7 = "urn:hl7-org:v3"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -224,6 +226,6 @@ def sign_vihf(assertion: etree._Element, key_pem: bytes | str, cert_pem: bytes |
         digest_algorithm=DigestAlgorithm.SHA256,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
-    key = key_pem.encode() if isinstance(key_pem, str) else key_pem
+    key = rsa_signing_key(key_pem.encode() if isinstance(key_pem, str) else key_pem)
     cert = cert_pem.decode() if isinstance(cert_pem, bytes) else cert_pem
     return signer.sign(work, key=key, cert=cert, reference_uri=f"#{assertion_id}")

@@ -36,6 +36,7 @@ from signxml.exceptions import InvalidInput, InvalidSignature
 
 from caducee.dmp import codes
 from caducee.dmp.codes import XdsCode
+from caducee.dmp.keys import SigningKeyError, rsa_signing_key
 from caducee.dmp.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
 from caducee.documents.validation import UnsafeXml, parse_untrusted
 
@@ -87,9 +88,10 @@ def _reference(parent: etree._Element, uri: str, digest: bytes, *, type_: str = 
 @functools.lru_cache(maxsize=8)
 def _signing_material(key_pem: bytes, cert_pem: bytes) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """Loaded once per key: loading (and checking) an RSA key costs more than signing with it."""
-    key = serialization.load_pem_private_key(key_pem, password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise LotSignatureError("la clé de signature doit être une clé RSA.")
+    try:
+        key = rsa_signing_key(key_pem)
+    except SigningKeyError as exc:
+        raise LotSignatureError(str(exc)) from exc
     return key, x509.load_pem_x509_certificate(cert_pem)
 
 
