@@ -282,10 +282,15 @@ class FakeDmp:
         ]
 
     def find_by_unique_id(self, caller: DmpCaller, ins: str, unique_id: str) -> DmpDocument | None:
+        """TD3.1b: no authorization needed for the caller's own documents (an LPS finding what it fed, notes §1.2)."""
         self._enter("find_by_unique_id", caller, ins)
-        self._require_consultation(caller, ins)
+        if not self._patient(ins).active:
+            raise DmpRejected("Le DMP du patient est fermé.", code="DMP_FERME")
         stored = self.documents.get(unique_id)
         if stored is None or stored.ins != ins or stored.document.status == STATUS_DELETED:
+            return None
+        authorized = self._status(caller, ins).authorization == "VALIDE"
+        if not authorized and stored.document.author_national_id != caller.national_id:
             return None
         return stored.document if self._visible(stored, caller) else None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from caducee.accounts.models import Role, User
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import registered_channels, run_worker
 from caducee.dmp.api import STATUS_APPROVED, STATUS_DEPRECATED, DmpInvalidResponse, DmpRejected, DmpUnavailable
@@ -153,8 +154,7 @@ def test_a_rejection_is_permanent(doctor, practice, patient, dmp) -> None:  # ty
 
 
 def test_a_new_version_replaces_the_previous_one(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
-    # The lookup of the replaced entry (TD3.1b) is a consultation: with the patient's consent, TD0.3 is asked.
-    DmpConsent.objects.create(patient=patient, consult_consent=True)
+    # The lookup of the replaced entry (TD3.1b) needs no authorization: our own document, found by its uniqueId.
     first, _ = queued(doctor, practice, patient)
     run_worker(until_idle=True)
     assert dmp.methods() == ["test_existence", "provide_and_register"]  # feeding needs no authorization
@@ -163,8 +163,8 @@ def test_a_new_version_replaces_the_previous_one(doctor, practice, patient, dmp)
     run_worker(until_idle=True)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SENT and delivery.result["replaces_entry_uuid"] == old_uuid
-    assert dmp.methods()[2:] == ["test_existence", "set_authorization", "find_by_unique_id", "provide_and_register"]
-    assert AuditEvent.objects.filter(action="dmp.authorization", patient_id=patient.pk).count() == 1
+    assert dmp.methods()[2:] == ["test_existence", "find_by_unique_id", "provide_and_register"]
+    assert not AuditEvent.objects.filter(action="dmp.authorization", patient_id=patient.pk).exists()
     assert dmp.documents[first.unique_id].document.status == STATUS_DEPRECATED
     assert dmp.documents[second.unique_id].document.status == STATUS_APPROVED
     # A resend of the new version: already registered, the (deprecated) old one is not replaced twice.
@@ -224,22 +224,22 @@ def test_validation_without_send_dmp_queues_nothing(doctor, practice, patient, d
     assert not Delivery.objects.exists()
 
 
-def test_a_replacement_without_authorization_is_still_published(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
-    """No consent to consultation: the replaced entry cannot be looked up; the new version is not held back."""
+def test_a_colleagues_document_is_not_found_without_authorization(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
+    """TD3.1b returns the caller's own documents only: another author's version is published unlinked."""
     first, _ = queued(doctor, practice, patient)
     run_worker(until_idle=True)
-    second, delivery = queued(doctor, practice, patient, replaces=first)
+    colleague = User.objects.create_user(
+        username="confrere", role=Role.MEDECIN, rpps="89970099999", profession_code="10", last_name="CONFRERE"
+    )
+    second, delivery = queued(colleague, practice, patient, replaces=first)
     run_worker(until_idle=True)
     delivery.refresh_from_db()
-    assert delivery.state == Delivery.State.SENT
-    assert delivery.result["replaces_entry_uuid"] == ""
-    assert "autorisation" in delivery.result["replacement_unresolved"]
-    assert "set_authorization" not in dmp.methods() and "find_by_unique_id" not in dmp.methods()
+    assert delivery.state == Delivery.State.SENT and delivery.result["replaces_entry_uuid"] == ""
+    assert "set_authorization" not in dmp.methods()
     assert dmp.documents[second.unique_id].document.status == STATUS_APPROVED
 
 
 def test_a_refused_lookup_does_not_block_the_replacement(doctor, practice, patient, dmp) -> None:  # type: ignore[no-untyped-def]
-    DmpConsent.objects.create(patient=patient, consult_consent=True)
     first, _ = queued(doctor, practice, patient)
     run_worker(until_idle=True)
     dmp.fail("find_by_unique_id", DmpRejected("Accès refusé.", code="DMP_ACCES_INTERDIT"))

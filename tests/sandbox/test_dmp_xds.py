@@ -207,6 +207,17 @@ def test_consultation_needs_a_valid_authorization(client):
     assert errors_of(blocked) == ["DMP_ACCES_INTERDIT"]
 
 
+def test_td31b_finds_the_callers_own_documents_by_unique_id_without_authorization(client):
+    """TD3.1b (notes §1.2): an LPS that only feeds finds the entryUUID of what it fed, to replace it."""
+    mine = feed(client)
+    theirs = feed(client, pro=DR_BERNARD)
+    query = registry.get_documents_query(unique_ids=[mine.unique_id, theirs.unique_id])
+    found = registry.parse_adhoc_query_response(client.query(DR_MARTIN, ins(OPEN), query).body)[0]
+    assert [d.unique_id for d in found] == [mine.unique_id]  # a colleague's document stays out of reach
+    by_uuid = registry.get_documents_query(entry_uuids=[found[0].entry_uuid])
+    assert errors_of(client.query(DR_MARTIN, ins(OPEN), by_uuid)) == ["DMP_ACCES_INTERDIT"]
+
+
 def test_masked_documents_are_returned_to_their_author_only(client):
     masked = feed(client, pro=DR_BERNARD, visibility=("MASQUE_PS",))
     visible = feed(client, pro=DR_BERNARD)

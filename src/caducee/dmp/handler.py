@@ -33,12 +33,10 @@ from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
 from caducee.dmp import codes
 from caducee.dmp.api import (
-    AUTHORIZATION_ADD,
     STATUS_APPROVED,
     DmpApi,
     DmpCaller,
     DmpError,
-    DmpPatientStatus,
     DmpRejected,
 )
 from caducee.dmp.xds import SubmissionInfo, XdsMetadataError, xds_metadata
@@ -138,7 +136,7 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     unresolved = ""
     try:
         if document.replaces is not None:
-            replaces, unresolved = _replaced_entry(api, caller, ins, patient, status, document.replaces.unique_id)
+            replaces, unresolved = _replaced_entry(api, caller, ins, document.replaces.unique_id)
         result = api.provide_and_register(caller, [entry], submission, replaces=replaces)
     except DmpError as exc:
         _audit(author, document, AuditEvent.Outcome.ERROR, step="TD2", error=str(exc))
@@ -161,34 +159,13 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     }
 
 
-def _replaced_entry(
-    api: DmpApi, caller: DmpCaller, ins: str, patient: Any, status: DmpPatientStatus, unique_id: str
-) -> tuple[str | None, str]:
+def _replaced_entry(api: DmpApi, caller: DmpCaller, ins: str, unique_id: str) -> tuple[str | None, str]:
     """The entryUUID to replace (RPLC), or None with the reason it could not be resolved.
 
-    TD3.1b is a consultation: it needs a VALIDE authorization. When there is none, TD0.3 is asked if the patient
-    consented to the consultation (UX.05); otherwise, or when the DMP refuses the query, the new version is
-    published as a first version — the document is not held back (CONF.05: feeding needs no authorization), and
-    the reason is kept on the delivery. DmpUnavailable / DmpInvalidResponse propagate (transient)."""
-    from caducee.dmp.models import DmpConsent
-    from caducee.dmp.services import access_store
-
-    if status.authorization != "VALIDE":
-        consented = DmpConsent.objects.filter(patient=patient, consult_consent=True).exists()
-        if not consented or status.authorization == "INTERDITE":
-            return None, "remplacement non lié : pas d'autorisation d'accès au DMP du patient"
-        try:
-            granted = api.set_authorization(caller, ins, AUTHORIZATION_ADD)
-        except DmpRejected as exc:
-            return None, f"remplacement non lié : {exc}"
-        access_store(patient, granted)
-        audit_record(
-            actor=None,
-            action="dmp.authorization",
-            object_type="dmp",
-            patient_id=patient.pk,
-            detail={"authorization": granted.authorization, "professional": caller.national_id},
-        )
+    TD3.1b (notes §1.2): an LPS finds the entryUUID of a document it fed from its uniqueId, without a consultation
+    authorization (CONF.05: feeding needs none). When the DMP refuses the query, the new version is published as
+    a first version — never held back — and the reason is kept on the delivery. DmpUnavailable /
+    DmpInvalidResponse propagate (transient)."""
     try:
         previous = api.find_by_unique_id(caller, ins, unique_id)
     except DmpRejected as exc:

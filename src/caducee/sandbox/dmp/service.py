@@ -536,7 +536,17 @@ class DmpService:
         query_id = query.get("id", "")
         params = self._params(query)
         patient = self._patient_for_xds(claims)
-        self._require_consultation(patient, claims)
+        # TD3.1b (notes §1.2): an LPS without the consultation profile finds the entryUUID of the documents it
+        # fed from their uniqueId (to replace them, RPLC) — no authorization needed, its own documents only.
+        own_by_unique_id = (
+            query_id in (GET_DOCUMENTS, GET_DOCUMENTS_AND_ASSOCIATIONS)
+            and bool(params.get("$XDSDocumentEntryUniqueId"))
+            and not params.get("$XDSDocumentEntryEntryUUID")
+        )
+        if own_by_unique_id:
+            self._require_open(patient)
+        else:
+            self._require_consultation(patient, claims)
 
         def one(name: str) -> str:
             values = params.get(name) or []
@@ -601,6 +611,8 @@ class DmpService:
             if not found and not (params.get("$XDSDocumentEntryEntryUUID") or params.get("$XDSDocumentEntryUniqueId")):
                 raise XdsFailure("XDSStoredQueryParamNumber", "entryUUID ou uniqueId obligatoire.")
             documents = [d for d in found if d.patient == patient.ins and self._visible(d, claims)]
+            if own_by_unique_id and self.authorization(patient, claims.national_id)[0] != "VALIDE":
+                documents = [d for d in documents if d.author_national_id == claims.national_id]
             if query_id == GET_DOCUMENTS_AND_ASSOCIATIONS:
                 members = [(d.submission_set, d.entry_uuid) for d in documents]
         else:
