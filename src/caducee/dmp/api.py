@@ -184,7 +184,8 @@ class DmpApi(Protocol):
         ...
 
     def find_by_unique_id(self, caller: DmpCaller, ins: str, unique_id: str) -> DmpDocument | None:
-        """TD3.1b: the entry (any status but Deleted) registered under this uniqueId, or None."""
+        """TD3.1b: the entry (any status but Deleted) registered under this uniqueId, or None. Needs no
+        authorization for the caller's own documents (to replace them); others' need a VALIDE one."""
         ...
 
     def retrieve(self, caller: DmpCaller, ins: str, document: DmpDocument) -> bytes:
