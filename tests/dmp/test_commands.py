@@ -113,7 +113,7 @@ def test_dmp_check(ald_practice, dmp) -> None:  # type: ignore[no-untyped-def]
     out, _ = run("dmp", "check", "--ins", TEST_INS, "--json")
     data = json.loads(out)
     assert (data["exists"], data["active"], data["authorization"]) == (True, True, "ABSENTE")
-    assert data["identityDivergence"] == []
+    assert data["identityDivergence"] == ""
     assert DmpAccess.objects.get(patient=qual).exists
     dmp.patients[INS_CX].identity = DmpIdentity(birth_name="AUTRE", given="DOMINIQUE", sex="F", birth_date="19970226")
     out, _ = run("dmp", "check", "--ins", TEST_INS)
@@ -130,7 +130,7 @@ def test_dmp_command_errors_are_french_and_fail(ald_practice, doctor, secretary,
         run("dmp", "list", "--ins", "160019912345678")
     with pytest.raises(CommandError, match="introuvable"):
         run("dmp", "list", "--ins", TEST_INS, "--user", "personne")
-    with pytest.raises(CommandError, match="RPPS ni ADELI"):
+    with pytest.raises(CommandError, match="non autorisée pour ce profil"):  # a secretary reads no DMP
         run("dmp", "list", "--ins", TEST_INS, "--user", secretary.username)
     dmp.fail("test_existence", DmpUnavailable("Le service DMP ne répond pas."))
     with pytest.raises(CommandError, match="ne répond pas"):

@@ -223,12 +223,16 @@ def access_store(patient: Patient, status: DmpPatientStatus, *, divergence: str 
     return access
 
 
-def dmp_check(*, actor: Any, patient: Patient, request: HttpRequest | None = None) -> DmpAccess:
+def dmp_check(
+    *, actor: Any, patient: Patient, request: HttpRequest | None = None, unless_refused: bool = False
+) -> DmpAccess:
     """TD0.2 (SC.DMP/CONF.01): does the patient have an open DMP, may this professional consult it.
 
     Traces an identity divergence (CONF.02, audited; the text names the traits, not the DMP's values). When the
     patient consented to the consultation and the authorization is absent or lapsed, asks for it (TD0.3,
     UX.05/UX.50) and records the new status. A professional the patient blocked (INTERDITE) is never re-authorized.
+    `unless_refused` (the command line, run by the professional who has just seen the patient): TD0.3 is asked
+    unless a refusal of the consultation is recorded.
     """
     check_permission(actor, Perm.CLINICAL_READ)
     ins = patient_ins(patient)
@@ -259,7 +263,7 @@ def dmp_check(*, actor: Any, patient: Patient, request: HttpRequest | None = Non
             traits=traits,
         )
     consent = DmpConsent.objects.filter(patient=patient).first()
-    wants = consent is not None and consent.consult_consent
+    wants = consent.consult_consent if consent is not None else unless_refused
     if wants and status.exists and status.active and _authorization_lapsed(status, timezone.localdate()):
         try:
             status = api.set_authorization(caller, ins, AUTHORIZATION_ADD)
@@ -418,7 +422,7 @@ def xds_dtm(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
-def _author_label(xcn: str) -> str:
+def author_label(xcn: str) -> str:
     parts = xcn.split("^")
     family = parts[1] if len(parts) > 1 else ""
     given = parts[2] if len(parts) > 2 else ""
@@ -444,7 +448,7 @@ def _entry_fields(doc: DmpDocument) -> dict[str, Any]:
         "format_code": doc.format_code.code,
         "confidentiality": ",".join(doc.confidentiality),
         "author_national_id": doc.author_national_id,
-        "author_label": _author_label(doc.author_person)[:200],
+        "author_label": author_label(doc.author_person)[:200],
         "author_institution": _institution_label(doc.author_institution)[:200],
         "creation_time": xds_datetime(doc.creation_time),
         "service_start_time": xds_datetime(doc.service_start_time),
@@ -530,6 +534,29 @@ def _consult_ready(actor: Any, patient: Patient, request: HttpRequest | None) ->
     if access.authorization != "VALIDE":
         raise DmpServiceError("Vous n'êtes pas autorisé à consulter le DMP de ce patient.")
     return access
+
+
+def dmp_find_documents(*, actor: Any, patient: Patient, request: HttpRequest | None = None) -> list[DmpDocument]:
+    """TD3.1 FindDocuments (Approved) as the DMP answers it, newest first, without the chart's cache (the
+    command line's `caducee dmp list`). Needs an open DMP and a VALIDE authorization (see `dmp_check`)."""
+    check_permission(actor, Perm.CLINICAL_READ)
+    access = DmpAccess.objects.filter(patient=patient).first()
+    if access is None or not access.exists:
+        raise DmpServiceError("Le patient n'a pas de DMP.")
+    if not access.active:
+        raise DmpServiceError("Le DMP du patient est fermé.")
+    if access.authorization == "INTERDITE":
+        raise DmpServiceError("Le patient a interdit l'accès à son DMP pour ce professionnel.")
+    if access.authorization != "VALIDE":
+        raise DmpServiceError(
+            "Pas d'autorisation d'accès à ce DMP : le consentement du patient à sa consultation manque ou a été refusé."
+        )
+    try:
+        documents = _api().find_documents(caller_for(actor), patient_ins(patient))
+    except DmpError as exc:
+        raise _failed(actor, "dmp.list", patient, exc, request) from exc
+    _audit(actor, "dmp.list", patient, request=request, count=len(documents))
+    return sorted(documents, key=lambda d: d.creation_time, reverse=True)
 
 
 def dmp_refresh(*, actor: Any, patient: Patient, request: HttpRequest | None = None) -> list[DmpEntry]:

@@ -19,26 +19,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from caducee.accounts.models import Role, User
 from caducee.core.dbcheck import ensure_migrated
-from caducee.core.models import AuditEvent
-from caducee.dmp.api import AUTHORIZATION_ADD, DmpDocument, DmpError, DmpPatientStatus
-from caducee.dmp.models import DmpConsent
-from caducee.dmp.services import (
-    DmpServiceError,
-    _api,
-    _author_label,
-    access_store,
-    caller_for,
-    divergence_text,
-    identity_divergence,
-    patient_ins,
-    practice_of,
-    xds_datetime,
-)
+from caducee.dmp.api import DmpDocument
+from caducee.dmp.models import DmpAccess
+from caducee.dmp.services import DmpServiceError, author_label, dmp_check, dmp_find_documents, xds_datetime
 from caducee.patients.models import Patient
 
 
@@ -60,18 +49,17 @@ def document_json(doc: DmpDocument) -> dict[str, Any]:
     }
 
 
-def status_json(status: DmpPatientStatus, divergence: list[str]) -> dict[str, Any]:
+def status_json(access: DmpAccess) -> dict[str, Any]:
     return {
-        "ins": status.ins,
-        "exists": status.exists,
-        "active": status.active,
-        "authorization": status.authorization,
-        "authorizationUntil": status.authorization_until.isoformat() if status.authorization_until else None,
-        "closedOn": status.closed_on.isoformat() if status.closed_on else None,
-        "closingReason": status.closing_reason,
-        "medecinTraitant": status.medecin_traitant,
-        "mesAttached": status.mes_attached,
-        "identityDivergence": divergence,
+        "exists": access.exists,
+        "active": access.active,
+        "authorization": access.authorization,
+        "authorizationUntil": access.authorization_until.isoformat() if access.authorization_until else None,
+        "closedOn": access.closed_on.isoformat() if access.closed_on else None,
+        "closingReason": access.closing_reason,
+        "medecinTraitant": access.medecin_traitant,
+        "mesAttached": access.mes_attached,
+        "identityDivergence": access.divergence,
     }
 
 
@@ -91,40 +79,13 @@ class Command(BaseCommand):
         patient = self._patient(options["ins"])
         user = self._user(options.get("user"), patient)
         try:
-            ins = patient_ins(patient)
-            caller = caller_for(user, practice_of())
-            api = _api()
-        except DmpServiceError as exc:
-            raise CommandError(str(exc)) from exc
-        status = self._call(user, patient, "dmp.check", lambda: api.test_existence(caller, ins))
-        traits = identity_divergence(patient.identity, status.identity) if status.exists else []
-        access_store(patient, status, divergence=divergence_text(traits))
-        if traits:
-            self._audit(user, patient, "dmp.identity_divergence", AuditEvent.Outcome.REFUSED, traits=traits)
-        self._audit(user, patient, "dmp.check", AuditEvent.Outcome.OK, authorization=status.authorization)
-        if options["action"] == "check":
-            self._print_status(status, traits, as_json=options["json"])
-            return
-        if not status.exists:
-            raise CommandError("Le patient n'a pas de DMP.")
-        if not status.active:
-            raise CommandError("Le DMP du patient est fermé.")
-        if status.authorization == "INTERDITE":
-            raise CommandError("Le patient a interdit l'accès à son DMP pour ce professionnel.")
-        if status.authorization != "VALIDE":
-            refused = DmpConsent.objects.filter(patient=patient, consult_consent=False).exists()
-            if refused:
-                raise CommandError(
-                    "Le patient n'a pas donné son consentement à la consultation de son DMP (enregistré au dossier)."
-                )
-            status = self._call(
-                user, patient, "dmp.authorization", lambda: api.set_authorization(caller, ins, AUTHORIZATION_ADD)
-            )
-            access_store(patient, status)
-            self._audit(user, patient, "dmp.authorization", AuditEvent.Outcome.OK, authorization=status.authorization)
-        documents = self._call(user, patient, "dmp.list", lambda: api.find_documents(caller, ins))
-        self._audit(user, patient, "dmp.list", AuditEvent.Outcome.OK, mode="command", count=len(documents))
-        documents.sort(key=lambda d: d.creation_time, reverse=True)
+            access = dmp_check(actor=user, patient=patient, unless_refused=options["action"] == "list")
+            if options["action"] == "check":
+                self._print_status(access, as_json=options["json"])
+                return
+            documents = dmp_find_documents(actor=user, patient=patient)
+        except (DmpServiceError, PermissionDenied) as exc:
+            raise CommandError(str(exc) or "Accès refusé.") from exc
         if options["json"]:
             self.stdout.write(json.dumps([document_json(d) for d in documents], ensure_ascii=False, indent=2))
             return
@@ -132,7 +93,7 @@ class Command(BaseCommand):
         for doc in documents:
             created = xds_datetime(doc.creation_time)
             when = f"{created:%d/%m/%Y}" if created else doc.creation_time
-            self.stdout.write(f"  {when}  {doc.title} — {doc.type_code.display} — {_author_label(doc.author_person)}")
+            self.stdout.write(f"  {when}  {doc.title} — {doc.type_code.display} — {author_label(doc.author_person)}")
 
     # --- helpers ----------------------------------------------------------------------------------------------
 
@@ -168,29 +129,15 @@ class Command(BaseCommand):
             raise CommandError("Aucun médecin actif avec un numéro RPPS ou ADELI : indiquez --user.")
         return first
 
-    def _audit(self, user: User, patient: Patient, action: str, outcome: str, **detail: Any) -> None:
-        from caducee.core.audit import audit_record
-
-        audit_record(
-            actor=user, action=action, object_type="dmp", patient_id=patient.pk, outcome=outcome, detail=detail
-        )
-
-    def _call(self, user: User, patient: Patient, action: str, fn: Any) -> Any:
-        try:
-            return fn()
-        except DmpError as exc:
-            self._audit(user, patient, action, AuditEvent.Outcome.ERROR, error=str(exc), code=exc.code)
-            raise CommandError(str(exc) or "Le service DMP n'a pas répondu correctement.") from exc
-
-    def _print_status(self, status: DmpPatientStatus, traits: list[str], *, as_json: bool) -> None:
+    def _print_status(self, access: DmpAccess, *, as_json: bool) -> None:
         if as_json:
-            self.stdout.write(json.dumps(status_json(status, traits), ensure_ascii=False, indent=2))
+            self.stdout.write(json.dumps(status_json(access), ensure_ascii=False, indent=2))
             return
-        if not status.exists:
+        if not access.exists:
             self.stdout.write("Le patient n'a pas de DMP.")
             return
-        state = "ouvert" if status.active else f"fermé ({status.closing_reason or 'motif non précisé'})"
-        until = f" jusqu'au {status.authorization_until:%d/%m/%Y}" if status.authorization_until else ""
-        self.stdout.write(f"DMP {state} ; autorisation : {status.authorization}{until}")
-        if traits:
-            self.stdout.write(divergence_text(traits))
+        state = "ouvert" if access.active else f"fermé ({access.closing_reason or 'motif non précisé'})"
+        until = f" jusqu'au {access.authorization_until:%d/%m/%Y}" if access.authorization_until else ""
+        self.stdout.write(f"DMP {state} ; autorisation : {access.authorization}{until}")
+        if access.divergence:
+            self.stdout.write(access.divergence)
