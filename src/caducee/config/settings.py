@@ -152,6 +152,10 @@ DMP_CA_BUNDLE = env_path("CADUCEE_DMP_CA")
 DMP_TIMEOUT_SECONDS = env_int("CADUCEE_DMP_TIMEOUT", 20, minimum=1)
 # LPS_ID_HOMOLOGATION_DMP of the VIHF: known after the CNDA homologation.
 DMP_HOMOLOGATION_ID = env_str("CADUCEE_DMP_HOMOLOGATION", "")
+# Outbox (core/outbox.py): how long a worker's claim holds before another worker may resend (a worker killed
+# mid-send), and the first retry delay after a transient failure (doubling up to one hour).
+OUTBOX_LEASE_SECONDS = env_int("CADUCEE_OUTBOX_LEASE_SECONDS", 120, minimum=1)
+OUTBOX_BACKOFF_BASE_SECONDS = env_int("CADUCEE_OUTBOX_BACKOFF_SECONDS", 30, minimum=1)
 SOFTWARE_NAME = "Caducee"
 SOFTWARE_VERSION = "0.1.0"
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -50,9 +51,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery, str], "dict[str, Any] | None"]
 
-LEASE = timedelta(seconds=120)
-BACKOFF_BASE = 30.0  # seconds: 30 s · 2^(n-1) …
-BACKOFF_CAP = 3600.0  # … up to one hour
+BACKOFF_CAP = 3600.0  # seconds: the back-off grows up to one hour
 BATCH = 5
 
 
@@ -90,7 +89,7 @@ def idempotency_key(delivery: Delivery) -> str:
 
 def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> float:
     """Seconds before the next attempt after `attempts` tries: 30 s · 2^(n-1) capped at 1 h, equal jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(attempts - 1, 0))
+    ceiling = min(BACKOFF_CAP, settings.OUTBOX_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
     return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
 
 
@@ -162,7 +161,7 @@ def _due(now: Any) -> Q:
     return waiting | abandoned
 
 
-def delivery_claim(*, worker_id: str, limit: int = BATCH, lease: timedelta = LEASE) -> list[Delivery]:
+def delivery_claim(*, worker_id: str, limit: int = BATCH, lease: timedelta | None = None) -> list[Delivery]:
     """Atomically take up to `limit` due deliveries of the registered channels, with a lease.
 
     PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint rows without waiting.
@@ -172,6 +171,7 @@ def delivery_claim(*, worker_id: str, limit: int = BATCH, lease: timedelta = LEA
     channels = registered_channels()
     if not channels:
         return []
+    lease = lease if lease is not None else timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     with transaction.atomic():
         now = timezone.now()
         ids = list(
