@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--consultations", type=int, default=30)
     parser.add_argument("--listing", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes sending the queue at once")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes sending the queue at once")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
     options = parser.parse_args()
     _setup()
 
@@ -122,10 +123,8 @@ def main() -> None:
             dmp_send_document(actor=doctor, document=document)
         print(f"{options.documents} courriers produits et mis en file en {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
-        workers = [
-            subprocess.Popen(_caducee("worker", "--until-idle"), stdout=subprocess.DEVNULL)  # noqa: S603
-            for _ in range(options.workers)
-        ]
+        command = _caducee("worker", "--until-idle", "--threads", str(options.threads))
+        workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(options.workers)]  # noqa: S603
         for worker in workers:
             worker.wait()
         wall = time.perf_counter() - started
@@ -134,7 +133,8 @@ def main() -> None:
         rejected = Delivery.objects.exclude(state=Delivery.State.SENT).count()
         span = (max(sent) - min(sent)).total_seconds() if len(sent) > 1 else float("nan")
         print(
-            f"Débit ({options.workers} worker(s)) : {len(sent)} envoyés, {rejected} non envoyés ; "
+            f"Débit ({options.workers} worker(s) × {options.threads} fil(s)) : {len(sent)} envoyés, "
+            f"{rejected} non envoyés ; "
             f"{len(sent) / wall:.1f} doc/s (processus entiers, {wall:.1f} s) ; "
             f"{len(sent) / span:.1f} doc/s entre le 1er et le dernier envoi ; "
             f"mémoire max d'un worker {rss_mb:.0f} Mo"

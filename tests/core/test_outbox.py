@@ -16,6 +16,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from caducee.core import outbox
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import (
     BACKOFF_CAP,
@@ -28,6 +29,7 @@ from caducee.core.outbox import (
     delivery_retry,
     register_handler,
     run_worker,
+    run_workers,
     unregister_handler,
 )
 from caducee.documents.models import Document
@@ -307,16 +309,21 @@ def _threads_database(tmp_path: Path) -> Iterator[None]:
 
 def _in_thread(fn: Any) -> Any:
     box: list[Any] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         try:
             box.append(fn())
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
         finally:
             connection.close()
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join(60)
+    if errors:
+        raise errors[0]
     return box[0]
 
 
@@ -357,6 +364,39 @@ def test_two_workers_in_parallel_never_send_the_same_delivery(doctor, make_patie
     assert sorted(keys) == sorted(d.idempotency_key for d in deliveries)  # each sent exactly once
     assert {worker for _, worker in sends} == {"w0", "w1"}  # both took part
     assert states == ["sent"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_threads_share_the_queue_and_a_thread_error_is_raised(  # type: ignore[no-untyped-def]
+    doctor, make_patient, practice, tmp_path, monkeypatch
+) -> None:
+    """`caducee worker --threads N`: N claimers in one process, each delivery sent once; a crash is not swallowed."""
+    deliveries = _enqueued(doctor, make_patient(), practice, count=12)
+    lock = threading.Lock()
+    sends: list[tuple[str, str]] = []
+
+    def handler(delivery: Delivery, key: str) -> dict[str, Any]:
+        with lock:
+            sends.append((key, delivery.claimed_by))
+        threading.Event().wait(0.005)
+        return {}
+
+    register_handler(CHANNEL, handler)
+    try:
+        with _threads_database(tmp_path):
+            stats = _in_thread(lambda: run_workers(threads=3, stop_event=threading.Event(), until_idle=True, batch=1))
+            assert stats.sent == 12
+
+            def broken(**kwargs: Any) -> list[Delivery]:
+                raise RuntimeError("base de données indisponible")
+
+            monkeypatch.setattr(outbox, "delivery_claim", broken)  # not a delivery error: the worker stops
+            with pytest.raises(RuntimeError, match="indisponible"):
+                _in_thread(lambda: run_workers(threads=2, stop_event=threading.Event(), until_idle=True))
+    finally:
+        unregister_handler(CHANNEL)
+    assert sorted(key for key, _ in sends) == sorted(d.idempotency_key for d in deliveries)
+    assert len({worker for _, worker in sends}) > 1  # several threads took part
 
 
 @pytest.mark.django_db

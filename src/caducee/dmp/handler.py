@@ -42,7 +42,6 @@ from caducee.dmp.api import (
 from caducee.dmp.xds import SubmissionInfo, XdsMetadataError, xds_metadata
 from caducee.documents.cda.header import practice_oid_root
 from caducee.documents.models import Document
-from caducee.documents.services import next_sequence
 
 CHANNEL = "dmp"
 
@@ -117,7 +116,8 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
 
     root = practice_oid_root(practice)
     submission = SubmissionInfo(
-        unique_id=f"{root}.3.{next_sequence('dmp_submission_set')}",
+        # Unique per attempt without a sequence: a delivery's pk and its claim count (each claim increments it).
+        unique_id=f"{root}.3.{delivery.pk}.{delivery.attempts}",
         source_id=root,
         submission_time=timezone.now(),
         content_type=codes.CONTENT_TYPE_CONSULTATION,

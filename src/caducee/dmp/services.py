@@ -219,8 +219,14 @@ def access_store(patient: Patient, status: DmpPatientStatus, *, divergence: str 
     }
     if divergence is not None:
         fields["divergence"] = divergence
-    access, _ = DmpAccess.objects.update_or_create(patient=patient, defaults=fields)
-    return access
+    # One UPDATE in the common case (the handler records every TD0.2); the row is created the first time only.
+    if not DmpAccess.objects.filter(patient=patient).update(**fields):
+        try:
+            with transaction.atomic():
+                return DmpAccess.objects.create(patient=patient, **fields)
+        except IntegrityError:  # created meanwhile by another worker
+            DmpAccess.objects.filter(patient=patient).update(**fields)
+    return DmpAccess.objects.get(patient=patient)
 
 
 def dmp_check(

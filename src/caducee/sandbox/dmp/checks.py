@@ -12,6 +12,8 @@ Which of them the real DMP uses for each case is not public: that split is the s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -70,6 +72,41 @@ def _parse_time(value: str | None, what: str) -> dt.datetime:
     return moment
 
 
+# A client reuses its signed VIHF for a few calls (same professional, same patient): the signature of the exact same
+# bytes is verified once. The time conditions and attributes are checked on every call.
+_VERIFIED_MAX = 1024
+_verified: dict[tuple[bytes, str], etree._Element] = {}
+_verified_lock = threading.Lock()
+
+
+def _verified_assertion(assertion: etree._Element, ca_file: str) -> etree._Element:
+    """The assertion as covered by its signature (XML-DSig checked, certificate chained to the sandbox CA)."""
+    raw = etree.tostring(assertion)  # the assertion on its own: exclusive c14n makes it envelope-independent
+    key = (hashlib.sha256(raw).digest(), ca_file)
+    with _verified_lock:
+        known = _verified.get(key)
+    if known is not None:
+        return known
+    try:
+        result = XMLVerifier().verify(
+            etree.fromstring(raw),
+            ca_pem_file=ca_file,
+            id_attribute="ID",
+            ee_policy=x509.verification.ExtensionPolicy.permit_all(),
+            ca_policy=x509.verification.ExtensionPolicy.webpki_defaults_ca(),
+        )
+    except (InvalidSignature, InvalidInput, ValueError) as exc:
+        raise _invalid(f"Signature du jeton VIHF invalide ou certificat non reconnu : {exc}") from exc
+    signed = result.signed_xml if not isinstance(result, list) else None
+    if signed is None or signed.get("ID") != assertion.get("ID"):
+        raise _invalid("La signature du jeton VIHF ne porte pas sur l'assertion.")
+    with _verified_lock:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[key] = signed
+    return signed
+
+
 def verify_vihf(header: etree._Element, *, ca_file: str, now: dt.datetime | None = None) -> VihfClaims:
     """Check the VIHF in the SOAP header and return who calls; raise VihfRejected otherwise."""
     now = now or dt.datetime.now(dt.UTC)
@@ -82,21 +119,7 @@ def verify_vihf(header: etree._Element, *, ca_file: str, now: dt.datetime | None
     assertion = assertions[0]
     if assertion.find(f"{{{vihf.NS_DS}}}Signature") is None:
         raise _invalid("Jeton VIHF non signé.")
-    # Verify the assertion on its own: exclusive c14n makes the digest independent of the envelope.
-    standalone = etree.fromstring(etree.tostring(assertion))
-    try:
-        result = XMLVerifier().verify(
-            standalone,
-            ca_pem_file=ca_file,
-            id_attribute="ID",
-            ee_policy=x509.verification.ExtensionPolicy.permit_all(),
-            ca_policy=x509.verification.ExtensionPolicy.webpki_defaults_ca(),
-        )
-    except (InvalidSignature, InvalidInput, ValueError) as exc:
-        raise _invalid(f"Signature du jeton VIHF invalide ou certificat non reconnu : {exc}") from exc
-    signed = result.signed_xml if not isinstance(result, list) else None
-    if signed is None or signed.get("ID") != assertion.get("ID"):
-        raise _invalid("La signature du jeton VIHF ne porte pas sur l'assertion.")
+    signed = _verified_assertion(assertion, ca_file)
 
     issuer = (signed.findtext(f"{_S}Issuer") or "").strip()
     if not issuer:

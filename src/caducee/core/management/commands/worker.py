@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from caducee.core.outbox import registered_channels, run_worker
+from caducee.core.outbox import registered_channels, run_workers
 
 
 class Command(BaseCommand):
@@ -18,6 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="traite un lot puis s'arrête")
         parser.add_argument("--until-idle", action="store_true", help="s'arrête quand plus rien n'est à envoyer")
+        parser.add_argument(
+            "--threads", type=int, default=1, help="envois menés en parallèle par ce processus (défaut : 1)"
+        )
         parser.add_argument(
             "--sleep", type=float, default=0.2, help="attente entre deux recherches quand rien n'est dû (secondes)"
         )
@@ -35,8 +38,12 @@ class Command(BaseCommand):
         try:
             if not registered_channels():
                 self.stderr.write("Aucun canal d'envoi n'est configuré : rien ne sera envoyé.")
-            stats = run_worker(
-                once=options["once"], until_idle=options["until_idle"], sleep=options["sleep"], stop_event=stop
+            stats = run_workers(
+                threads=options["threads"],
+                once=options["once"],
+                until_idle=options["until_idle"],
+                sleep=options["sleep"],
+                stop_event=stop,
             )
         finally:
             for sig, handler in previous.items():

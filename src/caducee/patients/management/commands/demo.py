@@ -35,7 +35,9 @@ class Command(BaseCommand):
 
         handle = start_sandboxes(settings.DATA_DIR)
         # The outbox worker sends what the users validate (DMP…): its own process, like in production.
-        worker = subprocess.Popen([sys.executable, "-m", "caducee.cli", "worker"], env=os.environ.copy())
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "caducee.cli", "worker", "--threads", "2"], env=os.environ.copy()
+        )
         url = f"http://{options['bind']}/"
         self.stdout.write(self.style.SUCCESS(f"Caducée (démonstration) : {url}"))
         self.stdout.write(f"Données : {settings.DATA_DIR}")
