@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,6 +41,7 @@ from caducee.core.oids import (
     NS_WSA,
 )
 from caducee.core.text import normalize_trait
+from caducee.sandbox.tls import MutualTlsServer, parse_untrusted_request, server_ssl_context
 
 logger = logging.getLogger("caducee.sandbox.insi")
 
@@ -206,14 +206,7 @@ def _sender(detail: str, *, detail_code: str = "insi_sandbox_400", http_status: 
 
 
 def _safe_parse(data: bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
-    try:
-        root = etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise _sender(f"XML mal formé : {exc.msg}") from exc
-    if cast(Any, root.getroottree().docinfo).doctype:  # lxml-stubs lack doctype
-        raise _sender("DTD interdite dans une requête SOAP.")
-    return root
+    return parse_untrusted_request(data, _sender)
 
 
 @dataclass
@@ -400,9 +393,8 @@ class InsiSandbox:
         self.thread.join(timeout=5)
 
 
-class InsiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class InsiServer(MutualTlsServer):
+    label = "Bac à sable INSi"
 
     def __init__(
         self,
@@ -411,36 +403,10 @@ class InsiServer(ThreadingHTTPServer):
         personas: list[dict[str, Any]],
         schemas: dict[str, etree.XMLSchema] | None,
     ) -> None:
-        super().__init__(address, InsiHandler)
-        self.ssl_context = ssl_context
+        super().__init__(address, InsiHandler, ssl_context)
         self.personas = personas
         self.schemas = schemas
-        self.stop_event = threading.Event()
         self.log: list[RequestRecord] = []
-        self.log_lock = threading.Lock()
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the worker thread, so a silent client cannot block accept().
-        request.settimeout(10)
-        # Headers and body leave in separate writes: without NODELAY each answer waits ~40 ms (Nagle).
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            # A bare connect-and-close (a liveness probe) is not worth more than a debug line.
-            level = logging.DEBUG if isinstance(exc, ssl.SSLEOFError | ConnectionError) else logging.INFO
-            logger.log(level, "Bac à sable INSi : poignée de main TLS refusée (%s) : %s", client_address[0], exc)
-            return
-        try:
-            InsiHandler(tls, client_address, self)
-        finally:
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("Bac à sable INSi : connexion de %s interrompue.", client_address[0], exc_info=True)
 
     def record(self, record: RequestRecord) -> None:
         with self.log_lock:
@@ -597,15 +563,6 @@ class InsiHandler(BaseHTTPRequestHandler):
         except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError) as exc:
             logger.debug("Bac à sable INSi : client parti avant la réponse (%s).", exc)
             self.close_connection = True
-
-
-def server_ssl_context(*, ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(certfile=str(cert), keyfile=str(key))
-    context.load_verify_locations(cafile=str(ca))
-    return context
 
 
 def start_insi_sandbox(

@@ -21,9 +21,9 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lxml import etree
 
@@ -34,6 +34,7 @@ from caducee.sandbox.dmp.patients import DMP_PATIENTS_FILE, InsRefused, load_pat
 from caducee.sandbox.dmp.registry import ValueSets
 from caducee.sandbox.dmp.service import Answer, DmpService
 from caducee.sandbox.dmp.store import DmpStore
+from caducee.sandbox.tls import MutualTlsServer, parse_untrusted_request, server_ssl_context
 
 logger = logging.getLogger("caducee.sandbox.dmp")
 
@@ -139,45 +140,23 @@ class DmpSandbox:
         self.server.service.store.close()
 
 
-class DmpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class DmpServer(MutualTlsServer):
+    label = "Bac à sable DMP"
     request_queue_size = 128
+    handshake_timeout = 30.0
 
     def __init__(
         self, address: tuple[str, int], ssl_context: ssl.SSLContext, service: DmpService, ca_file: str
     ) -> None:
-        super().__init__(address, DmpHandler)
-        self.ssl_context = ssl_context
+        super().__init__(address, DmpHandler, ssl_context)
         self.service = service
         self.ca_file = ca_file
-        self.stop_event = threading.Event()
         self.log: list[RequestRecord] = []
-        self.log_lock = threading.Lock()
         self.faults: collections.deque[tuple[str, float]] = collections.deque()
         self.faults_lock = threading.Lock()
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # TLS handshake in the worker thread (a silent client cannot block accept()); NODELAY: no Nagle wait.
-        request.settimeout(30)
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls = self.ssl_context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            level = logging.DEBUG if isinstance(exc, ssl.SSLEOFError | ConnectionError) else logging.INFO
-            logger.log(level, "Bac à sable DMP : poignée de main TLS refusée (%s) : %s", client_address[0], exc)
-            return
-        try:
-            DmpHandler(tls, client_address, self)
-        finally:
-            self.service.store.release()  # one SQLite connection per client connection, reused across requests
-            try:
-                tls.close()
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("Bac à sable DMP : connexion de %s interrompue.", client_address[0], exc_info=True)
+    def connection_closed(self) -> None:
+        self.service.store.release()  # one SQLite connection per client connection, reused across requests
 
     def record(self, record: RequestRecord) -> None:
         with self.log_lock:
@@ -411,23 +390,7 @@ class DmpHandler(BaseHTTPRequestHandler):
 
 
 def _safe_parse(data: bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
-    try:
-        root = etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise _sender(f"XML mal formé : {exc.msg}") from exc
-    if cast(Any, root.getroottree().docinfo).doctype:
-        raise _sender("DTD interdite dans une requête SOAP.")
-    return root
-
-
-def server_ssl_context(*, ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(certfile=str(cert), keyfile=str(key))
-    context.load_verify_locations(cafile=str(ca))
-    return context
+    return parse_untrusted_request(data, _sender)
 
 
 def start_dmp_sandbox(
