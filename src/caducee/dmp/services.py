@@ -142,6 +142,20 @@ def _audit(
     )
 
 
+def _audit_entry(actor: Any, action: str, entry: DmpEntry, request: HttpRequest | None, **detail: Any) -> None:
+    """The audit record of an action on one DMP document of the chart's cache."""
+    _audit(
+        actor,
+        action,
+        entry.patient_id,
+        request=request,
+        object_type="dmp_entry",
+        object_id=entry.pk,
+        uniqueId=entry.unique_id,
+        **detail,
+    )
+
+
 def _failed(actor: Any, action: str, patient: Patient, exc: DmpError, request: HttpRequest | None) -> DmpServiceError:
     """Audit a failed DMP call and turn it into the service error shown to the user."""
     _audit(actor, action, patient, request=request, outcome=AuditEvent.Outcome.ERROR, error=str(exc), code=exc.code)
@@ -624,15 +638,7 @@ def dmp_open(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = None)
         raise _failed(actor, "dmp.open", entry.patient, exc, request) from exc
     DmpEntry.objects.filter(pk=entry.pk).update(seen=True)
     entry.seen = True
-    _audit(
-        actor,
-        "dmp.open",
-        entry.patient_id,
-        request=request,
-        object_type="dmp_entry",
-        object_id=entry.pk,
-        uniqueId=entry.unique_id,
-    )
+    _audit_entry(actor, "dmp.open", entry, request=request)
     return content
 
 
@@ -671,16 +677,7 @@ def dmp_set_visibility(
             local.dmp_invisible_patient = invisible_patient
             local.dmp_invisible_legal_reps = invisible_legal_reps
             local.save(update_fields=["dmp_hidden_from_ps", "dmp_invisible_patient", "dmp_invisible_legal_reps"])
-        _audit(
-            actor,
-            "dmp.visibility",
-            entry.patient_id,
-            request=request,
-            object_type="dmp_entry",
-            object_id=entry.pk,
-            uniqueId=entry.unique_id,
-            confidentiality=new_codes,
-        )
+        _audit_entry(actor, "dmp.visibility", entry, request=request, confidentiality=new_codes)
     return entry
 
 
@@ -689,15 +686,8 @@ def dmp_delete(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = Non
     check_permission(actor, Perm.CLINICAL_WRITE)
     caller = caller_for(actor)
     if entry.author_national_id != caller.national_id:
-        _audit(
-            actor,
-            "dmp.delete",
-            entry.patient_id,
-            request=request,
-            outcome=AuditEvent.Outcome.REFUSED,
-            object_type="dmp_entry",
-            object_id=entry.pk,
-            reason="not_author",
+        _audit_entry(
+            actor, "dmp.delete", entry, request=request, outcome=AuditEvent.Outcome.REFUSED, reason="not_author"
         )
         raise DmpServiceError(
             "Seul l'auteur d'un document peut le supprimer du DMP. Vous pouvez le masquer aux professionnels."
@@ -709,15 +699,7 @@ def dmp_delete(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = Non
     except DmpError as exc:
         raise _failed(actor, "dmp.delete", entry.patient, exc, request) from exc
     with transaction.atomic():
-        _audit(
-            actor,
-            "dmp.delete",
-            entry.patient_id,
-            request=request,
-            object_type="dmp_entry",
-            object_id=entry.pk,
-            uniqueId=entry.unique_id,
-        )
+        _audit_entry(actor, "dmp.delete", entry, request=request)
         entry.delete()
 
 
@@ -733,15 +715,7 @@ def dmp_archive(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = No
     with transaction.atomic():
         DmpEntry.objects.filter(pk=entry.pk).update(status=STATUS_ARCHIVED)
         entry.status = STATUS_ARCHIVED
-        _audit(
-            actor,
-            "dmp.archive",
-            entry.patient_id,
-            request=request,
-            object_type="dmp_entry",
-            object_id=entry.pk,
-            uniqueId=entry.unique_id,
-        )
+        _audit_entry(actor, "dmp.archive", entry, request=request)
     return entry
 
 
