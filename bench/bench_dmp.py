@@ -39,10 +39,11 @@ def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caducee.config.settings")
     os.environ["CADUCEE_SANDBOX"] = "1"
     os.environ["CADUCEE_DATA_DIR"] = str(DATA_DIR)
-    if not os.environ.get("DATABASE_URL"):
-        for name in ("caducee.sqlite3", "sandbox/dmp.sqlite3"):
-            for suffix in ("", "-wal", "-shm"):
-                (DATA_DIR / f"{name}{suffix}").unlink(missing_ok=True)
+    # A fresh database restarts the document sequences: the sandbox DMP's store goes with it (as `caducee demo`).
+    names = ["sandbox/dmp.sqlite3"] + ([] if os.environ.get("DATABASE_URL") else ["caducee.sqlite3"])
+    for name in names:
+        for suffix in ("", "-wal", "-shm"):
+            (DATA_DIR / f"{name}{suffix}").unlink(missing_ok=True)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT / "src"))
     import django

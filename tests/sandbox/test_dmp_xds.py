@@ -13,7 +13,7 @@ from lxml import etree
 
 from caducee.core.oids import OID_INS_NIR
 from caducee.dmp import codes, registry
-from caducee.dmp.api import STATUS_APPROVED, STATUS_ARCHIVED, STATUS_DELETED, STATUS_DEPRECATED
+from caducee.dmp.api import STATUS_APPROVED, STATUS_ARCHIVED, STATUS_DELETED, STATUS_DEPRECATED, DmpRejected
 from caducee.dmp.codes import XdsCode
 from caducee.dmp.xds import NS_LCM, NS_RIM, XdsAuthor
 from caducee.sandbox.dmp import demo
@@ -103,6 +103,15 @@ def test_same_unique_id_other_content_is_refused(client):
     entry = feed(client)
     other = sample_entry(OPEN, unique_id=entry.unique_id, content=b"<ClinicalDocument>autre</ClinicalDocument>")
     assert errors_of(client.submit(DR_MARTIN, [other])) == ["XDSNonIdenticalHash"]
+
+
+def test_same_unique_id_for_another_patient_is_refused(client):
+    entry = feed(client)
+    other = sample_entry(OTHER, unique_id=entry.unique_id)
+    reply = client.submit(DR_MARTIN, [other])
+    assert errors_of(reply) == ["XDSDuplicateUniqueIdInRegistry"]
+    with pytest.raises(DmpRejected, match="déjà utilisé dans le DMP par un autre document"):
+        registry.raise_registry_errors(reply.body)
 
 
 @pytest.mark.parametrize("kwargs", [{"declared_hash": "0" * 40}, {"declared_size": 3}])

@@ -60,6 +60,8 @@ ERROR_MESSAGES = {
     "XDSMissingDocument": "le contenu d'un document manque dans l'envoi.",
     "XDSMissingDocumentMetadata": "les métadonnées d'un document manquent dans l'envoi.",
     "XDSDocumentUniqueIdError": "document inconnu du DMP (identifiant unique).",
+    # As an error (a warning means an identical resend, a success): the identifier belongs to another document.
+    "XDSDuplicateUniqueIdInRegistry": "l'identifiant du document est déjà utilisé dans le DMP par un autre document.",
     "XDSUnknownRepositoryId": "entrepôt de documents inconnu du DMP.",
     "XDSMetadataUpdateError": "la modification des métadonnées a été refusée.",
     "XDSMetadataVersionError": "le document a été modifié entre-temps dans le DMP : rechargez-le.",

@@ -346,7 +346,7 @@ class DmpService:
                 existing = [d for d in self.store.documents_by_unique_id(unique_id, db) if d.status != DELETED]
                 if any(d.patient != patient.ins for d in existing):
                     raise XdsFailure(
-                        "XDSDocumentUniqueIdError", f"uniqueId {unique_id} déjà utilisé pour un autre patient."
+                        "XDSDuplicateUniqueIdInRegistry", f"uniqueId {unique_id} déjà utilisé pour un autre patient."
                     )
                 if any(d.hash != digest for d in existing):
                     raise XdsFailure(
