@@ -106,3 +106,30 @@ def test_secretary_sees_no_dmp_and_sends_nothing(
     assert client.post(f"/dmp/patient/{patient.pk}/consentement/", {"consult_consent": "1"}).status_code == 403
     assert not Delivery.objects.exists() and not DmpConsent.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="dmp.").exists()
+
+
+def test_dmp_tab_query_budget_does_not_grow_with_the_dmp(  # type: ignore[no-untyped-def]
+    client: Client, doctor, make_patient, django_assert_max_num_queries, settings
+) -> None:
+    """The tab reads a fixed number of queries whatever the number of documents (bench: 200 documents)."""
+    from django.utils import timezone
+
+    settings.SANDBOX = True  # the test INS may be shown (R28 gate): no DMP call is made by the page itself
+    patient = qualified(make_patient, FREE_INS)
+    for i in range(40):
+        DmpEntry.objects.create(
+            patient=patient,
+            entry_uuid=f"urn:uuid:{i}",
+            unique_id=f"1.2.3^{i}",
+            status="urn:oasis:names:tc:ebxml-regrep:StatusType:Approved",
+            title=f"Document {i}",
+            type_code="11502-2",
+            type_code_system="2.16.840.1.113883.6.1",
+            author_label="Dr ROUX",
+            creation_time=timezone.now(),
+            service_start_time=timezone.now(),
+        )
+    client.force_login(doctor)
+    with django_assert_max_num_queries(11):  # session, user, patient, audit ×3, access, consent, entries, deliveries
+        html = client.get(f"/dmp/patient/{patient.pk}/").content.decode()
+    assert html.count('data-unique-id="1.2.3^') == 40

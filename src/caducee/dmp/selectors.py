@@ -64,8 +64,9 @@ def dmp_panel(
     entries = [e for e in all_entries if _matches(e, type_code, date_from, date_to, author)]
     deliveries = list(
         Delivery.objects.filter(channel=CHANNEL, document__patient=patient)
-        .select_related(None)
+        .select_related("document")
         .only(
+            "document__title",
             "pk",
             "state",
             "document_id",
