@@ -15,12 +15,17 @@ from caducee.sandbox.runner import start_sandboxes
 
 class Command(BaseCommand):
     help = (
-        "Lance les bacs à sable des services nationaux (INSi aujourd'hui) en avant-plan, "
+        "Lance les bacs à sable des services nationaux (INSi, DMP) en avant-plan, "
         "publie leurs adresses dans DATA_DIR/sandbox.json ; Ctrl-C pour arrêter."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=0, help="Port du bac à sable INSi (0 = port libre).")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=0,
+            help="Port du bac à sable INSi (0 = port libre ; le DMP prend un port libre).",
+        )
         parser.add_argument("--host", default="127.0.0.1", help="Adresse d'écoute (boucle locale par défaut).")
 
     def handle(self, *args: Any, **options: Any) -> None:
