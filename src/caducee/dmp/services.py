@@ -498,34 +498,35 @@ def entries_upsert(patient: Patient, documents: Sequence[DmpDocument], *, full: 
     by_uuid = {e.entry_uuid: e for e in existing}
     by_logical = {e.logical_id: e for e in existing if e.logical_id}
     local = _local_documents(patient, {d.unique_id for d in documents})
-    listed: list[DmpEntry] = []
     now = timezone.now()
+    new: list[DmpEntry] = []
+    changed: dict[int, DmpEntry] = {}
+    names: list[str] = []
+    for doc in documents:
+        fields = _entry_fields(doc)
+        names = list(fields)
+        linked = local.get(doc.unique_id)
+        fields["local_document"] = linked
+        entry = by_uuid.get(doc.entry_uuid) or (by_logical.get(doc.logical_id) if doc.logical_id else None)
+        if entry is None:
+            new.append(DmpEntry(patient=patient, first_seen_at=now, seen=linked is not None, **fields))
+        else:
+            for name, value in fields.items():
+                setattr(entry, name, value)
+            changed[entry.pk] = entry
+    replaced = [d.replaces_id for d in local.values() if d.replaces_id is not None]
     with transaction.atomic():
-        for doc in documents:
-            fields = _entry_fields(doc)
-            entry = by_uuid.get(doc.entry_uuid) or (by_logical.get(doc.logical_id) if doc.logical_id else None)
-            linked = local.get(doc.unique_id)
-            fields["local_document"] = linked
-            if entry is None:
-                entry = DmpEntry(patient=patient, first_seen_at=now, seen=linked is not None, **fields)
-                try:
-                    with transaction.atomic():  # savepoint: a concurrent refresh may have just created it
-                        entry.save()
-                except IntegrityError:
-                    entry = DmpEntry.objects.get(patient=patient, entry_uuid=doc.entry_uuid)
-                    for name, value in fields.items():
-                        setattr(entry, name, value)
-                    entry.save()
-            else:
-                for name, value in fields.items():
-                    setattr(entry, name, value)
-                entry.save()
-            by_uuid[entry.entry_uuid] = entry
-            listed.append(entry)
-            if linked is not None and linked.replaces_id is not None:
-                DmpEntry.objects.filter(patient=patient, local_document_id=linked.replaces_id).exclude(
-                    pk=entry.pk
-                ).update(status=STATUS_DEPRECATED)
+        # Bulk writes (a first listing is up to hundreds of entries); a concurrent refresh that created the same
+        # entry meanwhile is merged: its row is kept (ignore_conflicts), both hold the same listing.
+        DmpEntry.objects.bulk_create(new, ignore_conflicts=True)
+        if changed:
+            DmpEntry.objects.bulk_update(list(changed.values()), names)
+        rows = {e.entry_uuid: e for e in DmpEntry.objects.filter(patient=patient)}
+        listed = [rows[d.entry_uuid] for d in documents if d.entry_uuid in rows]
+        if replaced:  # a replacement we sent deprecates the entry of the document it replaces
+            DmpEntry.objects.filter(patient=patient, local_document_id__in=replaced).exclude(
+                pk__in=[e.pk for e in listed]
+            ).update(status=STATUS_DEPRECATED)
         if full:
             DmpEntry.objects.filter(patient=patient).exclude(pk__in=[e.pk for e in listed]).delete()
     return listed
