@@ -9,6 +9,7 @@ returns the refreshed part. Every screen works without JavaScript.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -217,26 +218,25 @@ def dmp_visibility_view(request: HttpRequest, entry_id: int) -> HttpResponse:
     return redirect("dmp:panel", patient_id=entry.patient_id)
 
 
-@require_POST
-def dmp_delete_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+def _entry_action(request: HttpRequest, entry_id: int, action: Callable[..., object], done: str) -> HttpResponse:
+    """Run a one-click action on a DMP document (TD3.3c/d), say how it went, back to the tab."""
     entry = _entry(entry_id)
     try:
-        dmp_delete(actor=request.user, entry=entry, request=request)
-        messages.success(request, f"« {entry.title} » supprimé du DMP.")
+        action(actor=request.user, entry=entry, request=request)
+        messages.success(request, f"« {entry.title} » {done}.")
     except DmpServiceError as exc:
         messages.error(request, str(exc))
     return redirect("dmp:panel", patient_id=entry.patient_id)
+
+
+@require_POST
+def dmp_delete_view(request: HttpRequest, entry_id: int) -> HttpResponse:
+    return _entry_action(request, entry_id, dmp_delete, "supprimé du DMP")
 
 
 @require_POST
 def dmp_archive_view(request: HttpRequest, entry_id: int) -> HttpResponse:
-    entry = _entry(entry_id)
-    try:
-        dmp_archive(actor=request.user, entry=entry, request=request)
-        messages.success(request, f"« {entry.title} » archivé dans le DMP.")
-    except DmpServiceError as exc:
-        messages.error(request, str(exc))
-    return redirect("dmp:panel", patient_id=entry.patient_id)
+    return _entry_action(request, entry_id, dmp_archive, "archivé dans le DMP")
 
 
 @require_POST

@@ -22,7 +22,6 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,7 +40,12 @@ from caducee.core.oids import (
     NS_WSA,
 )
 from caducee.core.text import normalize_trait
-from caducee.sandbox.tls import MutualTlsServer, parse_untrusted_request, server_ssl_context
+from caducee.sandbox.tls import (
+    MutualTlsServer,
+    SandboxRequestHandler,
+    parse_untrusted_request,
+    server_ssl_context,
+)
 
 logger = logging.getLogger("caducee.sandbox.insi")
 
@@ -413,11 +417,9 @@ class InsiServer(MutualTlsServer):
             self.log.append(record)
 
 
-class InsiHandler(BaseHTTPRequestHandler):
+class InsiHandler(SandboxRequestHandler):
     server: InsiServer
-    protocol_version = "HTTP/1.1"
     server_version = "CaduceeSandboxINSi/1.0"
-    sys_version = ""
     timeout = 30
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -544,25 +546,6 @@ class InsiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise _sender("Requête trop volumineuse.", http_status=413)
         return self.rfile.read(int(length))
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "application/soap+xml; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError) as exc:
-            logger.debug("Bac à sable INSi : client parti avant la réponse (%s).", exc)
-            self.close_connection = True
 
 
 def start_insi_sandbox(

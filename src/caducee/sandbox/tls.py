@@ -84,3 +84,31 @@ class MutualTlsServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("%s : connexion de %s interrompue.", self.label, client_address[0], exc_info=True)
+
+
+class SandboxRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler of a sandbox; `_send` writes an answer, a client gone meanwhile is no error."""
+
+    protocol_version = "HTTP/1.1"
+    sys_version = ""
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/soap+xml; charset=utf-8",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError) as exc:
+            logger.debug("%s : client parti avant la réponse (%s).", getattr(self.server, "label", "Bac à sable"), exc)
+            self.close_connection = True

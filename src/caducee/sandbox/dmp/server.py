@@ -21,7 +21,6 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,12 @@ from caducee.sandbox.dmp.patients import DMP_PATIENTS_FILE, InsRefused, load_pat
 from caducee.sandbox.dmp.registry import ValueSets
 from caducee.sandbox.dmp.service import Answer, DmpService
 from caducee.sandbox.dmp.store import DmpStore
-from caducee.sandbox.tls import MutualTlsServer, parse_untrusted_request, server_ssl_context
+from caducee.sandbox.tls import (
+    MutualTlsServer,
+    SandboxRequestHandler,
+    parse_untrusted_request,
+    server_ssl_context,
+)
 
 logger = logging.getLogger("caducee.sandbox.dmp")
 
@@ -171,11 +175,9 @@ class _Dropped(Exception):
     """The connection was closed on purpose (fault injection)."""
 
 
-class DmpHandler(BaseHTTPRequestHandler):
+class DmpHandler(SandboxRequestHandler):
     server: DmpServer
-    protocol_version = "HTTP/1.1"
     server_version = "CaduceeSandboxDMP/1.0"
-    sys_version = ""
     timeout = 60
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -366,27 +368,6 @@ class DmpHandler(BaseHTTPRequestHandler):
         else:
             content_type = f'application/soap+xml; charset=utf-8; action="{RESPONSE_ACTIONS[action]}"'
             self._send(200, xml, content_type)
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str = "application/soap+xml; charset=utf-8",
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError) as exc:
-            logger.debug("Bac à sable DMP : client parti avant la réponse (%s).", exc)
-            self.close_connection = True
 
 
 def _safe_parse(data: bytes) -> etree._Element:
