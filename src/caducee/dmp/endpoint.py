@@ -8,14 +8,12 @@ sign_key} in DATA_DIR/sandbox.json.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
-from caducee.identity.insi.endpoint import SANDBOX_STATE_FILE, SandboxNotRunning
+from caducee.core.endpoints import SANDBOX_STATE_FILE, SandboxNotRunning, check_real_settings, sandbox_service
 
 
 @dataclass(frozen=True)
@@ -36,26 +34,18 @@ def dmp_endpoint() -> DmpEndpoint:
     """The DMP endpoint chosen by the settings (CADUCEE_SANDBOX, CADUCEE_DMP_*)."""
     if settings.SANDBOX:
         return sandbox_endpoint(Path(settings.DATA_DIR))
-    required = (
-        ("CADUCEE_DMP_URL", settings.DMP_URL),
-        ("CADUCEE_DMP_AUTH_CERT", settings.DMP_AUTH_CERT),
-        ("CADUCEE_DMP_AUTH_KEY", settings.DMP_AUTH_KEY),
-        ("CADUCEE_DMP_SIGN_CERT", settings.DMP_SIGN_CERT),
-        ("CADUCEE_DMP_SIGN_KEY", settings.DMP_SIGN_KEY),
+    check_real_settings(
+        service="Service DMP",
+        url=("CADUCEE_DMP_URL", settings.DMP_URL),
+        files=(
+            ("CADUCEE_DMP_AUTH_CERT", settings.DMP_AUTH_CERT),
+            ("CADUCEE_DMP_AUTH_KEY", settings.DMP_AUTH_KEY),
+            ("CADUCEE_DMP_SIGN_CERT", settings.DMP_SIGN_CERT),
+            ("CADUCEE_DMP_SIGN_KEY", settings.DMP_SIGN_KEY),
+        ),
+        optional_files=(("CADUCEE_DMP_CA", settings.DMP_CA_BUNDLE),),
+        what="URL du DMPi et certificats IGC-Santé d'authentification et de signature de la structure",
     )
-    missing = [name for name, value in required if not value]
-    if missing:
-        raise ImproperlyConfigured(
-            "Service DMP non configuré : renseignez "
-            + ", ".join(missing)
-            + " (URL du DMPi et certificats IGC-Santé d'authentification et de signature de la structure), "
-            "ou lancez Caducée en mode bac à sable (CADUCEE_SANDBOX=1)."
-        )
-    if not str(settings.DMP_URL).startswith("https://"):
-        raise ImproperlyConfigured("CADUCEE_DMP_URL doit être une adresse https:// (TLS mutuel).")
-    for name, path in (*required[1:], ("CADUCEE_DMP_CA", settings.DMP_CA_BUNDLE)):
-        if path and not Path(path).is_file():
-            raise ImproperlyConfigured(f"{name} : fichier introuvable ({path}).")
     assert settings.DMP_AUTH_CERT and settings.DMP_AUTH_KEY and settings.DMP_SIGN_CERT and settings.DMP_SIGN_KEY
     return DmpEndpoint(
         url=str(settings.DMP_URL),
@@ -70,10 +60,8 @@ def dmp_endpoint() -> DmpEndpoint:
 
 def sandbox_endpoint(data_dir: Path) -> DmpEndpoint:
     """The DMP sandbox published by `caducee sandbox` in DATA_DIR/sandbox.json (key "dmp")."""
-    state_file = Path(data_dir) / SANDBOX_STATE_FILE
+    dmp = sandbox_service(data_dir, "dmp", "DMP")
     try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        dmp = state["dmp"]
         return DmpEndpoint(
             url=dmp["url"],
             client_cert=Path(dmp["client_cert"]),
@@ -83,12 +71,5 @@ def sandbox_endpoint(data_dir: Path) -> DmpEndpoint:
             ca_bundle=Path(dmp["ca"]),
             sandbox=True,
         )
-    except FileNotFoundError as exc:
-        raise SandboxNotRunning(
-            f"Bac à sable DMP introuvable ({state_file} absent) : lancez `caducee sandbox` "
-            "dans un autre terminal (CADUCEE_SANDBOX=1)."
-        ) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SandboxNotRunning(
-            f"Fichier {state_file} illisible ou sans bac à sable DMP : relancez `caducee sandbox`."
-        ) from exc
+    except (KeyError, TypeError) as exc:
+        raise SandboxNotRunning(f"Bac à sable DMP mal décrit dans {SANDBOX_STATE_FILE} : relancez-le.") from exc
