@@ -1,0 +1,1 @@
+"""MSSanté: secure messaging with colleagues and patients (issue 5)."""
