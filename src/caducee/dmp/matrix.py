@@ -29,10 +29,11 @@ CISIS_TYPES = "1.2.250.1.213.1.1.4.12"
 class MatrixRow:
     label: str
     type_codes: tuple[tuple[str, str], ...]  # (code, code system)
-    dmp: bool
-    mss_ps: bool
-    mss_patient: bool
     in_force: dt.date
+    # The arrêté's common case: DMP, MSS to the professionals, MSS to the patient; rows state their exceptions.
+    dmp: bool = True
+    mss_ps: bool = True
+    mss_patient: bool = True
 
 
 ARRETE_2022_04_26: tuple[MatrixRow, ...] = (
@@ -40,64 +41,41 @@ ARRETE_2022_04_26: tuple[MatrixRow, ...] = (
         "Compte rendu des examens de biologie médicale (hors séjour hospitalier)",
         (("11502-2", LOINC),),
         dmp=False,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2022, 11, 1),
     ),
     MatrixRow(
         "Compte rendu des examens radio-diagnostiques (hors séjour hospitalier)",
         (("18748-4", LOINC),),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2022, 11, 1),
     ),
     MatrixRow(
         "Prescription de produits de santé (hors prescription soumise à entente préalable)",
         (("57833-6", LOINC),),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2022, 11, 1),
     ),
     MatrixRow(
         "Compte rendu opératoire",
         (("34874-8", LOINC),),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2023, 1, 1),
     ),
     MatrixRow(
         "Prescription d'examen de biologie médicale (hors séjour hospitalier)",
         (),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2023, 12, 1),
     ),
     MatrixRow(
         "Demande d'examen de radiologie (hors séjour hospitalier)",
         (),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2023, 12, 1),
     ),
     MatrixRow(
         "Autres certificats et déclarations (art. R. 4127-76 CSP)",
         (("89601-9", LOINC),),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2023, 12, 1),
     ),
     MatrixRow(
         "Lettres et courriers adressés à un professionnel de santé (hors séjour hospitalier)",
         (("96349-6", LOINC),),
-        dmp=True,
-        mss_ps=True,
-        mss_patient=True,
         in_force=dt.date(2023, 12, 1),
     ),
 )

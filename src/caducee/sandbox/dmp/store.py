@@ -74,44 +74,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
-@dataclass
-class StoredDocument:
-    entry_uuid: str
-    logical_id: str
-    unique_id: str
-    version: int
-    patient: str
-    status: str
-    metadata: str
-    hash: str
-    size: int
-    mime_type: str
-    repository: str
-    submission_set: str
-    submission_time: str
-    author_national_id: str
-    confidentiality: tuple[str, ...]
-    class_code: str
-    type_code: str
-    creation_time: str
-    service_start_time: str
-    is_signature: bool
-    seq: int
-
-
-@dataclass
-class StoredSubmissionSet:
-    entry_uuid: str
-    unique_id: str
-    patient: str
-    submission_time: str
-    author_national_id: str
-    metadata: str
-
-
-@dataclass
-class NewDocument:
-    """A document entry to insert (the registry has already assigned its identifiers)."""
+@dataclass(kw_only=True)
+class _DocumentFields:
+    """A document entry's registry fields, as stored (`StoredDocument`) or about to be (`NewDocument`)."""
 
     entry_uuid: str
     logical_id: str
@@ -120,7 +85,6 @@ class NewDocument:
     patient: str
     status: str
     metadata: str
-    content: bytes
     hash: str
     size: int
     mime_type: str
@@ -134,6 +98,28 @@ class NewDocument:
     creation_time: str
     service_start_time: str
     is_signature: bool = False
+
+
+@dataclass(kw_only=True)
+class StoredDocument(_DocumentFields):
+    seq: int
+
+
+@dataclass
+class StoredSubmissionSet:
+    entry_uuid: str
+    unique_id: str
+    patient: str
+    submission_time: str
+    author_national_id: str
+    metadata: str
+
+
+@dataclass(kw_only=True)
+class NewDocument(_DocumentFields):
+    """A document entry to insert (the registry has already assigned its identifiers)."""
+
+    content: bytes
 
 
 @dataclass
