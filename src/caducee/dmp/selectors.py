@@ -33,11 +33,6 @@ class DmpPanel:
     new_count: int
     deliveries: list[Delivery]
     type_choices: list[tuple[str, str]] = field(default_factory=list)  # (type_code, label) present in the cache
-    author_choices: list[str] = field(default_factory=list)
-
-    @property
-    def checked(self) -> bool:
-        return self.access is not None and self.access.checked_at is not None
 
 
 def dmp_panel(
@@ -60,7 +55,6 @@ def dmp_panel(
     )
     new_count = sum(1 for e in all_entries if not e.seen)
     types = sorted({(e.type_code, e.type_label or e.type_code) for e in all_entries}, key=lambda t: t[1])
-    authors = sorted({e.author_label for e in all_entries if e.author_label})
     entries = [e for e in all_entries if _matches(e, type_code, date_from, date_to, author)]
     deliveries = list(
         Delivery.objects.filter(channel=CHANNEL, document__patient=patient)
@@ -81,7 +75,7 @@ def dmp_panel(
         )
         .order_by("-created_at", "-id")
     )
-    return DmpPanel(access, consent, entries, new_count, deliveries, types, authors)
+    return DmpPanel(access, consent, entries, new_count, deliveries, types)
 
 
 def _matches(entry: DmpEntry, type_code: str, date_from: dt.date | None, date_to: dt.date | None, author: str) -> bool:
