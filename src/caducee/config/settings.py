@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "caducee.record",
     "caducee.documents",
     "caducee.dmp",
+    "caducee.mss",
     "caducee.sandbox",
 ]
 
