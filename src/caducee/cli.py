@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _prepare_demo() -> None:
     """The demo always runs on the sandbox, in a fresh SQLite database of its own."""
+    import shutil
     from pathlib import Path
 
     os.environ["CADUCEE_SANDBOX"] = "1"
@@ -29,9 +30,11 @@ def _prepare_demo() -> None:
     demo_dir = base / "demo"
     # A fresh database restarts the document sequences: the sandbox DMP's own store goes with it, or the
     # new documents would collide with the previous run's under the same uniqueIds.
-    for name in ("caducee.sqlite3", "sandbox/dmp.sqlite3"):
+    for name in ("caducee.sqlite3", "sandbox/dmp.sqlite3", "sandbox/mss.sqlite3"):
         for suffix in ("", "-wal", "-shm"):
             (demo_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    # Received messages and documents waiting in the work list belong to the database that goes.
+    shutil.rmtree(demo_dir / "mss", ignore_errors=True)
     os.environ["CADUCEE_DATA_DIR"] = str(demo_dir)
 
 

@@ -180,6 +180,9 @@ def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
     letters_seed_defaults()
 
     records = seed_record_demo()
+    from caducee.mss.demo import seed_mss_demo
+
+    seed_mss_demo()
     return {
         "practice": practice,
         "users": users,
