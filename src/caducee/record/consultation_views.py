@@ -14,7 +14,7 @@ from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.services import SandboxDataError
 from caducee.core.audit import audit_record
-from caducee.dmp.matrix import dmp_default
+from caducee.documents.sharing_matrix import dmp_default
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
 from caducee.identity.ins import transmissible_ins
@@ -61,7 +61,7 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
     for element in model.elements(summary):
         sections.setdefault(element.section_label, []).append(element)
     # "Envoyer au DMP": offered for a qualified identity only (R28), pre-ticked per the arrêté of 26 April 2022
-    # matrix and the forfait structure policy (caducee.dmp.matrix).
+    # matrix and the forfait structure policy (caducee.documents.sharing_matrix).
     try:
         dmp_offered = transmissible_ins(patient.identity) is not None
     except SandboxDataError:

@@ -1,4 +1,5 @@
-"""The arrêté of 26 April 2022 (art. L. 1111-15 CSP) as data, and the default of "Envoyer au DMP".
+"""The arrêté of 26 April 2022 (art. L. 1111-15 CSP) as data, and the defaults of "Envoyer au DMP" and of the
+MSSanté send to the médecin traitant.
 
 Source: ../shared/seeds/001_*.txt, "Arrêté du 26 avril 2022 fixant la liste des documents soumis à l'obligation
 prévue à l'article L. 1111-15 du code de la santé publique": for each kind of document, whether it must be put in the
@@ -114,3 +115,21 @@ def dmp_default_reason(type_code: str, type_code_system: str, on: dt.date) -> st
     if row is not None and row.dmp and on >= row.in_force:
         return f"Obligation (arrêté du 26 avril 2022) depuis le {row.in_force:%d/%m/%Y} : {row.label}"
     return ""
+
+
+def mss_ps_obligation(type_code: str, type_code_system: str, on: dt.date) -> bool:
+    """The arrêté requires this document to be sent by MSSanté to the professionals caring for the patient."""
+    row = matrix_row(type_code, type_code_system)
+    return row is not None and row.mss_ps and on >= row.in_force
+
+
+def mss_patient_obligation(type_code: str, type_code_system: str, on: dt.date) -> bool:
+    """The arrêté requires this document to be sent by MSSanté to the patient (Mon espace santé)."""
+    row = matrix_row(type_code, type_code_system)
+    return row is not None and row.mss_patient and on >= row.in_force
+
+
+def mss_to_medecin_traitant_default(type_code: str, type_code_system: str, on: dt.date, *, author_is_mt: bool) -> bool:
+    """Pre-tick the médecin traitant as recipient (issue 5 §6, LGC.MSS.03): the arrêté asks for an MSSanté send to
+    the professionals and the author is not the médecin traitant (who would be writing to themself)."""
+    return not author_is_mt and mss_ps_obligation(type_code, type_code_system, on)
