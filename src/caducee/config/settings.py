@@ -153,6 +153,22 @@ DMP_CA_BUNDLE = env_path("CADUCEE_DMP_CA")
 DMP_TIMEOUT_SECONDS = env_int("CADUCEE_DMP_TIMEOUT", 20, minimum=1)
 # LPS_ID_HOMOLOGATION_DMP of the VIHF: known after the CNDA homologation.
 DMP_HOMOLOGATION_ID = env_str("CADUCEE_DMP_HOMOLOGATION", "")
+# MSSanté (issue 5): the operator's SMTP submission and IMAP4rev1 hosts (STARTTLS on both, SC.MSS/CONF.05/06), its
+# OAuth2 token endpoint (the sandbox's, standing for Pro Santé Connect until issue 6), the CA bundle checking the
+# operator, and the practice's IGC-Santé ORG AUTH_CLI certificate (token endpoint and APP mailboxes, CONF.12).
+MSS_SMTP_HOST = env_str("CADUCEE_MSS_SMTP_HOST", "")
+MSS_SMTP_PORT = env_int("CADUCEE_MSS_SMTP_PORT", 587, minimum=1)
+MSS_IMAP_HOST = env_str("CADUCEE_MSS_IMAP_HOST", "")
+MSS_IMAP_PORT = env_int("CADUCEE_MSS_IMAP_PORT", 143, minimum=1)
+MSS_TOKEN_URL = env_str("CADUCEE_MSS_TOKEN_URL", "")
+MSS_CA_BUNDLE = env_path("CADUCEE_MSS_CA")
+MSS_CLIENT_CERT = env_path("CADUCEE_MSS_CLIENT_CERT")
+MSS_CLIENT_KEY = env_path("CADUCEE_MSS_CLIENT_KEY")
+MSS_TIMEOUT_SECONDS = env_int("CADUCEE_MSS_TIMEOUT", 20, minimum=1)
+# X-MSS-NIL (SC.MSS/CONF.16): the software number given at the Ségur referencing, on every mail sent.
+MSS_NIL = env_str("CADUCEE_MSS_NIL", "")
+# The test citizen mailbox of the "Prestation Ségur" proof (notes §2.5: the ANS examples' test INS).
+MSS_PATIENT_TEST_ADDRESS = env_str("CADUCEE_MSS_PATIENT_TEST_ADDRESS", "279035121518989@patient.mssante.fr")
 # Outbox (core/outbox.py): how long a worker's claim holds before another worker may resend (a worker killed
 # mid-send), and the first retry delay after a transient failure (doubling up to one hour).
 OUTBOX_LEASE_SECONDS = env_int("CADUCEE_OUTBOX_LEASE_SECONDS", 120, minimum=1)

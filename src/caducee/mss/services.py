@@ -1,0 +1,397 @@
+"""MSSanté services: send a message (documents or not) to colleagues and patients, the proposed recipients.
+
+Rules (issue 5 §2–3; notes §2.3–2.5):
+* One patient per message (ECO.2.1.1); the documents are the patient's stored ones (principle 2).
+* MSS Citoyenne: a patient's address is `<matricule INS>@patient.mssante.fr`, built from a QUAL identity only
+  (SC.MSS.14 via R28 `transmissible_ins`); any address in `patient.mssante.fr` must be that of the message's own
+  patient with a QUAL identity — a message to another or to an unqualified patient is refused before anything is
+  written. The professional always starts the conversation (a message from here is always allowed to a QUAL
+  patient); "Mettre fin aux échanges" sends `X-MSS-MES: FIN` (CONF.21), for a message to the patient only.
+* Sending is asynchronous and durable: `mss_send` writes the OutboundMessage, its recipients and the outbox delivery
+  (channel "mss", action "send", key = the Message-ID fixed now) in one transaction; `caducee.mss.handler` submits
+  it. A resend after a crash carries the same Message-ID.
+* Sending needs CLINICAL_WRITE (PermissionDenied otherwise); every send and refusal is audited with the patient.
+* The test message to the test citizen mailbox (`settings.MSS_PATIENT_TEST_ADDRESS`) proves the set-up
+  ("Prestation Ségur"), in one click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from caducee.accounts.models import Practice, User
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
+from caducee.core.models import AuditEvent
+from caducee.core.outbox import delivery_enqueue
+from caducee.documents.models import Document
+from caducee.identity.ins import transmissible_ins
+from caducee.identity.models import Identity
+from caducee.mss.compose import (
+    PATIENT_DOMAIN,
+    REPLACES_PREFIX,
+    ComposeError,
+    document_parts,
+    document_subject,
+    is_patient_address,
+    new_message_id,
+    patient_label,
+    submission_for,
+)
+from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage, OutboundRecipient
+from caducee.patients.models import CorrespondentRole, Patient, PatientCorrespondent
+
+CHANNEL = "mss"
+ACTION_SEND = "send"
+ACTION_MDN = "mdn"
+
+
+class MssServiceError(Exception):
+    """A refused send; the message is French and shown as it is."""
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient proposed on the "Envoyer" screen."""
+
+    address: str
+    display_name: str
+    role: str  # medecin_traitant | adresseur | patient
+    role_label: str
+    is_patient: bool = False
+
+
+# --- addresses --------------------------------------------------------------------------------------------------
+
+
+def patient_mss_address(identity: Identity) -> str | None:
+    """`<matricule INS>@patient.mssante.fr` for a QUAL identity, None otherwise (SC.MSS.14, R28)."""
+    try:
+        ins = transmissible_ins(identity)
+    except Exception:  # SandboxDataError: a test identity on a real service is not a patient's address
+        return None
+    return f"{ins.matricule}@{PATIENT_DOMAIN}" if ins is not None else None
+
+
+def mailbox_for(user: User | None) -> Mailbox | None:
+    """The user's personal (PER) mailbox, else the practice's organisational (ORG) one."""
+    active = Mailbox.objects.filter(is_active=True)
+    if user is not None and user.pk is not None:
+        personal = active.filter(owner=user, kind=MailboxKind.PER).order_by("id").first()
+        if personal is not None:
+            return personal
+    return active.filter(kind=MailboxKind.ORG).order_by("id").first()
+
+
+def _user_mailbox(user: User | None) -> str:
+    if user is None:
+        return ""
+    box = Mailbox.objects.filter(owner=user, kind=MailboxKind.PER, is_active=True).order_by("id").first()
+    return box.address if box is not None else ""
+
+
+def proposed_recipients(patient: Patient, author: User | None) -> list[Recipient]:
+    """The recipients offered by default: the médecin traitant when the author is not the médecin traitant, the
+    adresseur, the patient when the identity is QUAL (issue 5 §6; SC.MSS/UX.32). No duplicates, never the author."""
+    own = {_user_mailbox(author).lower()} - {""}
+    found: list[Recipient] = []
+    seen: set[str] = set(own)
+
+    def add(address: str, name: str, role: str, label: str, is_patient: bool = False) -> None:
+        key = address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            found.append(Recipient(address.strip(), name, role, label, is_patient))
+
+    links = list(
+        PatientCorrespondent.objects.filter(
+            patient=patient, role__in=[CorrespondentRole.MEDECIN_TRAITANT, CorrespondentRole.ADRESSEUR]
+        )
+        .exclude(correspondent__mss_address="")
+        .select_related("correspondent")
+        .order_by("id")
+    )
+    author_is_mt = author is not None and patient.medecin_traitant_id == author.pk
+    if not author_is_mt:
+        mt = patient.medecin_traitant
+        if mt is not None:
+            add(_user_mailbox(mt), mt.display_name(), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
+        for link in links:
+            if link.role == CorrespondentRole.MEDECIN_TRAITANT:
+                c = link.correspondent
+                add(c.mss_address, str(c), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
+    for link in links:
+        if link.role == CorrespondentRole.ADRESSEUR:
+            c = link.correspondent
+            add(c.mss_address, str(c), CorrespondentRole.ADRESSEUR, "Adresseur")
+    patient_address = patient_mss_address(patient.identity)
+    if patient_address:
+        add(patient_address, patient_label(patient.identity), "patient", "Patient (Mon espace santé)", True)
+    return found
+
+
+# --- sending ----------------------------------------------------------------------------------------------------
+
+
+def _audit(
+    actor: Any,
+    action: str,
+    patient_id: int | None,
+    *,
+    outcome: str = AuditEvent.Outcome.OK,
+    object_id: object = "",
+    request: HttpRequest | None = None,
+    **detail: Any,
+) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type="mss_message",
+        object_id=object_id,
+        patient_id=patient_id,
+        outcome=outcome,
+        detail=detail,
+        request=request,
+    )
+
+
+def _clean_addresses(addresses: Sequence[str]) -> list[str]:
+    cleaned: list[str] = []
+    for raw in addresses:
+        address = (raw or "").strip()
+        if not address:
+            continue
+        try:
+            validate_email(address)
+        except ValidationError as exc:
+            raise MssServiceError(f"Adresse de messagerie invalide : « {address} ».") from exc
+        if address.lower() not in (a.lower() for a in cleaned):
+            cleaned.append(address)
+    return cleaned
+
+
+def _default_body(documents: Sequence[Document], replaces: OutboundMessage | None, sender: str) -> str:
+    lines = ["Bonjour,", ""]
+    if documents:
+        titles = ", ".join(d.title for d in documents)
+        lines.append(f"Veuillez trouver ci-joint : {titles}.")
+    if replaces is not None:
+        lines.append(
+            f"Ce message annule et remplace celui du {timezone.localtime(replaces.created_at):%d/%m/%Y à %H:%M}."
+        )
+    lines += ["", "Bien cordialement,", sender]
+    return "\n".join(lines)
+
+
+def _refuse(actor: Any, patient: Patient | None, reason: str, request: HttpRequest | None) -> MssServiceError:
+    _audit(actor, "mss.send", patient.pk if patient else None, outcome=AuditEvent.Outcome.REFUSED, reason=reason)
+    return MssServiceError(reason)
+
+
+def mss_send(
+    *,
+    actor: Any,
+    patient: Patient | None,
+    documents: Sequence[Document] = (),
+    recipients: Sequence[str],
+    body: str = "",
+    to_patient: bool = False,
+    end_conversation: bool = False,
+    replaces: OutboundMessage | None = None,
+    mailbox: Mailbox | None = None,
+    subject: str = "",
+    request: HttpRequest | None = None,
+) -> OutboundMessage:
+    """Queue a message (see the module docstring); returns the OutboundMessage (state "queued").
+
+    `recipients`: addresses; `to_patient` adds the patient's own address (QUAL only). `replaces`: the message whose
+    documents this one corrects ("Annule et remplace"). `subject` is used only without documents (with documents the
+    subject is the `XDM/1.0/DDM+…` one). Raises MssServiceError (French) or PermissionDenied.
+    """
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    return _send(
+        actor=actor,
+        patient=patient,
+        documents=list(documents),
+        recipients=recipients,
+        body=body,
+        to_patient=to_patient,
+        end_conversation=end_conversation,
+        replaces=replaces,
+        mailbox=mailbox,
+        subject=subject,
+        request=request,
+    )
+
+
+def _send(
+    *,
+    actor: Any,
+    patient: Patient | None,
+    documents: list[Document],
+    recipients: Sequence[str],
+    body: str,
+    to_patient: bool,
+    end_conversation: bool,
+    replaces: OutboundMessage | None,
+    mailbox: Mailbox | None,
+    subject: str,
+    request: HttpRequest | None,
+    test_address: str = "",
+) -> OutboundMessage:
+    mailbox = mailbox or mailbox_for(actor)
+    if mailbox is None or not mailbox.is_active:
+        raise _refuse(actor, patient, "Aucune boîte MSSanté n'est configurée pour vous ni pour le cabinet.", request)
+    if documents and patient is None:
+        raise _refuse(actor, patient, "Un document est envoyé dans le message de son patient.", request)
+    if any(d.patient_id != (patient.pk if patient else None) for d in documents):
+        raise _refuse(actor, patient, "Un message MSSanté ne concerne qu'un seul patient (ECO.2.1.1).", request)
+    addresses = _clean_addresses(recipients)
+    own_patient = patient_mss_address(patient.identity) if patient is not None else None
+    if to_patient:
+        if own_patient is None:
+            raise _refuse(
+                actor,
+                patient,
+                "L'identité du patient n'est pas qualifiée (statut QUAL) : aucun message ne peut lui être envoyé "
+                "par sa messagerie Mon espace santé (SC.MSS.14).",
+                request,
+            )
+        if own_patient.lower() not in (a.lower() for a in addresses):
+            addresses.append(own_patient)
+    for address in addresses:
+        if is_patient_address(address) and address.lower() != (own_patient or "").lower():
+            if test_address and address.lower() == test_address.lower():
+                continue
+            raise _refuse(
+                actor,
+                patient,
+                f"« {address} » n'est pas l'adresse Mon espace santé de ce patient à l'identité qualifiée : "
+                "un message n'est adressé qu'au patient concerné, avec une INS qualifiée (SC.MSS.14).",
+                request,
+            )
+    patient_recipients = [a for a in addresses if is_patient_address(a)]
+    if end_conversation and not patient_recipients:
+        raise _refuse(actor, patient, "« Mettre fin aux échanges » ne concerne qu'un message au patient.", request)
+    if not addresses:
+        raise _refuse(actor, patient, "Choisissez au moins un destinataire.", request)
+
+    identity = patient.identity if patient is not None else None
+    if documents:
+        try:  # the documents are checked now: the user learns at once what cannot travel
+            document_parts(
+                documents,
+                identity,
+                submission=submission_for(unique_id="0", source_id="0", moment=timezone.now(), title=""),
+            )
+        except ComposeError as exc:
+            raise _refuse(actor, patient, str(exc), request) from exc
+        assert identity is not None
+        final_subject = document_subject(identity, documents)
+    else:
+        final_subject = subject.strip() or "Message de votre professionnel de santé"
+    in_reply_to, references = "", ""
+    if replaces is not None:
+        final_subject = REPLACES_PREFIX + final_subject
+        in_reply_to = replaces.message_id
+        references = " ".join([*replaces.references.split(), replaces.message_id])
+    sender_name = actor.display_name() if isinstance(actor, User) else mailbox.display_name
+    text = body.strip() or _default_body(documents, replaces, sender_name)
+    names = _recipient_names(addresses, identity)
+
+    with transaction.atomic():
+        message = OutboundMessage.objects.create(
+            mailbox=mailbox,
+            author=actor if isinstance(actor, User) else None,
+            patient=patient,
+            message_id=new_message_id(mailbox.address),
+            in_reply_to=in_reply_to,
+            references=references,
+            subject=final_subject[:500],
+            body_text=text,
+            to_patient=bool(patient_recipients),
+            ends_conversation=end_conversation,
+            replaces=replaces,
+        )
+        if documents:
+            message.documents.set(documents)
+        OutboundRecipient.objects.bulk_create(
+            [OutboundRecipient(message=message, address=a, display_name=names.get(a, "")) for a in addresses]
+        )
+        message.delivery = delivery_enqueue(
+            channel=CHANNEL,
+            document=documents[0] if documents else None,
+            action=ACTION_SEND,
+            unique_id=message.message_id,
+            payload={"message": message.pk},
+        )
+        message.save(update_fields=["delivery"])
+        _audit(
+            actor,
+            "mss.send",
+            patient.pk if patient else None,
+            object_id=message.pk,
+            request=request,
+            message_id=message.message_id,
+            recipients=addresses,
+            documents=[d.unique_id for d in documents],
+            to_patient=message.to_patient,
+            ends_conversation=end_conversation,
+            replaces=replaces.message_id if replaces else "",
+        )
+    return message
+
+
+def _recipient_names(addresses: Sequence[str], identity: Identity | None) -> dict[str, str]:
+    """Display names for the To: header: the patient's traits, the address book's or the practice's names."""
+    from caducee.patients.models import Correspondent
+
+    names: dict[str, str] = {}
+    lowered = [a.lower() for a in addresses]
+    for c in Correspondent.objects.filter(mss_address__in=addresses):
+        names[c.mss_address] = str(c)
+    for box in Mailbox.objects.filter(Q(address__in=addresses)).select_related("owner"):
+        owner = box.owner
+        names.setdefault(box.address, owner.display_name() if owner is not None else box.display_name)
+    for address in addresses:
+        if is_patient_address(address) and identity is not None and address.lower() in lowered:
+            names.setdefault(address, patient_label(identity))
+    return names
+
+
+def mss_send_test_message(*, actor: Any, request: HttpRequest | None = None) -> OutboundMessage:
+    """The one-click test message to the test citizen mailbox (settings.MSS_PATIENT_TEST_ADDRESS, issue 5 §3)."""
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    address = settings.MSS_PATIENT_TEST_ADDRESS
+    if not address:
+        raise MssServiceError("Aucune adresse de test Mon espace santé n'est configurée.")
+    practice = Practice.objects.first()
+    body = (
+        "Bonjour,\n\nCeci est un message de test envoyé par le logiciel "
+        f"{settings.SOFTWARE_NAME} pour vérifier la messagerie sécurisée de santé"
+        f"{' du cabinet ' + practice.name if practice else ''}.\n\nMerci de ne pas y répondre."
+    )
+    return _send(
+        actor=actor,
+        patient=None,
+        documents=[],
+        recipients=[address],
+        body=body,
+        to_patient=False,
+        end_conversation=False,
+        replaces=None,
+        mailbox=None,
+        subject="Message de test MSSanté",
+        request=request,
+        test_address=address,
+    )

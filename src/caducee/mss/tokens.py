@@ -1,0 +1,134 @@
+"""OAuth2 access tokens for the SASL XOAUTH2 authentication of PER/ORG mailboxes (SC.MSS/CONF.07).
+
+Today the token comes from the operator's token endpoint with the OAuth2 `client_credentials` grant and a
+`login_hint` naming the mailbox, over mutual TLS with the practice's certificate (the sandbox's endpoint; it stands
+for Pro Santé Connect). When Pro Santé Connect lands (issue 6), the user's own PSC access token will be supplied
+through this same `access_token(mailbox)` function: the transport does not change.
+
+SC.MSS/CONF.28: a token is never stored at rest. It lives in this process's memory only (one entry per mailbox),
+refreshed `REFRESH_MARGIN` seconds before it expires, never written to the database, a file or a log line.
+SC.MSS/CONF.10: when a token cannot be obtained the sessions are closed and the cached tokens forgotten
+(`forget_tokens`, called by the transport).
+
+The errors of the MSS client live here (the transport re-exports them): French messages shown as they are.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from django.core.exceptions import ImproperlyConfigured
+
+from caducee.mss.endpoint import MssEndpoint, mss_endpoint
+
+if TYPE_CHECKING:
+    from caducee.mss.models import Mailbox
+
+REFRESH_MARGIN = 30.0  # seconds: a token this close to its expiry is renewed before use
+DEFAULT_LIFETIME = 60.0  # when the endpoint does not say (`expires_in` missing)
+
+
+class MssError(Exception):
+    """A failed MSSanté operation; the message is French and shown to the user."""
+
+
+class MssUnavailable(MssError):
+    """The operator (or its token endpoint) cannot be reached or answered badly: worth retrying later."""
+
+
+class MssAuthError(MssError):
+    """Authentication refused: no token for this mailbox, or the server refused it."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str = ""
+    expires_at: float = 0.0  # time.monotonic()
+
+    def fresh(self, now: float) -> bool:
+        return bool(self.value) and now < self.expires_at - REFRESH_MARGIN
+
+
+_cache: dict[str, _Token] = {}
+_lock = threading.Lock()
+
+
+def access_token(mailbox: Mailbox, *, endpoint: MssEndpoint | None = None) -> str:
+    """A valid access token for `mailbox` (from the in-memory cache, or a new one); MssAuthError / MssUnavailable."""
+    address = mailbox.address.lower()
+    with _lock:
+        cached = _cache.get(address)
+    if cached is not None and cached.fresh(time.monotonic()):
+        return cached.value
+    try:
+        token = _request_token(address, endpoint or mss_endpoint())
+    except MssAuthError:
+        forget_tokens(mailbox)
+        raise
+    with _lock:
+        _cache[address] = token
+    return token.value
+
+
+def forget_tokens(mailbox: Mailbox | None = None) -> None:
+    """Drop the cached token of `mailbox` (all of them when None): logout, PSC session ended, token refused."""
+    with _lock:
+        if mailbox is None:
+            _cache.clear()
+        else:
+            _cache.pop(mailbox.address.lower(), None)
+
+
+def _request_token(address: str, endpoint: MssEndpoint) -> _Token:
+    """POST grant_type=client_credentials&login_hint=<address> to the token URL over mutual TLS."""
+    if not endpoint.token_url:
+        raise MssAuthError("Aucun service de jetons MSSanté n'est configuré (CADUCEE_MSS_TOKEN_URL).")
+    cert = (
+        (str(endpoint.client_cert), str(endpoint.client_key)) if endpoint.client_cert and endpoint.client_key else None
+    )
+    started = time.monotonic()
+    try:
+        response = requests.post(
+            endpoint.token_url,
+            data={"grant_type": "client_credentials", "login_hint": address},
+            cert=cert,
+            verify=str(endpoint.ca) if endpoint.ca else True,
+            timeout=endpoint.timeout,
+            headers={"Accept": "application/json"},
+        )
+    except requests.exceptions.SSLError as exc:
+        raise MssUnavailable(
+            "Connexion TLS refusée par le service de jetons MSSanté (certificat du serveur ou de la structure)."
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise MssUnavailable("Le service de jetons MSSanté ne répond pas : nouvel essai plus tard.") from exc
+    if response.status_code in (400, 401, 403):
+        raise MssAuthError(
+            f"Le service de jetons MSSanté refuse la boîte {address} (HTTP {response.status_code}) : "
+            "vérifiez l'adresse de la BAL et le certificat de la structure."
+        )
+    if response.status_code != 200:
+        raise MssUnavailable(
+            f"Le service de jetons MSSanté a répondu HTTP {response.status_code} : nouvel essai plus tard."
+        )
+    try:
+        body: Any = response.json()
+        value = str(body["access_token"])
+        lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MssUnavailable("Réponse illisible du service de jetons MSSanté.") from exc
+    if not value or str(body.get("token_type", "Bearer")).lower() != "bearer":
+        raise MssUnavailable("Le service de jetons MSSanté n'a pas fourni de jeton « Bearer ».")
+    return _Token(value=value, expires_at=started + lifetime)
+
+
+def endpoint_or_unavailable() -> MssEndpoint:
+    """`mss_endpoint()`, its configuration errors as MssUnavailable (the outbox retries once it is configured)."""
+    try:
+        return mss_endpoint()
+    except ImproperlyConfigured as exc:
+        raise MssUnavailable(str(exc) or "La messagerie MSSanté n'est pas configurée sur ce poste.") from exc
