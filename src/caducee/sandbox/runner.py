@@ -1,7 +1,9 @@
 """Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
 
-sandbox.json holds one key per service (`insi`, `dmp`; `mss`, `psc` later), each with its
+sandbox.json holds one key per service (`insi`, `dmp`, `mss`; `psc` later), each with its
 URL and the PEM files a client needs for mutual TLS (and, for the DMP, the VIHF signature certificate).
+The `mss` entry gives the operator's SMTP and IMAP host/port, its token endpoint and web (patient) page,
+the CA and the practice's client certificate (token endpoint, APP mailboxes).
 The product reads it when CADUCEE_SANDBOX=1.
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from caducee.sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
 from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
+from caducee.sandbox.mss import MssSandbox, start_mss_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
 
 STATE_FILE = "sandbox.json"
@@ -35,16 +38,19 @@ class SandboxHandle:
     insi: InsiSandbox
     state: dict[str, Any]
     dmp: DmpSandbox | None = None
+    mss: MssSandbox | None = None
 
     @property
     def urls(self) -> dict[str, str]:
-        return {name: str(service["url"]) for name, service in self.state.items()}
+        return {name: _url(service) for name, service in self.state.items()}
 
     def stop(self) -> None:
         """Stop every sandbox; remove sandbox.json if it still describes this run."""
         self.insi.stop()
         if self.dmp is not None:
             self.dmp.stop()
+        if self.mss is not None:
+            self.mss.stop()
         try:
             if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
                 self.state_file.unlink()
@@ -59,11 +65,14 @@ def start_sandboxes(
     *,
     reference_dir: Path | None = None,
     dmp_port: int = 0,
+    mss_smtp_port: int = 0,
+    mss_imap_port: int = 0,
+    mss_web_port: int = 0,
 ) -> SandboxHandle:
     """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json.
 
     `port` is the INSi sandbox's, `dmp_port` the DMP sandbox's; the DMP keeps its documents in
-    data_dir/sandbox/dmp.sqlite3 across restarts."""
+    data_dir/sandbox/dmp.sqlite3 across restarts; the MSS operator its mailboxes in data_dir/sandbox/mss.sqlite3."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(data_dir)
@@ -89,6 +98,21 @@ def start_sandboxes(
     except BaseException:
         insi.stop()
         raise
+    try:
+        mss = start_mss_sandbox(
+            ca=pki.ca_cert,
+            cert=pki.server_cert,
+            key=pki.server_key,
+            database=data_dir / "sandbox" / "mss.sqlite3",
+            host=host,
+            smtp_port=mss_smtp_port,
+            imap_port=mss_imap_port,
+            web_port=mss_web_port,
+        )
+    except BaseException:
+        insi.stop()
+        dmp.stop()
+        raise
     state: dict[str, Any] = {
         "insi": {
             "url": insi.url,
@@ -104,9 +128,30 @@ def start_sandboxes(
             "sign_cert": str(pki.dmp_sign_cert),
             "sign_key": str(pki.dmp_sign_key),
         },
+        "mss": {
+            "smtp_host": mss.host,
+            "smtp_port": mss.smtp_port,
+            "imap_host": mss.host,
+            "imap_port": mss.imap_port,
+            "token_url": mss.token_url,
+            "web_url": mss.web_url,
+            "ca": str(pki.ca_cert),
+            "client_cert": str(pki.client_cert),
+            "client_key": str(pki.client_key),
+        },
     }
     state_file = data_dir / STATE_FILE
     tmp = state_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     tmp.replace(state_file)  # atomic: a reader never sees half a file
-    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state, dmp=dmp)
+    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state, dmp=dmp, mss=mss)
+
+
+def _url(service: dict[str, Any]) -> str:
+    """One line per service for the console: its URL, or for the MSS operator its three addresses."""
+    if "url" in service:
+        return str(service["url"])
+    return (
+        f"smtp://{service['smtp_host']}:{service['smtp_port']} imap://{service['imap_host']}:{service['imap_port']} "
+        f"{service['web_url']}"
+    )

@@ -332,7 +332,7 @@ class SandboxImap(imap4.IMAP4Server):
     unauth_LOGIN = (do_LOGIN, imap4.IMAP4Server.arg_astring, imap4.IMAP4Server.arg_finalastring)  # type: ignore[assignment]
 
     def do_AUTHENTICATE(self, tag: bytes, line: bytes) -> None:
-        parts = line.split(None, 1)
+        parts = (line or b"").split(None, 1)
         mechanism = parts[0].upper() if parts else b""
         if not self.startedTLS:
             self.factory.authenticator.refuse(

@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from caducee.sandbox.mss.auth import Authenticator
 from caducee.sandbox.mss.imap import ImapFactory
@@ -56,15 +56,17 @@ def ensure_reactor() -> Any:
 def tls_options(*, ca: Path, cert: Path, key: Path) -> Any:
     """STARTTLS context: the sandbox server certificate, TLS ≥ 1.2 (SC.MSS/CONF.01), a client certificate
     asked for (APP mailboxes, CONF.12) and verified against the sandbox CA when given."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL.crypto import X509
     from twisted.internet import ssl as tssl
 
-    server = tssl.PrivateCertificate.loadPEM(cert.read_bytes() + b"\n" + key.read_bytes())
-    authority = tssl.Certificate.loadPEM(ca.read_bytes())
+    # cryptography objects, not pyOpenSSL's X509/PKey (deprecated by pyOpenSSL).
     return tssl.CertificateOptions(
-        privateKey=server.privateKey.original,
-        certificate=server.original,
+        privateKey=cast(Any, serialization.load_pem_private_key(key.read_bytes(), password=None)),
+        certificate=cast(Any, x509.load_pem_x509_certificate(cert.read_bytes())),
         verify=True,
-        caCerts=[authority.original],
+        caCerts=[X509.from_cryptography(x509.load_pem_x509_certificate(ca.read_bytes()))],  # the store wants X509
         requireCertificate=False,
         raiseMinimumTo=tssl.TLSVersion.TLSv1_2,
     )
