@@ -41,3 +41,6 @@ def letter(practice: Any, doctor: Any, qual_patient: Any) -> Any:
     from tests.dmp.fake_dmp import store_n1
 
     return store_n1(practice=practice, author=doctor, patient=qual_patient)
+
+
+from tests.sandbox.mss_fixtures import mss_pki, mss_sandbox  # noqa: E402, F401
