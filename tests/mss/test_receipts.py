@@ -181,7 +181,7 @@ def test_our_mdn_is_understood_by_the_sender_side(doctor: Any, doctor_mailbox: A
     """Round trip: the MDN built for a received message, applied on the side that sent it."""
     colleague_box = Mailbox.objects.create(address=COLLEAGUE_BOX, kind=MailboxKind.PER, display_name="BERNARD Hugo")
     original = OutboundMessage.objects.create(
-        mailbox=doctor_mailbox, author=doctor, message_id="orig@test.mssante.fr", subject="XDM/1.0/DDM+Lettre"
+        mailbox=doctor_mailbox, author=doctor, message_id="orig@test.mssante.fr", subject="XDM/1.0/DDM+Lettre élevée"
     )
     original.recipients.create(address=COLLEAGUE_BOX, state=S.DELIVERED)
     received = InboundMessage(
@@ -189,14 +189,14 @@ def test_our_mdn_is_understood_by_the_sender_side(doctor: Any, doctor_mailbox: A
         message_id="orig@test.mssante.fr",
         sender=DOCTOR_BOX,
         mdn_to=DOCTOR_BOX,
-        subject="XDM/1.0/DDM+Lettre",
+        subject="XDM/1.0/DDM+Lettre élevée",
     )
     when = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
     ok = build_mdn(received, colleague_box, disposition="processed", message_id="mdn1@test.mssante.fr", date=when)
     wire = email.message_from_bytes(ok.as_bytes(), policy=email.policy.default)
     assert wire.get_content_type() == "multipart/report"
     assert wire.get_param("report-type") == "disposition-notification"
-    assert wire["X-MSS-NIL"] and wire["Subject"] == "XDM/1.0/DDM+Lettre"
+    assert wire["X-MSS-NIL"] and wire["Subject"] == "XDM/1.0/DDM+Lettre élevée"
     assert apply_report(wire)
     assert _states(original)[1][COLLEAGUE_BOX][0] == S.INTEGRATED
 
@@ -209,7 +209,7 @@ def test_our_mdn_is_understood_by_the_sender_side(doctor: Any, doctor_mailbox: A
         date=when,
     )
     wire = email.message_from_bytes(ko.as_bytes(), policy=email.policy.default)
-    assert wire["Subject"] == "[KO Intégration système !][902] XDM/1.0/DDM+Lettre"
+    assert wire["Subject"] == "[KO Intégration système !][902] XDM/1.0/DDM+Lettre élevée"
     assert "Identifiant patient inconnu" in ko.as_string()
     assert apply_report(wire)
     assert _states(original)[1][COLLEAGUE_BOX] == (

@@ -1,6 +1,7 @@
 """End to end against the sandbox operator (real sockets, STARTTLS, XOAUTH2 with tokens from its endpoint):
 a VSM sent from dr A to dr B through the outbox, fetched from B's INBOX by IMAP, the DSN back in A's INBOX moving
-A's recipient to "remis"; refusals at RCPT, the resend after a crash, authentication failures, APP mailboxes."""
+A's recipient to "remis", B's MDN moving it to "lu"; refusals at RCPT, the resend after a crash, authentication
+failures, APP mailboxes."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from caducee.core.models import Delivery
 from caducee.core.outbox import run_worker
 from caducee.mss import tokens
 from caducee.mss.handler import send_mss_delivery
-from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage
-from caducee.mss.receipts import apply_report
+from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage
+from caducee.mss.receipts import apply_report, send_mdn
 from caducee.mss.services import mss_send
 from caducee.mss.transport import MssAuthError, imap_session, smtp_session
 from caducee.mss.xdm import read_xdm
@@ -120,6 +121,22 @@ def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
     message.refresh_from_db()
     recipient = message.recipients.get()
     assert (recipient.state, message.state) == (S.DELIVERED, S.DELIVERED)
+
+    # B reads it: B's software returns the MDN asked for (through its outbox), A applies it: "lu" (UX.33/34/35).
+    shown = InboundMessage.objects.create(
+        mailbox=colleague_mailbox,
+        message_id=message.message_id,
+        sender=DOCTOR_BOX,
+        mdn_to=str(received["Disposition-Notification-To"]),
+        subject=str(received["Subject"]),
+    )
+    send_mdn(shown, disposition="displayed")
+    _worker()
+    mdns = [m for m in _inbox(doctor_mailbox) if m.get_param("report-type") == "disposition-notification"]
+    assert len(mdns) == 1 and mdns[0]["Subject"] == received["Subject"]
+    assert apply_report(mdns[0])
+    message.refresh_from_db()
+    assert (message.recipients.get().state, message.state) == (S.READ, S.READ)
 
     log = operator.auth_log()
     assert {(e["protocol"].lower(), e["mechanism"].upper(), e["user"], e["ok"]) for e in log} >= {

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 State = OutboundMessage.State
 ORDER: dict[str, int] = {State.QUEUED: 0, State.SENT: 1, State.DELIVERED: 2, State.READ: 3, State.INTEGRATED: 4}
 MDN_ERROR_PREFIX = "[KO Intégration système !]"
+MAX_RETURNED_HEADERS = 64 * 1024
 _ID_RE = re.compile(r"<([^<>\s]+)>")
 
 
@@ -312,22 +313,28 @@ def send_mdn(inbound: InboundMessage, *, disposition: str = "processed", error: 
 
 
 def _original_headers(inbound: InboundMessage) -> str:
-    """The original's header block (text/rfc822-headers), from the stored raw message when there is one."""
+    """The original's header block (text/rfc822-headers, 7-bit): the stored raw message's own header lines when there
+    is one, else the headers we know, RFC 2047-encoded."""
     if inbound.raw_path:
         try:
             from caducee.mss.store import open_stored
 
             with open_stored(inbound.raw_path) as handle:
-                parsed = BytesHeaderParser(policy=email.policy.compat32).parse(handle)
-            return "".join(f"{name}: {value}\n" for name, value in parsed.items())
+                head = handle.read(MAX_RETURNED_HEADERS)
+            end = min((i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0), default=-1)
+            if end > 0:
+                text = head[:end].decode("ascii", "replace").replace("\r\n", "\n")
+                return text + "\n"
         except (OSError, ValueError):
             pass
-    lines = [f"Message-ID: <{inbound.message_id}>"] if inbound.message_id else []
+    known = EmailMessage(policy=email.policy.default)
+    if inbound.message_id:
+        known["Message-ID"] = f"<{inbound.message_id}>"
     if inbound.sender:
-        lines.append(f"From: {inbound.sender}")
+        known["From"] = email.utils.formataddr((inbound.sender_name, inbound.sender))
     if inbound.subject:
-        lines.append(f"Subject: {inbound.subject}")
-    return "".join(f"{line}\n" for line in lines)
+        known["Subject"] = inbound.subject
+    return "".join(known.policy.fold(name, value) for name, value in known.items())
 
 
 def build_mdn(
