@@ -245,3 +245,58 @@ def test_unknown_file_is_quarantined(data_dir) -> None:  # type: ignore[no-untyp
     assert "non reconnu" in inbound.error
     assert Path(inbound.raw_path).parts[0] == "raw" and ".." not in inbound.raw_path
     assert store_path(inbound.raw_path).is_relative_to(store_root())
+
+
+# --- receipts: reports applied, MDN returned when asked ------------------------------------------------------------
+
+
+def test_a_dsn_is_applied_to_the_message_we_sent(data_dir, doctor) -> None:  # type: ignore[no-untyped-def]
+    from caducee.mss.models import Mailbox, OutboundMessage
+
+    mailbox = Mailbox.objects.create(address="claire.martin@demo.mssante.fr", owner=doctor)
+    sent = OutboundMessage.objects.create(
+        mailbox=mailbox, author=doctor, message_id="abc@demo.mssante.fr", subject="s", state="sent"
+    )
+    sent.recipients.create(address="hugo.bernard@demo.mssante.fr", state="sent")
+    raw = (
+        b"From: MAILER-DAEMON@demo.mssante.fr\r\nTo: claire.martin@demo.mssante.fr\r\nSubject: Avis de remise\r\n"
+        b"Message-ID: <dsn1@demo.mssante.fr>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nAvis.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.demo.mssante.fr\r\n\r\n"
+        b"Final-Recipient: rfc822; hugo.bernard@demo.mssante.fr\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
+        b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <abc@demo.mssante.fr>\r\nSubject: s\r\n\r\n"
+        b"--B--\r\n"
+    )
+    inbound = ingest_bytes(raw, mailbox=mailbox, uid_validity=1, uid=1)
+    assert inbound.kind == InboundMessage.Kind.DSN and inbound.is_read and inbound.documents.count() == 0
+    sent.refresh_from_db()
+    assert sent.state == "delivered"
+    assert intake_outcome(inbound).outcome == "integrated"
+
+
+def test_mdn_processed_after_automatic_filing_error_otherwise(data_dir, practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    from caducee.core.models import Delivery
+    from caducee.mss.models import Mailbox
+
+    mailbox = Mailbox.objects.create(address="claire.martin@demo.mssante.fr", owner=doctor)
+    qual = qualify(make_patient())
+    prov = make_patient(birth_name="DUPONT", first_given_name="JEAN", sex="M")
+
+    def take(xdm: bytes, uid: int, *, mdn: bool = True) -> InboundMessage:
+        raw = hostile.mail(attachments=[("IHE_XDM.zip", xdm, "application/zip")], mdn=mdn)
+        return ingest_bytes(raw, mailbox=mailbox, uid_validity=1, uid=uid)
+
+    filed = take(hostile.xdm_of(hostile.vsm_cda(practice, doctor, qual)), 1)
+    waiting = take(hostile.xdm_of(hostile.vsm_cda(practice, doctor, prov, ext="3001"), with_ins=False), 2)
+    refused = take(hostile.xxe_cda_zip(), 3)
+    not_asked = take(hostile.xxe_cda_zip(), 4, mdn=False)
+    assert _only(filed).state == ReceivedDocument.State.FILED
+    assert _only(waiting).state == ReceivedDocument.State.WORKLIST
+    mdns = {d.payload["inbound"]: d.payload for d in Delivery.objects.filter(channel="mss", action="mdn")}
+    assert set(mdns) == {filed.pk, waiting.pk, refused.pk} and not_asked.pk not in mdns
+    assert mdns[filed.pk]["disposition"] == "processed" and mdns[filed.pk]["error"] == ""
+    assert mdns[waiting.pk]["error"] == "903^INS non présent dans le document"
+    assert mdns[refused.pk]["error"].startswith("906^document CDA refusé")
+    filed.refresh_from_db()
+    assert filed.mdn_sent

@@ -176,3 +176,26 @@ def file_into(
         received.resolved_at = timezone.now()
     received.save()
     return received
+
+
+# ig_hl7v2_courriel_mss error-codes.md: the MDN error of a document not integrated automatically.
+MDN_UNKNOWN_PATIENT = "902^Identifiant patient inconnu"
+MDN_NO_INS = "903^INS non présent dans le document"
+MDN_INS_MISMATCH = "904^L'INS transmis ne correspond pas exactement à celui stocké dans la base du consommateur"
+MDN_INS_INCOMPLETE = "905^L'INS transmis n'est pas complet"
+MDN_OTHER = "906"
+
+
+def mdn_error(received: ReceivedDocument) -> str:
+    """`code^libellé` for the MDN of a document left in the work list or in quarantine."""
+    traits = received.patient_traits or {}
+    check = (traits.get("insi") or {}).get("statut", "")
+    if received.state == ReceivedDocument.State.QUARANTINED or check == InsCheck.UNAVAILABLE:
+        return f"{MDN_OTHER}^{received.reason or 'intégration impossible'}".replace("\n", " ")
+    if check == InsCheck.NO_INS or not traits.get("ins_matricule"):
+        return MDN_NO_INS
+    if not all(traits.get(k) for k in ("birth_name", "first_given_name", "birth_date", "sex")):
+        return MDN_INS_INCOMPLETE
+    if not received.candidates:
+        return MDN_UNKNOWN_PATIENT
+    return MDN_INS_MISMATCH

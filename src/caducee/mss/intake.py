@@ -38,8 +38,8 @@ from django.db import IntegrityError, transaction
 from caducee.core.text import normalize_trait
 from caducee.documents.received import CdaHeader, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity, Status
-from caducee.mss import store
-from caducee.mss.filing import Decision, InsCheck, Verification, decide, earlier_copy, file_into, verify_ins
+from caducee.mss import receipts, store
+from caducee.mss.filing import Decision, InsCheck, Verification, decide, earlier_copy, file_into, mdn_error, verify_ins
 from caducee.mss.matching import Candidate, candidates_for
 from caducee.mss.models import InboundMessage, Mailbox, ReceivedDocument
 from caducee.mss.xdm import XdmError, read_xdm
@@ -222,14 +222,8 @@ def _body_text(msg: Message) -> tuple[str, str]:
 
 
 def _report_kind(msg: Message) -> str:
-    if msg.get_content_type() != "multipart/report":
-        return InboundMessage.Kind.MESSAGE
-    report_type = (msg.get_param("report-type") or "").__str__().lower()
-    if report_type == "delivery-status":
-        return InboundMessage.Kind.DSN
-    if report_type == "disposition-notification":
-        return InboundMessage.Kind.MDN
-    return InboundMessage.Kind.MESSAGE
+    kind = receipts.is_report(msg)
+    return {"dsn": InboundMessage.Kind.DSN, "mdn": InboundMessage.Kind.MDN}.get(kind, InboundMessage.Kind.MESSAGE)
 
 
 def _attachments(msg: Message) -> list[tuple[str, bytes, str]]:
@@ -408,23 +402,17 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
     return received
 
 
-def _mdn_after_commit(inbound: InboundMessage) -> None:
-    """RFC 8098 / struct-msg-mdn.md: `processed` once integrated automatically, the error variant otherwise."""
+def _return_mdn(inbound: InboundMessage) -> None:
+    """RFC 8098 / struct-msg-mdn.md: `processed` once integrated automatically, the error variant (code^libellé)
+    otherwise. `receipts.send_mdn` queues it in the outbox (same transaction) and checks it was asked, by the
+    sender itself."""
     if not inbound.mdn_to or inbound.kind != InboundMessage.Kind.MESSAGE:
         return
-    documents = list(inbound.documents.all())
+    documents = list(inbound.documents.order_by("id"))
     if not documents:
         return
     pending = [d for d in documents if d.state not in (ReceivedDocument.State.FILED, ReceivedDocument.State.DUPLICATE)]
-    from caducee.mss import receipts
-
-    def send() -> None:
-        if pending:
-            receipts.send_mdn(inbound, disposition="processed", error=pending[0].reason or "intégration impossible")
-        else:
-            receipts.send_mdn(inbound, disposition="processed")
-
-    transaction.on_commit(send, robust=True)
+    receipts.send_mdn(inbound, disposition="processed", error=mdn_error(pending[0]) if pending else "")
 
 
 def ingest_bytes(
@@ -482,7 +470,7 @@ def ingest_bytes(
             )
             for planned in mail.documents:
                 _record(inbound, planned)
-            _mdn_after_commit(inbound)
+            _return_mdn(inbound)
     except IntegrityError:
         if mailbox is None or uid is None:
             raise
@@ -492,8 +480,6 @@ def ingest_bytes(
 
 
 def _apply_report(msg: Message) -> bool:
-    from caducee.mss import receipts
-
     try:
         return bool(receipts.apply_report(msg))
     except Exception:  # a report we cannot match must not stop the inbox
