@@ -190,3 +190,19 @@ def test_ending_the_conversation_with_the_patient(
     assert mail["To"].addresses[0].display_name == "ADRTROIS Dominique 26/02/1997"
     assert mail["Subject"] == "Vos résultats" and list(mail.iter_attachments()) == []
     assert _texts(mail)[0] == "Vos résultats sont normaux.\n"
+
+
+@pytest.mark.django_db
+def test_an_application_mailbox_says_so_and_gives_a_reply_to(
+    doctor: Any, doctor_mailbox: Any, qual_patient: Any, letter: Any
+) -> None:  # SC.MSS.13
+    from caducee.mss.models import Mailbox, MailboxKind
+
+    app = Mailbox.objects.create(address="logiciel@test.mssante.fr", kind=MailboxKind.APP, display_name="MSP de test")
+    sent = mss_send(actor=doctor, patient=qual_patient, documents=[letter], recipients=[COLLEAGUE_BOX], mailbox=app)
+    mail = _wire(outbound_email(sent))
+    assert mail["From"].addresses[0].addr_spec == "logiciel@test.mssante.fr"
+    assert mail["From"].addresses[0].display_name == "MSP de test"
+    assert mail["Reply-To"] == DOCTOR_BOX
+    plain, rich = _texts(mail)
+    assert f"Pour joindre l'émetteur, écrivez à {DOCTOR_BOX}." in plain and DOCTOR_BOX in rich

@@ -239,3 +239,74 @@ def test_an_application_mailbox_uses_its_certificate_and_plain(operator: MssSand
         ("imap", "PLAIN", True),
     }
     assert tokens._cache == {}  # no token for an APP mailbox
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_imap_session_closed_by_the_server_is_reopened(operator: MssSandbox, doctor_mailbox: Mailbox) -> None:
+    """CONF.11: the operator drops the connection; `imap_call` reopens a session and runs the action again."""
+    from twisted.internet import reactor
+    from twisted.internet.threads import blockingCallFromThread
+
+    from caducee.mss.transport import imap_call
+
+    attempts: list[int] = []
+
+    def drop_all() -> None:
+        for factory in operator._factories:
+            for session in list(factory.sessions):
+                session.transport.abortConnection()
+
+    def action(client: Any) -> list[int]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            blockingCallFromThread(reactor, drop_all)
+        client.select_folder("INBOX")
+        return list(client.search(["ALL"]))
+
+    assert imap_call(doctor_mailbox, action) == []
+    assert len(attempts) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_are_cached_in_memory_refreshed_before_expiry_and_never_stored(
+    operator: MssSandbox,
+    doctor: Any,
+    doctor_mailbox: Mailbox,
+    colleague_mailbox: Mailbox,
+    qual_patient: Any,
+    letter: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    import requests
+
+    from caducee.core.models import AuditEvent
+
+    posts: list[str] = []
+    real_post = requests.post
+
+    def counting_post(url: str, **kwargs: Any) -> Any:
+        posts.append(kwargs["data"]["login_hint"])
+        return real_post(url, **kwargs)
+
+    monkeypatch.setattr(tokens.requests, "post", counting_post)
+    first = tokens.access_token(doctor_mailbox)
+    assert tokens.access_token(doctor_mailbox) == first and posts == [DOCTOR_BOX]  # cached
+    # 100 s later the sandbox's 120 s token is within the 30 s margin: a new one is asked for.
+    later = tokens.time.monotonic() + 100
+    monkeypatch.setattr(tokens.time, "monotonic", lambda: later)
+    tokens.access_token(doctor_mailbox)
+    assert posts == [DOCTOR_BOX, DOCTOR_BOX]
+    monkeypatch.undo()
+
+    mss_send(actor=doctor, patient=qual_patient, documents=[letter], recipients=[COLLEAGUE_BOX])
+    _worker()
+    token = tokens.access_token(doctor_mailbox)
+    stored = json.dumps(
+        [list(AuditEvent.objects.values()), list(Delivery.objects.values()), list(OutboundMessage.objects.values())],
+        default=str,
+    )
+    assert token not in stored and "Bearer" not in stored  # SC.MSS/CONF.28
+    data_dir = Path(settings.DATA_DIR)
+    written = [p for p in data_dir.rglob("*") if p.is_file() and "sandbox" not in p.relative_to(data_dir).parts]
+    assert not any(token.encode() in p.read_bytes() for p in written)
