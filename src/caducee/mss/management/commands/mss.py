@@ -1,0 +1,48 @@
+"""`caducee mss sync [--loop] [--interval S]`: take in the new messages of the practice's MSSanté mailboxes.
+
+One pass by default (one line per mailbox: messages taken in, or the error); `--loop` polls every `--interval`
+seconds (15 by default) until interrupted, a failing mailbox or operator never stopping it (issue 5 §4, §8).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from caducee.core.dbcheck import ensure_migrated
+from caducee.mss.sync import SyncResult, sync_all, sync_forever
+
+
+def _line(result: SyncResult) -> str:
+    if result.error:
+        return f"{result.mailbox} : erreur — {result.error}"
+    text = f"{result.mailbox} : {result.fetched} message(s) reçu(s) (dernier UID {result.last_uid})"
+    if result.reset:
+        text += " — UIDVALIDITY changée par le serveur : boîte relue depuis le début"
+    return text
+
+
+class Command(BaseCommand):
+    help = "Messagerie MSSanté : synchronisation des boîtes aux lettres (IMAP)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync}")
+        sync = sub.add_parser("sync", help="relève les nouveaux messages de chaque boîte active")
+        sync.add_argument("--loop", action="store_true", help="relève en continu")
+        sync.add_argument("--interval", type=float, default=15.0, metavar="S", help="secondes entre deux relèves")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ensure_migrated(auto=False)
+        if options["loop"]:
+            self.stdout.write(f"Relève MSSanté toutes les {options['interval']:g} s (Ctrl+C pour arrêter).")
+            try:
+                sync_forever(interval=max(options["interval"], 1.0))
+            except KeyboardInterrupt:
+                self.stdout.write("Relève arrêtée.")
+            return
+        results = sync_all()
+        if not results:
+            self.stdout.write("Aucune boîte aux lettres MSSanté active.")
+        for result in results:
+            self.stdout.write(_line(result))
