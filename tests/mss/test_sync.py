@@ -143,7 +143,12 @@ def test_large_message_is_fetched_in_slices(operator, mss_pki, mailbox, monkeypa
 
 
 def test_hostile_message_is_quarantined_and_the_next_one_still_taken(
-    operator, mss_pki, mailbox, practice, doctor, make_patient
+    operator,
+    mss_pki,  # noqa: F811
+    mailbox,
+    practice,
+    doctor,
+    make_patient,
 ) -> None:  # type: ignore[no-untyped-def]
     patient = qualify(make_patient())
     valid = hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient))
