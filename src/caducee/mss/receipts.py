@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from caducee.core.outbox import delivery_enqueue
 from caducee.mss.compose import new_message_id, software_nil
-from caducee.mss.models import InboundMessage, Mailbox, OutboundMessage, OutboundRecipient
+from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage, OutboundRecipient
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def send_mdn(inbound: InboundMessage, *, disposition: str = "processed", error: 
         return
     from caducee.mss.services import ACTION_MDN, CHANNEL
 
-    mailbox = inbound.mailbox or Mailbox.objects.filter(kind="ORG", is_active=True).order_by("id").first()
+    mailbox = inbound.mailbox or Mailbox.objects.filter(kind=MailboxKind.ORG, is_active=True).order_by("id").first()
     if mailbox is None:
         return
     key = f"mdn:{inbound.pk}:{disposition}"

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -194,7 +193,14 @@ def _default_body(documents: Sequence[Document], replaces: OutboundMessage | Non
 
 
 def _refuse(actor: Any, patient: Patient | None, reason: str, request: HttpRequest | None) -> MssServiceError:
-    _audit(actor, "mss.send", patient.pk if patient else None, outcome=AuditEvent.Outcome.REFUSED, reason=reason)
+    _audit(
+        actor,
+        "mss.send",
+        patient.pk if patient else None,
+        outcome=AuditEvent.Outcome.REFUSED,
+        request=request,
+        reason=reason,
+    )
     return MssServiceError(reason)
 
 
@@ -357,14 +363,13 @@ def _recipient_names(addresses: Sequence[str], identity: Identity | None) -> dic
     from caducee.patients.models import Correspondent
 
     names: dict[str, str] = {}
-    lowered = [a.lower() for a in addresses]
     for c in Correspondent.objects.filter(mss_address__in=addresses):
         names[c.mss_address] = str(c)
-    for box in Mailbox.objects.filter(Q(address__in=addresses)).select_related("owner"):
+    for box in Mailbox.objects.filter(address__in=addresses).select_related("owner"):
         owner = box.owner
         names.setdefault(box.address, owner.display_name() if owner is not None else box.display_name)
     for address in addresses:
-        if is_patient_address(address) and identity is not None and address.lower() in lowered:
+        if is_patient_address(address) and identity is not None:
             names.setdefault(address, patient_label(identity))
     return names
 
