@@ -110,6 +110,17 @@ def test_no_mailbox_no_send(doctor: Any, qual_patient: Any, letter: Any) -> None
 
 
 @pytest.mark.django_db
+def test_a_personal_mailbox_is_only_its_owners(doctor: Any, qual_patient: Any, letter: Any) -> None:
+    from caducee.accounts.models import Role, User
+
+    colleague = User.objects.create_user(username="bernard", role=Role.MEDECIN, last_name="Bernard")
+    theirs = Mailbox.objects.create(address=COLLEAGUE_BOX, kind=MailboxKind.PER, owner=colleague)
+    with pytest.raises(MssServiceError, match="titulaire"):
+        mss_send(actor=doctor, patient=qual_patient, documents=[letter], recipients=[DOCTOR_BOX], mailbox=theirs)
+    _nothing_written()
+
+
+@pytest.mark.django_db
 def test_annule_et_remplace(practice: Any, doctor: Any, doctor_mailbox: Any, qual_patient: Any, letter: Any) -> None:
     from tests.dmp.fake_dmp import store_n1
 

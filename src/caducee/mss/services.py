@@ -258,6 +258,8 @@ def _send(
     mailbox = mailbox or mailbox_for(actor)
     if mailbox is None or not mailbox.is_active:
         raise _refuse(actor, patient, "Aucune boîte MSSanté n'est configurée pour vous ni pour le cabinet.", request)
+    if mailbox.kind == MailboxKind.PER and mailbox.owner_id != getattr(actor, "pk", None):
+        raise _refuse(actor, patient, "Une boîte MSSanté personnelle n'est utilisée que par son titulaire.", request)
     if documents and patient is None:
         raise _refuse(actor, patient, "Un document est envoyé dans le message de son patient.", request)
     if any(d.patient_id != (patient.pk if patient else None) for d in documents):
