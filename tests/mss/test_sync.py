@@ -183,3 +183,53 @@ def test_operator_failure_is_recorded_and_other_mailboxes_go_on(operator, mss_pk
     failed = sync_mailbox(mailbox)
     mailbox.refresh_from_db()
     assert failed.error and mailbox.last_error == failed.error and "MSSanté" in failed.error
+
+
+def test_a_vsm_from_doctor_a_is_filed_in_doctor_b_inbox_and_a_sees_it_delivered(
+    operator,
+    mss_pki,  # noqa: F811
+    practice,
+    doctor,
+    make_patient,
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 5 acceptance, first bullet, in one practice: A's VSM → outbox → SMTP → B's INBOX → sync → B's chart;
+    the DSN and the automatic-integration MDN come back to A's INBOX and move A's message forward."""
+    from caducee.accounts.models import Role, User
+    from caducee.core.outbox import run_worker
+    from caducee.documents.production import vsm_create
+    from caducee.mss.models import OutboundMessage
+    from caducee.mss.services import mss_send
+
+    other = User.objects.create_user(
+        username="bernard",
+        password="Un-mot-de-passe-long-2026",
+        role=Role.MEDECIN,
+        last_name="BERNARD",
+        rpps="89970023456",
+        profession_code="10",
+    )
+    box_a = Mailbox.objects.create(address="claire.martin@demo.mssante.fr", owner=doctor, display_name="MARTIN")
+    box_b = Mailbox.objects.create(address="hugo.bernard@demo.mssante.fr", owner=other, display_name="BERNARD")
+    patient = qualify(make_patient())
+    vsm = vsm_create(actor=doctor, patient=patient)
+    sent = mss_send(actor=doctor, patient=patient, documents=[vsm], recipients=[box_b.address], mailbox=box_a)
+    run_worker(until_idle=True)
+    deadline = time.monotonic() + 10
+    while not InboundMessage.objects.filter(mailbox=box_b).exists():
+        assert time.monotonic() < deadline, "never received by B"
+        sync_all()
+        time.sleep(0.1)
+    received = ReceivedDocument.objects.get(message__mailbox=box_b)
+    assert received.state == ReceivedDocument.State.FILED and received.patient == patient
+    assert received.document == vsm  # the practice's own document: not stored twice
+    run_worker(until_idle=True)  # B's MDN "processed"
+    deadline = time.monotonic() + 10
+    while True:
+        sync_all()
+        sent.refresh_from_db()
+        if sent.state == OutboundMessage.State.INTEGRATED or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    reports = set(InboundMessage.objects.filter(mailbox=box_a).values_list("kind", flat=True))
+    assert reports == {"dsn", "mdn"}
+    assert sent.state == OutboundMessage.State.INTEGRATED, sent.state

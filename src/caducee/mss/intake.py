@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from caducee.core.text import normalize_trait
+from caducee.documents.models import Document
 from caducee.documents.received import CdaHeader, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity, Status
 from caducee.mss import receipts, store
@@ -122,6 +123,16 @@ def _plan_cda(filename: str, data: bytes, pdf: bytes | None = None) -> _Planned:
     planned = _Planned(filename=filename[:300], cda=data, header=header, pdf=pdf)
     if earlier_copy(header.unique_id) is not None:
         return planned  # a duplicate: neither matched nor checked again
+    own = (
+        Document.objects.filter(unique_id_root=header.unique_id_root, unique_id_ext=header.unique_id_ext)
+        .only("pk", "patient_id", "cda")
+        .first()
+    )
+    if own is not None and bytes(own.cda) == data:
+        # This very document (same uniqueId, same bytes) is already in a chart here — one of our own, sent from one
+        # mailbox of the practice to another: that chart is the right one, no identity question to ask.
+        planned.decision = Decision(own.patient_id, "document de ce cabinet, déjà dans le dossier du patient.")
+        return planned
     planned.candidates = candidates_for(header.patient)
     planned.verification = verify_ins(header.patient)
     planned.decision = decide(planned.candidates, planned.verification)
