@@ -188,3 +188,12 @@ LOGGING = {
 
 # Carte Vitale reader: "fake" (simulated cards, the default with the sandbox) or "sesam" (SESAM-Vitale components).
 VITALE_READER = env_str("CADUCEE_VITALE_READER", "")  # empty: fake on the sandbox, sesam otherwise
+
+# Annuaire Santé (issue 5 §5, caducee.mss.annuaire): FHIR API v2 base URL, the application's API key (header
+# ESANTE-API-KEY, from portal.api.esante.gouv.fr; in the environment or, better, in a file readable by Caducée only),
+# an optional CA bundle, and the read timeout (the service answers within 30 s or fails).
+ANNUAIRE_URL = env_str("CADUCEE_ANNUAIRE_URL", "https://gateway.api.esante.gouv.fr/fhir/v2")
+ANNUAIRE_API_KEY = env_str("CADUCEE_ANNUAIRE_API_KEY", "")
+ANNUAIRE_API_KEY_FILE = env_path("CADUCEE_ANNUAIRE_API_KEY_FILE")
+ANNUAIRE_CA_BUNDLE = env_path("CADUCEE_ANNUAIRE_CA")
+ANNUAIRE_TIMEOUT_SECONDS = env_int("CADUCEE_ANNUAIRE_TIMEOUT", 30, minimum=1)
