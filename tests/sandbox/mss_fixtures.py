@@ -1,7 +1,10 @@
 """Fixtures and client helpers for the MSS sandbox operator (import the fixtures from a conftest).
 
 - `mss_pki` (session): the sandbox PKI (CA, server and client certificates) in a temporary directory.
-- `mss_sandbox` (function): an MSS operator of its own over a fresh SQLite file in tmp_path, stopped after.
+- `mss_sandbox` (function): an MSS operator of its own over a fresh SQLite file in tmp_path, stopped after
+  (`mss_state(mss_sandbox, mss_pki)` is its sandbox.json entry; `lent.*` recipients are delivered after 0.5 s).
+The shared sandboxes of `insi_sandbox_session` (tests/sandbox/fixtures.py) also run an MSS operator:
+`handle.mss`, `handle.state["mss"]`.
 The helpers talk to it as a client does: smtplib and imapclient with STARTTLS, tokens fetched over mutual TLS.
 """
 
@@ -40,6 +43,21 @@ def mss_sandbox(tmp_path: Path, mss_pki: SandboxPki) -> Iterator[MssSandbox]:
     sandbox = start_test_mss(mss_pki, tmp_path / "sandbox" / "mss.sqlite3", slow_delay=0.5)
     yield sandbox
     sandbox.stop()
+
+
+def mss_state(sandbox: MssSandbox, pki: SandboxPki) -> dict[str, object]:
+    """The "mss" entry of sandbox.json for this operator (what `start_sandboxes` publishes, what a client reads)."""
+    return {
+        "smtp_host": sandbox.host,
+        "smtp_port": sandbox.smtp_port,
+        "imap_host": sandbox.host,
+        "imap_port": sandbox.imap_port,
+        "token_url": sandbox.token_url,
+        "web_url": sandbox.web_url,
+        "ca": str(pki.ca_cert),
+        "client_cert": str(pki.client_cert),
+        "client_key": str(pki.client_key),
+    }
 
 
 def client_context(pki: SandboxPki, *, with_certificate: bool = False) -> ssl.SSLContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+import imaplib
 import json
 import smtplib
 import socket
@@ -30,6 +31,7 @@ from tests.sandbox.mss_fixtures import (
     client_context,
     fetch_token,
     imap_session,
+    mss_state,
     smtp_session,
     start_test_mss,
     xoauth2,
@@ -190,6 +192,24 @@ def test_sasl_ir_initial_response_is_accepted(mss_sandbox: MssSandbox, mss_pki: 
             tls.sendall(b"b AUTHENTICATE XOAUTH2 " + initial + b"\r\n")
             assert lines.readline().startswith(b"b OK")
             tls.sendall(b"c LOGOUT\r\n")
+
+
+def test_server_side_close_and_injected_smtp_failures(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
+    imap = imap_session(mss_sandbox, mss_pki, B)
+    imap.select_folder("INBOX")
+    assert mss_sandbox.disconnect_all() == 1
+    with pytest.raises((OSError, imaplib.IMAP4.abort)):
+        imap.noop()
+    mss_sandbox.fail_next(1)
+    mss_sandbox.fail_next(1, code=554, text="5.7.1 Refus definitif")
+    with smtp_session(mss_sandbox, mss_pki, A) as client:
+        with pytest.raises(smtplib.SMTPSenderRefused) as transient:
+            client.send_message(_message(A, B))
+        assert transient.value.smtp_code == 451
+        with pytest.raises(smtplib.SMTPSenderRefused) as permanent:
+            client.send_message(_message(A, B))
+        assert permanent.value.smtp_code == 554
+        assert client.send_message(_message(A, B)) == {}
 
 
 # -- authentication refused --------------------------------------------------------------------------------------
@@ -407,6 +427,25 @@ def test_oversize_messages_are_refused(
     assert len(mss_sandbox.messages(B)) == 1
 
 
+def test_data_is_unstuffed_and_its_end_found_across_packets(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
+    with smtp_session(mss_sandbox, mss_pki, A) as client:
+        message = _message(A, B)
+        message.set_content("ligne\n.point\n..deux\n.\nfin\n")
+        client.send_message(message)
+        assert client.mail(A)[0] == 250 and client.rcpt(B)[0] == 250
+        client.putcmd("data")
+        assert client.getreply()[0] == 354
+        for piece in (b"Subject: morceaux\r\n\r\nab", b"c\r\n", b".", b"\r", b"\n", b"RSET\r\nNOOP\r\n"):
+            client.send(piece)
+            time.sleep(0.02)
+        assert client.getreply()[0] == 250  # end of DATA
+        assert client.getreply()[0] == 250  # RSET, pipelined after the final dot
+        assert client.getreply()[0] == 250  # NOOP
+    first, second = mss_sandbox.messages(B)
+    assert b"\r\nligne\r\n.point\r\n..deux\r\n.\r\nfin\r\n" in mss_sandbox.raw(B, first.uid)
+    assert mss_sandbox.raw(B, second.uid).endswith(b"Subject: morceaux\r\n\r\nabc\r\n")
+
+
 def test_malformed_input_never_stops_the_operator(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
     with smtp_session(mss_sandbox, mss_pki, A) as client:
         assert client.docmd("MAIL", "FROM:<<<>>>")[0] in (501, 553)
@@ -539,7 +578,7 @@ def test_runner_publishes_the_mss_operator(tmp_path: Path) -> None:
             "client_cert",
             "client_key",
         }
-        assert handle.mss is not None and state["smtp_port"] == handle.mss.smtp_port
+        assert handle.mss is not None and state == mss_state(handle.mss, handle.pki)
         assert (tmp_path / "data" / "sandbox" / "mss.sqlite3").exists()
         response = requests.post(
             state["token_url"],

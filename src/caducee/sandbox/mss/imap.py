@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import email.utils
 import io
@@ -285,6 +286,8 @@ class SandboxImap(imap4.IMAP4Server):
     def connectionMade(self) -> None:
         self.factory.sessions.add(self)
         super().connectionMade()
+        with contextlib.suppress(AttributeError, OSError):  # not a TCP transport
+            cast(Any, self.transport).setTcpNoDelay(True)  # small replies leave at once (no Nagle delay)
 
     def connectionLost(self, reason: Any = protocol.connectionDone) -> None:  # type: ignore[override]
         self.factory.sessions.discard(self)

@@ -112,6 +112,27 @@ class MssSandbox:
     def raw(self, mailbox: str, uid: int) -> bytes:
         return self.store.raw(mailbox, uid)
 
+    def disconnect_all(self) -> int:
+        """Close every SMTP and IMAP session from the server side (the client must reconnect, SC.MSS/CONF.11);
+        returns how many were closed."""
+        from twisted.internet.threads import blockingCallFromThread
+
+        def close() -> int:
+            sessions = [session for factory in self._factories for session in list(factory.sessions)]
+            for session in sessions:
+                session.transport.abortConnection()
+            return len(sessions)
+
+        return int(blockingCallFromThread(_reactor(), close))
+
+    def fail_next(
+        self, n: int = 1, *, code: int = 451, text: str = "4.3.0 Service temporairement indisponible"
+    ) -> None:
+        """The next `n` SMTP transactions are refused at MAIL FROM with this reply (451 transient, 5xx permanent)."""
+        smtp_factory = self._factories[0]
+        with smtp_factory.faults_lock:
+            smtp_factory.faults.extend([(code, text)] * n)
+
     def stop(self) -> None:
         if self._stopped:
             return
