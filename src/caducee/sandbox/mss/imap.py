@@ -27,6 +27,7 @@ from twisted.mail import imap4
 from zope.interface import implementer
 
 from caducee.sandbox.mss.auth import CHALLENGERS, AuthRefused
+from caducee.sandbox.mss.dsn import header_section
 from caducee.sandbox.mss.service import message_meta
 from caducee.sandbox.mss.store import MssStore, StoredMessage
 
@@ -86,26 +87,22 @@ class _Part:
 
 @implementer(imap4.IMessage, imap4.IMessageFile)
 class SandboxMessage:
+    """A stored message as Twisted's IMAP server sees it. Its bytes are read from the store when needed and never
+    kept: a FETCH of a thousand 20 MB messages holds one at a time (the results list lives until the end)."""
+
     def __init__(self, store: MssStore, row: StoredMessage) -> None:
         self.store = store
         self.row = row
-        self._raw: bytes | None = None
-        self._parsed: Message | None = None
+        self._headers: Message | None = None
 
-    @property
-    def raw(self) -> bytes:
-        if self._raw is None:
-            self._raw = self.store.raw(self.row.mailbox, self.row.uid)
-        return self._raw
+    def _raw(self) -> bytes:
+        return self.store.raw(self.row.mailbox, self.row.uid)
 
-    @property
-    def parsed(self) -> Message:
-        if self._parsed is None:
-            self._parsed = BytesParser(policy=policy.compat32).parsebytes(self.raw)
-        return self._parsed
+    def _parsed(self) -> Message:
+        return BytesParser(policy=policy.compat32).parsebytes(self._raw())
 
     def open(self) -> io.BytesIO:
-        return io.BytesIO(self.raw)
+        return io.BytesIO(self._raw())
 
     def getUID(self) -> int:
         return self.row.uid
@@ -117,22 +114,24 @@ class SandboxMessage:
         return email.utils.format_datetime(dt.datetime.fromisoformat(self.row.internal_date))
 
     def getHeaders(self, negate: bool, *names: Any) -> dict[str, str]:
-        return _headers_of(self.parsed, negate, names)
+        if self._headers is None:  # small: the header block only
+            self._headers = BytesParser(policy=policy.compat32).parsebytes(header_section(self._raw()) + b"\r\n\r\n")
+        return _headers_of(self._headers, negate, names)
 
     def getBodyFile(self) -> io.BytesIO:
-        raw = self.raw
+        raw = self._raw()
         positions = [(p, len(s)) for s in (b"\r\n\r\n", b"\n\n") if (p := raw.find(s)) >= 0]
         start = sum(min(positions)) if positions else len(raw)
         return io.BytesIO(raw[start:])
 
     def getSize(self) -> int:
-        return self.row.size if self._raw is None else len(self._raw)
+        return self.row.size
 
     def isMultipart(self) -> bool:
-        return bool(self.parsed.is_multipart())
+        return bool(self._parsed().is_multipart())
 
     def getSubPart(self, part: int) -> _Part:
-        return _Part(self.parsed).getSubPart(part)
+        return _Part(self._parsed()).getSubPart(part)
 
 
 @implementer(imap4.IMailbox, imap4.IMailboxInfo)
