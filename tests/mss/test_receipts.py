@@ -112,14 +112,16 @@ def test_delayed_dsn_keeps_the_state_and_notes_why(sent: OutboundMessage) -> Non
 
 
 @pytest.mark.django_db
-def test_mdn_read_then_integrated_and_never_backwards(sent: OutboundMessage) -> None:
-    assert apply_report(mdn(sent.message_id, "manual-action/MDN-sent-manually; displayed"))
-    assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
-    # A late DSN "delivered" does not move a read message back.
-    apply_report(dsn(sent.message_id, [{"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delivered"}]))
-    assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
+def test_mdn_integrated_then_read_and_never_backwards(sent: OutboundMessage) -> None:
+    """Automatic filing at synchronisation ("processed" → intégré), then the colleague opens it ("displayed" → lu)."""
     assert apply_report(mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
     assert _states(sent)[1][COLLEAGUE_BOX][0] == S.INTEGRATED
+    assert apply_report(mdn(sent.message_id, "manual-action/MDN-sent-manually; displayed"))
+    assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
+    # A late DSN "delivered" or a late "processed" does not move a read message back.
+    apply_report(dsn(sent.message_id, [{"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delivered"}]))
+    apply_report(mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
+    assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
 
 
 @pytest.mark.django_db

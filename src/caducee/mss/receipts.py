@@ -10,7 +10,7 @@ Incoming (`apply_report`, SC.MSS/UX.30/35):
 * the original message is found by `Original-Message-ID` (MDN), the `Original-Envelope-Id` we set (ENVID, DSN),
   the Message-ID in the returned headers (`text/rfc822-headers` or `message/rfc822`), or In-Reply-To/References;
   the recipient by `Original-Recipient`, else `Final-Recipient`.
-A recipient's state only moves forward (queued < envoyé < remis < lu < intégré), except to "erreur"; the message's
+A recipient's state only moves forward (queued < envoyé < remis < intégré < lu), except to "erreur"; the message's
 state is "erreur" when any recipient is in error, else the least advanced of its recipients.
 
 Outgoing (`send_mdn`, SC.MSS/UX.34; struct-msg-mdn.md): only for a received message (never for a report) whose
@@ -43,7 +43,10 @@ from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMes
 logger = logging.getLogger(__name__)
 
 State = OutboundMessage.State
-ORDER: dict[str, int] = {State.QUEUED: 0, State.SENT: 1, State.DELIVERED: 2, State.READ: 3, State.INTEGRATED: 4}
+# "intégré" (the receiving software filed the document, automatic MDN "processed") comes before "lu" (a person opened
+# it, MDN "displayed"): with automatic filing (SC.MSS/UX.07) the integration happens at synchronisation, before anyone
+# reads, and the read is the last news the sender can get (issue 5 acceptance: remis, then lu).
+ORDER: dict[str, int] = {State.QUEUED: 0, State.SENT: 1, State.DELIVERED: 2, State.INTEGRATED: 3, State.READ: 4}
 MDN_ERROR_PREFIX = "[KO Intégration système !]"
 MAX_RETURNED_HEADERS = 64 * 1024
 _ID_RE = re.compile(r"<([^<>\s]+)>")
