@@ -14,10 +14,11 @@ from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.services import SandboxDataError
 from caducee.core.audit import audit_record
-from caducee.documents.sharing_matrix import dmp_default
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
+from caducee.documents.sharing_matrix import dmp_default, mss_to_medecin_traitant_default
 from caducee.identity.ins import transmissible_ins
+from caducee.mss.services import MssServiceError
 from caducee.patients.models import Patient
 from caducee.record.consultations import (
     ConsultationError,
@@ -66,6 +67,18 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
         dmp_offered = transmissible_ins(patient.identity) is not None
     except SandboxDataError:
         dmp_offered = False
+    # MSSanté (issue 5 §6): the recipients proposed for this patient; the médecin traitant pre-ticked when the arrêté
+    # asks for an MSSanté send of this document and the author is not the médecin traitant (LGC.MSS.03).
+    from caducee.mss.services import proposed_recipients
+
+    author_is_mt = patient.medecin_traitant_id == request.user.pk
+    mt_default = mss_to_medecin_traitant_default(
+        model.type_code.code, model.type_code.system, consultation.date, author_is_mt=author_is_mt
+    )
+    mss_recipients = [
+        (r, mt_default and r.role == "medecin_traitant")
+        for r in proposed_recipients(patient, request.user)  # type: ignore[arg-type]
+    ]
     return render(
         request,
         "record/consultation.html",
@@ -79,6 +92,7 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
             "dmp_ticked": dmp_offered
             and dmp_default(model.type_code.code, model.type_code.system, on=consultation.date),
             "documents": list(consultation.documents.all()),
+            "mss_recipients": mss_recipients,
         },
     )
 
@@ -109,6 +123,7 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
             findings=findings,
             send_dmp=request.POST.get("dmp") == "1",
             dmp_visibility=frozenset(request.POST.getlist("dmp_visibility")) & DMP_VISIBILITY,
+            mss_recipients=request.POST.getlist("mss_to"),
             request=request,
         )
     except MissingDataError as exc:
@@ -117,7 +132,7 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
     except ValidationError as exc:
         messages.error(request, "Consultation non validée : " + " ".join(exc.messages))
         return redirect("consultations:detail", consultation_id=consultation.pk)
-    except (ConsultationError, ValueError) as exc:
+    except (ConsultationError, MssServiceError, ValueError) as exc:
         messages.error(request, str(exc))
         return redirect("consultations:detail", consultation_id=consultation.pk)
     names = ", ".join(d.title for d in produced)

@@ -7,6 +7,7 @@ the last year); the DMP and MSS choices of later issues join the same panel.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -124,6 +125,7 @@ def consultation_validate(
     findings: Findings | None = None,
     send_dmp: bool = False,
     dmp_visibility: frozenset[str] = frozenset(),
+    mss_recipients: Sequence[str] = (),
     request: HttpRequest | None = None,
 ) -> list[Document]:
     """One click: the consultation is validated and every document ticked in the panel is produced, in one
@@ -134,7 +136,11 @@ def consultation_validate(
     Only for a QUAL identity whose patient did not object (R28, SC.DMP/CONF.06): otherwise the documents are
     produced and the consultation validated all the same, nothing is queued, and the view tells the doctor why
     with `dmp.selectors.dmp_not_fed_reason(patient)` (non-empty exactly when nothing was queued for that reason);
-    `dmp.selectors.document_dmp_states(produced)` gives each document's DMP state."""
+    `dmp.selectors.document_dmp_states(produced)` gives each document's DMP state.
+
+    `mss_recipients`: the produced documents go by MSSanté to these addresses (issue 5 §6), the message and its
+    outbox delivery written in the same transaction; a refusal (`mss.services.MssServiceError`, e.g. a patient
+    address without a QUAL identity, SC.MSS.14) leaves the consultation open and stores nothing."""
     from caducee.dmp.selectors import dmp_not_fed_reason
     from caducee.dmp.services import SENDABLE_MODELS, delivery_for
     from caducee.documents.production import vsm_create
@@ -180,6 +186,16 @@ def consultation_validate(
                 object_id=consultation.pk,
                 patient_id=patient.pk,
                 detail={"documents": [d.unique_id for d in produced], "visibility": sorted(dmp_visibility)},
+                request=request,
+            )
+        if mss_recipients and produced:
+            from caducee.mss.services import mss_send
+
+            mss_send(
+                actor=actor,
+                patient=patient,
+                documents=produced,
+                recipients=list(mss_recipients),
                 request=request,
             )
     consultation.state = Consultation.State.VALIDATED
