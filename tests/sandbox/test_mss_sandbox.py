@@ -117,6 +117,7 @@ def test_a_writes_to_b_who_reads_by_uid_and_a_gets_the_delivery_report(
         assert imap.get_flags(uids)[1] == (b"\\Seen",)
         assert imap.search(["UNSEEN"]) == []
         uid_validity = selected[b"UIDVALIDITY"]
+        assert selected[b"UIDNEXT"] == 2 and b"\\Seen" in selected[b"PERMANENTFLAGS"]
     assert mss_sandbox.store.mailbox(B).uid_validity == uid_validity
 
     with imap_session(mss_sandbox, mss_pki, A) as imap:

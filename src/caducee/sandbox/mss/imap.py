@@ -397,9 +397,24 @@ class SandboxImap(imap4.IMAP4Server):
         super().newMessages(exists, recent)
 
     def _cbSelectWork(self, mbox: Any, cmdName: bytes, tag: bytes) -> None:
-        if mbox is not None:
-            self.known_count = mbox.getMessageCount()
-        super()._cbSelectWork(mbox, cmdName, tag)
+        """SELECT/EXAMINE with every response RFC 3501 §6.3.1 requires (Twisted omits UIDNEXT, PERMANENTFLAGS)."""
+        if mbox is None:
+            self.sendNegativeResponse(tag, b"No such mailbox")
+            return
+        count = mbox.getMessageCount()
+        self.known_count = count
+        self.sendUntaggedResponse(b"%d EXISTS" % count)
+        self.sendUntaggedResponse(b"%d RECENT" % mbox.getRecentCount())
+        flags = " ".join(mbox.getFlags()).encode("ascii")
+        self.sendUntaggedResponse(b"FLAGS (" + flags + b")")
+        self.sendPositiveResponse(None, b"[PERMANENTFLAGS (" + flags + b")] Flags permitted")
+        self.sendPositiveResponse(None, b"[UIDVALIDITY %d] UIDs valid" % mbox.getUIDValidity())
+        self.sendPositiveResponse(None, b"[UIDNEXT %d] Predicted next UID" % mbox.getUIDNext())
+        mbox.addListener(self)
+        mode = b"READ-WRITE" if mbox.isWriteable() else b"READ-ONLY"
+        self.sendPositiveResponse(tag, b"[" + mode + b"] " + cmdName + b" successful")
+        self.state = "select"
+        self.mbox = mbox
 
     def check_new(self) -> None:
         if self.mbox is None:

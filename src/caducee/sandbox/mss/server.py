@@ -43,6 +43,7 @@ def ensure_reactor() -> Any:
         if _reactor_thread is None or not _reactor_thread.is_alive():
             if reactor.running:  # someone else runs it (e.g. a Twisted application): use it
                 return reactor
+            _log_to_python()
             _reactor_thread = threading.Thread(
                 target=reactor.run, kwargs={"installSignalHandlers": False}, name="caducee-sandbox-reactor", daemon=True
             )
@@ -51,6 +52,20 @@ def ensure_reactor() -> Any:
 
     blockingCallFromThread(reactor, lambda: None)  # returns once the reactor turns
     return reactor
+
+
+def _log_to_python() -> None:
+    """Twisted's own log (connection errors, tracebacks) goes to Python logging, not to stderr."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner, globalLogPublisher
+
+    if getattr(_log_to_python, "done", False):
+        return
+    _log_to_python.done = True  # type: ignore[attr-defined]
+    observer = cast(Any, STDLibLogObserver(name="caducee.sandbox.twisted"))
+    if globalLogBeginner._temporaryObserver is not None:  # nobody began Twisted logging in this process yet
+        globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False, discardBuffer=True)
+    else:
+        globalLogPublisher.addObserver(observer)
 
 
 def tls_options(*, ca: Path, cert: Path, key: Path) -> Any:
