@@ -216,6 +216,28 @@ def test_server_side_close_and_injected_smtp_failures(mss_sandbox: MssSandbox, m
 # -- authentication refused --------------------------------------------------------------------------------------
 
 
+def test_commands_pipelined_in_clear_behind_starttls_are_dropped(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
+    with socket.create_connection((mss_sandbox.host, mss_sandbox.smtp_port), timeout=10) as raw:
+        reader = raw.makefile("rb")
+        reader.readline()
+        raw.sendall(b"EHLO x\r\n")
+        while not reader.readline().startswith(b"250 "):
+            pass
+        raw.sendall(b"STARTTLS\r\nNOOP\r\n")
+        assert reader.readline().startswith(b"220")
+        with client_context(mss_pki).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"EHLO y\r\n")
+            assert tls.makefile("rb").readline().startswith(b"250-sandbox.mssante.fr Hello")
+    with socket.create_connection((mss_sandbox.host, mss_sandbox.imap_port), timeout=10) as raw:
+        reader = raw.makefile("rb")
+        reader.readline()
+        raw.sendall(b"a STARTTLS\r\nb NOOP\r\n")
+        assert reader.readline().startswith(b"a OK")
+        with client_context(mss_pki).wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"c CAPABILITY\r\n")
+            assert tls.makefile("rb").readline().startswith(b"* CAPABILITY")
+
+
 def test_smtp_refuses_auth_and_mail_before_starttls(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
     token = fetch_token(mss_sandbox, mss_pki, A)
     with smtplib.SMTP(mss_sandbox.host, mss_sandbox.smtp_port, timeout=10) as client:

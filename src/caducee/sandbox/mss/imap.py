@@ -319,6 +319,7 @@ class SandboxImap(imap4.IMAP4Server):
         self.sendPositiveResponse(tag, b"Begin TLS negotiation now")
         cast(Any, self.transport).startTLS(self.ctx)
         self.startedTLS = True
+        self._buffer = b""  # commands pipelined in clear behind STARTTLS are dropped (RFC 3501 §6.2.1)
 
     unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
 

@@ -75,6 +75,7 @@ class SandboxSmtp(smtp.ESMTP):
         self._data_start = True
         self._data_scanned = 0
         self._data_too_big = False
+        self._drop_plaintext = False
 
     # -- connection ---------------------------------------------------------------------------------------
 
@@ -107,13 +108,18 @@ class SandboxSmtp(smtp.ESMTP):
 
     def dataReceived(self, data: bytes) -> None:
         if self.mode != _FASTDATA:
-            super().dataReceived(data)
+            try:
+                super().dataReceived(data)
+            finally:
+                self._drop_plaintext = False
             return
         self.resetTimeout()
         pending, self._buffer = self._buffer, b""  # a partial line left by line mode when DATA began
         self._feed(pending + data if pending else data)
 
     def lineReceived(self, line: bytes) -> Any:
+        if self._drop_plaintext:
+            return None  # sent in clear after STARTTLS, in the same packet: never run inside TLS
         if self.mode == _FASTDATA:  # lines pipelined after DATA in the same packet
             self._feed(line + b"\r\n")
             return None
@@ -195,6 +201,14 @@ class SandboxSmtp(smtp.ESMTP):
         ext[b"8BITMIME"] = None
         ext[b"DSN"] = None
         return ext
+
+    def ext_STARTTLS(self, rest: bytes) -> None:
+        started = self.startedTLS
+        super().ext_STARTTLS(rest)
+        if self.startedTLS and not started:
+            # Commands pipelined in clear behind STARTTLS are dropped, not run as if protected (RFC 3207 §4.2).
+            self._buffer = b""
+            self._drop_plaintext = True
 
     # -- AUTH ---------------------------------------------------------------------------------------------
 
