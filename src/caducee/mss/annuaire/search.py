@@ -97,4 +97,9 @@ def directory_search(query: str, *, city: str = "", specialty: str = "", limit: 
     entries = directory_query(query, city=city, specialty=specialty)
     if entries is None:
         return []
-    return list(entries[: max(1, min(limit, MAX_LIMIT))])
+    found = list(entries[: max(1, min(limit, MAX_LIMIT))])
+    # The key joins nom and prénom ("MARTINEZLUIS" < "MARTINPAUL"); within the page, show nom then prénom.
+    found.sort(
+        key=lambda e: (search_key(e.family_name) or e.search_name, search_key(e.given_name), e.search_name, e.pk)
+    )
+    return found

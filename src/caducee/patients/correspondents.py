@@ -1,0 +1,337 @@
+"""The practice's address book: correspondents and their links to patients (issue 5 §5; ANNU/GEN.01–03).
+
+Services (writes, keyword-only, audited) and selectors (reads). Correspondents are administrative data: every write
+needs `Perm.PATIENT_ADMIN` (doctors, paramedics, assistants and secretaries have it; the practice administrator
+does not), like the rest of the patient's administrative record.
+
+- A correspondent is created by hand, from a directory entry (public extraction or Annuaire Santé FHIR), or from a
+  received message's sender in one click (ANNU/GEN.03: "ajouter l'expéditeur aux correspondants du patient").
+  The MSSanté address is the natural key: adding the same address twice gives the same correspondent, whose blank
+  fields are completed from the directory but whose hand-entered values are kept.
+- A patient has at most one médecin traitant among its correspondents: linking a new one replaces the previous
+  link (both audited). Other roles accumulate.
+- A patient's own mailbox (`…@patient.mssante.fr`, MSS Citoyenne) is never a correspondent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.http import HttpRequest
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
+from caducee.mss.models import DirectoryEntry
+from caducee.patients.models import Correspondent, CorrespondentRole, Patient, PatientCorrespondent
+
+PATIENT_DOMAIN = "patient.mssante.fr"
+EDITABLE_FIELDS = (
+    "national_id",
+    "civility",
+    "family_name",
+    "given_name",
+    "organisation",
+    "profession",
+    "specialty",
+    "address_line",
+    "postal_code",
+    "city",
+    "phone",
+    "mss_address",
+)
+_ROLE_ORDER = [
+    CorrespondentRole.MEDECIN_TRAITANT,
+    CorrespondentRole.ADRESSEUR,
+    CorrespondentRole.SPECIALISTE,
+    CorrespondentRole.AUTRE,
+]
+_CIVILITIES = {"DR": "Dr", "PR": "Pr", "M": "M.", "MME": "Mme", "MLLE": "Mme"}
+_MAX_LENGTH = {f.name: f.max_length for f in Correspondent._meta.concrete_fields if getattr(f, "max_length", None)}
+
+
+def _clean_address(address: str) -> str:
+    address = (address or "").strip().lower()
+    if not address:
+        return ""
+    try:
+        validate_email(address)
+    except ValidationError as exc:
+        raise ValidationError(f"Adresse MSSanté invalide : {address}.") from exc
+    if address.endswith("@" + PATIENT_DOMAIN):
+        raise ValidationError("Une messagerie de patient (Mon espace santé) ne peut pas être un correspondant.")
+    return address
+
+
+def _clean_fields(fields: dict[str, Any]) -> dict[str, str]:
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown correspondent fields: {sorted(unknown)}")
+    values = {name: " ".join(str(value or "").split())[: _MAX_LENGTH.get(name, 300)] for name, value in fields.items()}
+    if "mss_address" in values:
+        values["mss_address"] = _clean_address(values["mss_address"])
+    return values
+
+
+def _check_identity(values: dict[str, str]) -> None:
+    if not (values.get("family_name") or values.get("organisation") or values.get("mss_address")):
+        raise ValidationError("Un correspondant a au moins un nom, une structure ou une adresse MSSanté.")
+
+
+# -- services ----------------------------------------------------------------------------------------------------
+
+
+def correspondent_create(
+    *, actor: Any, source: str = "manuel", request: HttpRequest | None = None, **fields: Any
+) -> Correspondent:
+    """A correspondent entered by hand (or from another source); the MSSanté address is validated."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    values = _clean_fields(fields)
+    _check_identity(values)
+    with transaction.atomic():
+        correspondent = Correspondent.objects.create(source=source, **values)
+        audit_record(
+            actor=actor,
+            action="correspondent.create",
+            object_type="correspondent",
+            object_id=correspondent.pk,
+            detail={"source": source, "mss_address": correspondent.mss_address},
+            request=request,
+        )
+    return correspondent
+
+
+def correspondent_update(
+    *, actor: Any, correspondent: Correspondent, request: HttpRequest | None = None, **fields: Any
+) -> Correspondent:
+    """Change some fields of a correspondent; the audit names the fields changed."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    values = _clean_fields(fields)
+    changed = sorted(name for name, value in values.items() if getattr(correspondent, name) != value)
+    if not changed:
+        return correspondent
+    for name in changed:
+        setattr(correspondent, name, values[name])
+    _check_identity({name: getattr(correspondent, name) for name in EDITABLE_FIELDS})
+    with transaction.atomic():
+        correspondent.save(update_fields=changed)
+        audit_record(
+            actor=actor,
+            action="correspondent.update",
+            object_type="correspondent",
+            object_id=correspondent.pk,
+            detail={"fields": ",".join(changed)},
+            request=request,
+        )
+    return correspondent
+
+
+def _directory_values(entry: DirectoryEntry) -> dict[str, str]:
+    civility = _CIVILITIES.get(entry.civility.strip().upper().rstrip("."), entry.civility)
+    return {
+        "national_id": entry.national_id,
+        "civility": civility,
+        "family_name": entry.family_name,
+        "given_name": entry.given_name,
+        "organisation": entry.organisation,
+        "profession": entry.profession,
+        "specialty": entry.specialty,
+        "address_line": entry.address_line,
+        "postal_code": entry.postal_code,
+        "city": entry.city,
+        "mss_address": entry.address,
+    }
+
+
+def correspondent_from_directory(
+    entry: DirectoryEntry, *, actor: Any = None, request: HttpRequest | None = None
+) -> Correspondent:
+    """The correspondent for a directory entry: the existing one with that MSSanté address (its blank fields filled
+    from the directory), or a new one (source "annuaire"). With an `actor`, permission checked and audited."""
+    if actor is not None:
+        check_permission(actor, Perm.PATIENT_ADMIN)
+    values = _clean_fields(_directory_values(entry))
+    with transaction.atomic():
+        existing = Correspondent.objects.select_for_update().filter(mss_address=values["mss_address"]).first()
+        if existing is None:
+            correspondent = Correspondent.objects.create(source="annuaire", **values)
+            action = "correspondent.create"
+        else:
+            blanks = [name for name, value in values.items() if value and not getattr(existing, name)]
+            for name in blanks:
+                setattr(existing, name, values[name])
+            if blanks:
+                existing.save(update_fields=blanks)
+            correspondent, action = existing, ("correspondent.update" if blanks else "")
+        if action:
+            audit_record(
+                actor=actor,
+                action=action,
+                object_type="correspondent",
+                object_id=correspondent.pk,
+                detail={"source": "annuaire", "mss_address": correspondent.mss_address},
+                request=request,
+            )
+    return correspondent
+
+
+def correspondent_link(
+    *,
+    actor: Any,
+    patient: Patient,
+    correspondent: Correspondent,
+    role: str = CorrespondentRole.AUTRE,
+    request: HttpRequest | None = None,
+) -> PatientCorrespondent:
+    """Link a correspondent to a patient with a role (idempotent). A new médecin traitant replaces the previous."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    if role not in CorrespondentRole.values:
+        raise ValidationError(f"Rôle de correspondant inconnu : {role}.")
+    with transaction.atomic():
+        if role == CorrespondentRole.MEDECIN_TRAITANT:
+            previous = PatientCorrespondent.objects.filter(patient=patient, role=role).exclude(
+                correspondent=correspondent
+            )
+            for link in previous.select_related("correspondent"):
+                _unlink(actor=actor, link=link, request=request, reason="remplacé")
+        link, created = PatientCorrespondent.objects.get_or_create(
+            patient=patient, correspondent=correspondent, role=role
+        )
+        if created:
+            audit_record(
+                actor=actor,
+                action="correspondent.link",
+                object_type="correspondent",
+                object_id=correspondent.pk,
+                patient_id=patient.pk,
+                detail={"role": role},
+                request=request,
+            )
+    return link
+
+
+def _unlink(*, actor: Any, link: PatientCorrespondent, request: HttpRequest | None, reason: str = "") -> None:
+    audit_record(
+        actor=actor,
+        action="correspondent.unlink",
+        object_type="correspondent",
+        object_id=link.correspondent_id,
+        patient_id=link.patient_id,
+        detail={"role": link.role, **({"raison": reason} if reason else {})},
+        request=request,
+    )
+    link.delete()
+
+
+def correspondent_unlink(
+    *,
+    actor: Any,
+    patient: Patient,
+    correspondent: Correspondent,
+    role: str | None = None,
+    request: HttpRequest | None = None,
+) -> int:
+    """Remove the correspondent's links to the patient (one role, or all); the correspondent itself stays in the
+    address book. Returns how many links were removed."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    links = PatientCorrespondent.objects.filter(patient=patient, correspondent=correspondent)
+    if role is not None:
+        links = links.filter(role=role)
+    removed = 0
+    with transaction.atomic():
+        for link in links:
+            _unlink(actor=actor, link=link, request=request)
+            removed += 1
+    return removed
+
+
+_NAME_RE = re.compile(r"^(?:(?P<civ>dr|pr|docteur|professeur|m|mme|mlle)\.?\s+)?(?P<rest>.+)$", re.IGNORECASE)
+
+
+def split_display_name(name: str) -> dict[str, str]:
+    """ "Dr Anne LEROY" → civility Dr, given name Anne, family name LEROY: words in capitals are the nom (SC.MSS
+    sender display rule "Civilité Prénom NOM"); without capitals, the last word."""
+    name = " ".join(name.replace('"', " ").split())
+    if not name:
+        return {"civility": "", "given_name": "", "family_name": ""}
+    match = _NAME_RE.match(name)
+    civ = (match.group("civ") or "") if match else ""
+    rest = match.group("rest") if match else name
+    civility = {"docteur": "Dr", "professeur": "Pr"}.get(civ.lower(), _CIVILITIES.get(civ.upper(), civ))
+    words = rest.split()
+    upper = [w for w in words if w.isupper() and any(ch.isalpha() for ch in w)]
+    if upper and len(upper) < len(words):
+        family = " ".join(upper)
+        given = " ".join(w for w in words if w not in upper)
+    elif len(words) > 1:
+        family, given = words[-1], " ".join(words[:-1])
+    else:
+        family, given = words[0], ""
+    return {"civility": civility, "given_name": given, "family_name": family}
+
+
+def correspondent_from_sender(
+    *,
+    actor: Any,
+    patient: Patient,
+    address: str,
+    name: str = "",
+    role: str = CorrespondentRole.AUTRE,
+    request: HttpRequest | None = None,
+) -> PatientCorrespondent:
+    """ANNU/GEN.03: the sender of a received message added to the patient's correspondents in one click.
+
+    The address is looked up in the address book, then in the directory (whose data is richer than a display
+    name); otherwise a correspondent is created from the display name (source "message")."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    address = _clean_address(address)
+    if not address:
+        raise ValidationError("Adresse de l'expéditeur manquante.")
+    with transaction.atomic():
+        correspondent = Correspondent.objects.filter(mss_address=address).first()
+        if correspondent is None:
+            entry = DirectoryEntry.objects.filter(address=address).first()
+            if entry is not None:
+                correspondent = correspondent_from_directory(entry, actor=actor, request=request)
+            else:
+                correspondent = correspondent_create(
+                    actor=actor, source="message", request=request, mss_address=address, **split_display_name(name)
+                )
+        return correspondent_link(actor=actor, patient=patient, correspondent=correspondent, role=role, request=request)
+
+
+# -- selectors ---------------------------------------------------------------------------------------------------
+
+
+def patient_correspondents(patient: Patient) -> list[PatientCorrespondent]:
+    """The patient's correspondents with their roles: médecin traitant first, then adresseur, spécialiste, autre;
+    one query."""
+    order = Case(
+        *(When(role=role, then=Value(rank)) for rank, role in enumerate(_ROLE_ORDER)),
+        default=Value(len(_ROLE_ORDER)),
+        output_field=IntegerField(),
+    )
+    return list(
+        PatientCorrespondent.objects.filter(patient=patient)
+        .select_related("correspondent")
+        .order_by(order, "correspondent__family_name", "correspondent__organisation", "id")
+    )
+
+
+def patient_correspondent(patient: Patient, role: str) -> Correspondent | None:
+    """The patient's correspondent with this role (the first one), e.g. the médecin traitant; None if none."""
+    link = (
+        PatientCorrespondent.objects.filter(patient=patient, role=role)
+        .select_related("correspondent")
+        .order_by("id")
+        .first()
+    )
+    return link.correspondent if link else None
+
+
+def correspondent_by_address(address: str) -> Correspondent | None:
+    return Correspondent.objects.filter(mss_address=(address or "").strip().lower()).first()
