@@ -180,6 +180,17 @@ def test_a_selected_imap_session_learns_of_new_mail_on_noop(mss_sandbox: MssSand
         assert (1, b"EXISTS") in imap.noop()[1]
 
 
+def test_idle_announces_new_mail(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
+    with imap_session(mss_sandbox, mss_pki, B) as imap:
+        imap.select_folder("INBOX")
+        imap.idle()
+        with smtp_session(mss_sandbox, mss_pki, A) as client:
+            client.send_message(_message(A, B))
+        assert (1, b"EXISTS") in imap.idle_check(timeout=5)
+        imap.idle_done()
+        assert imap.search(["UNSEEN"]) == [1]
+
+
 def test_sasl_ir_initial_response_is_accepted(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:
     token = fetch_token(mss_sandbox, mss_pki, B)
     with socket.create_connection((mss_sandbox.host, mss_sandbox.imap_port), timeout=10) as raw:
