@@ -178,6 +178,14 @@ def test_a_selected_imap_session_learns_of_new_mail_on_noop(mss_sandbox: MssSand
         _wait_for(lambda: mss_sandbox.messages(B))
         time.sleep(0.2)  # the EXISTS is sent from the reactor thread
         assert (1, b"EXISTS") in imap.noop()[1]
+        imap.add_flags([1], [b"\\Deleted"])
+        imap.expunge()
+        with smtp_session(mss_sandbox, mss_pki, A) as client:
+            client.send_message(_message(A, B))
+        _wait_for(lambda: len(mss_sandbox.messages(B)) == 1 and mss_sandbox.messages(B)[0].uid == 2)
+        time.sleep(0.2)
+        assert (1, b"EXISTS") in imap.noop()[1]
+        assert imap.search(["ALL"]) == [2]
 
 
 def test_idle_announces_new_mail(mss_sandbox: MssSandbox, mss_pki: SandboxPki) -> None:

@@ -204,6 +204,9 @@ class SandboxMailbox:
         rows = self.rows()
         doomed = [(i + 1, row.uid) for i, row in enumerate(rows) if "\\Deleted" in row.flags]
         self.db.delete(self.address, [uid for _, uid in doomed])
+        for listener in self.listeners:  # the session that expunged counts the messages it still sees
+            if isinstance(getattr(listener, "known_count", None), int):
+                listener.known_count = max(0, listener.known_count - len(doomed))
         # Each EXPUNGE response shifts the following numbers: highest first keeps them all valid.
         return [seq for seq, _ in reversed(doomed)]
 
@@ -421,8 +424,9 @@ class SandboxImap(imap4.IMAP4Server):
         if self.mbox is None:
             return
         count = self.mbox.getMessageCount()
-        if count > self.known_count:
-            self.known_count = count
+        grew = count > self.known_count
+        self.known_count = count  # also after an EXPUNGE, so the next arrival is announced
+        if grew:
             self.newMessages(count, None)
 
     def do_NOOP(self, tag: bytes) -> None:
