@@ -499,6 +499,7 @@ def test_malformed_input_never_stops_the_operator(mss_sandbox: MssSandbox, mss_p
         client.ehlo()
         assert client.docmd("AUTH", "XOAUTH2 !!!pas-du-base64")[0] == 501
         assert client.docmd("AUTH", "XOAUTH2 " + base64.b64encode(b"\x01\x01").decode())[0] == 535
+        assert client.docmd("AUTH", "CRAM-MD5")[0] == 504
     with socket.create_connection((mss_sandbox.host, mss_sandbox.imap_port), timeout=10) as raw:
         reader = raw.makefile("rb")
         reader.readline()
@@ -513,6 +514,13 @@ def test_malformed_input_never_stops_the_operator(mss_sandbox: MssSandbox, mss_p
             tls.sendall(b"d AUTHENTICATE XOAUTH2 ###\r\ne SELECT INBOX\r\nf LOGOUT\r\n")
             answer = tls.makefile("rb").read()
     assert b"d BAD" in answer and b"e BAD" in answer and b"f OK" in answer
+    assert [(e["protocol"], e["mechanism"], e["ok"], e["reason"]) for e in mss_sandbox.auth_log()][1:] == [
+        ("smtp", "XOAUTH2", False, "réponse SASL non base64"),
+        ("smtp", "XOAUTH2", False, "réponse XOAUTH2 incomplète (user= et auth=Bearer attendus)"),
+        ("smtp", "CRAM-MD5", False, "mécanisme non pris en charge"),
+        ("imap", "", False, "STARTTLS obligatoire avant AUTHENTICATE"),
+        ("imap", "XOAUTH2", False, "réponse SASL non base64"),
+    ]
     with imap_session(mss_sandbox, mss_pki, B) as imap:
         imap.select_folder("INBOX")
         (uid,) = imap.search(["ALL"])

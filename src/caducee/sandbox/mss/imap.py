@@ -351,6 +351,12 @@ class SandboxImap(imap4.IMAP4Server):
             return
         factory = cast(dict[bytes, Any], self.challengers).get(mechanism)
         if factory is None:
+            self.factory.authenticator.refuse(
+                protocol="imap",
+                mechanism=mechanism.decode("ascii", "replace")[:20],
+                user="",
+                reason="mécanisme non pris en charge",
+            )
             self.sendNegativeResponse(tag, b"AUTHENTICATE method unsupported")
             return
         challenger = factory()

@@ -223,6 +223,10 @@ class SandboxSmtp(smtp.ESMTP):
         if not rest.strip():
             self.sendCode(501, b"5.5.4 Mechanism required")
             return
+        if not self.authenticated and mechanism.encode() not in self.challengers:
+            self.factory.authenticator.refuse(
+                protocol="smtp", mechanism=mechanism, user="", reason="mécanisme non pris en charge"
+            )
         super().ext_AUTH(rest)
 
     def state_AUTH(self, response: bytes | None) -> None:
