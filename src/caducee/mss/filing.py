@@ -28,7 +28,7 @@ from django.utils import timezone
 from caducee.core.text import search_key
 from caducee.documents.received import CdaHeader, Outcome, PatientTraits, received_store
 from caducee.identity.insi.client import InsiTraits
-from caducee.identity.models import InsiCall
+from caducee.identity.models import Identity, InsiCall
 from caducee.identity.services import insi_search
 from caducee.mss.matching import Candidate, identities_with_ins, known_here
 from caducee.mss.models import ReceivedDocument
@@ -78,12 +78,15 @@ def _differences(traits: PatientTraits, result: dict[str, Any]) -> list[str]:
     return [label for label, value in incoming.items() if returned[label] != value]
 
 
-def verify_ins(traits: PatientTraits, *, force: bool = False) -> Verification:
-    """R52/R53/R55: is the document's INS confirmed by INSi (or known here already)?"""
+def verify_ins(traits: PatientTraits, *, force: bool = False, identities: list[Identity] | None = None) -> Verification:
+    """R52/R53/R55: is the document's INS confirmed by INSi (or known here already)?
+
+    `identities`: the local identities already read for matching (they include every holder of the matricule)."""
     if not traits.ins_matricule:
         return Verification(InsCheck.NO_INS, "le document ne porte pas d'INS.")
     always = getattr(settings, "MSS_INSI_VERIFY", "r52") == "always"
-    if not (force or always) and any(known_here(traits, i) for i in identities_with_ins(traits)):
+    holders = identities_with_ins(traits) if identities is None else identities
+    if not (force or always) and any(known_here(traits, i) for i in holders):
         return Verification(InsCheck.NOT_NEEDED, "INS déjà connue ici (identité qualifiée ou récupérée, règle 52).")
     call = insi_search(actor=None, traits=_insi_traits(traits))
     if call.outcome == InsiCall.Outcome.FOUND:

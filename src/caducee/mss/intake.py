@@ -21,16 +21,20 @@ automatic integration, its error variant otherwise (ig_hl7v2_courriel_mss struct
 
 from __future__ import annotations
 
+import binascii
 import email.errors
+import io
 import logging
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
-from email.parser import BytesFeedParser
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesFeedParser, BytesHeaderParser
+from email.policy import Policy, compat32
 from email.policy import default as default_policy
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -41,7 +45,7 @@ from caducee.documents.received import CdaHeader, ReceivedCdaError, read_cda_hea
 from caducee.identity.models import Identity, Status
 from caducee.mss import receipts, store
 from caducee.mss.filing import Decision, InsCheck, Verification, decide, earlier_copy, file_into, mdn_error, verify_ins
-from caducee.mss.matching import Candidate, candidates_for
+from caducee.mss.matching import Candidate, candidate_identities, candidates_for
 from caducee.mss.models import InboundMessage, Mailbox, ReceivedDocument
 from caducee.mss.xdm import XdmError, read_xdm
 from caducee.patients.models import Patient
@@ -55,21 +59,6 @@ PATIENT_DOMAIN = "patient.mssante.fr"
 _PATIENT_ADDRESS = re.compile(r"^([0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8})@patient\.mssante\.fr$", re.IGNORECASE)
 _HEAD = 4096
 _CHUNK = 1024 * 1024
-# MIME defects that leave the message's structure unknown: its attachments are not trusted.
-_STRUCTURE_DEFECTS = (
-    email.errors.NoBoundaryInMultipartDefect,
-    email.errors.StartBoundaryNotFoundDefect,
-    email.errors.CloseBoundaryNotFoundDefect,
-    email.errors.MultipartInvariantViolationDefect,
-    email.errors.MissingHeaderBodySeparatorDefect,
-    email.errors.FirstHeaderLineIsContinuationDefect,
-    email.errors.InvalidMultipartContentTransferEncodingDefect,
-)
-_ENCODING_DEFECTS = (
-    email.errors.InvalidBase64CharactersDefect,
-    email.errors.InvalidBase64LengthDefect,
-    email.errors.InvalidBase64PaddingDefect,
-)
 
 
 def max_message_bytes() -> int:
@@ -109,6 +98,7 @@ class _Planned:
     candidates: list[Candidate] = field(default_factory=list)
     verification: Verification | None = None
     decision: Decision | None = None
+    earlier: ReceivedDocument | None = None  # the same document received before (SC.MSS/CDA.01)
 
 
 def _quarantine(filename: str, reason: str, cda: bytes | None = None) -> _Planned:
@@ -121,7 +111,8 @@ def _plan_cda(filename: str, data: bytes, pdf: bytes | None = None) -> _Planned:
     except ReceivedCdaError as exc:
         return _quarantine(filename, str(exc), data)  # kept (generated name) for whoever inspects the quarantine
     planned = _Planned(filename=filename[:300], cda=data, header=header, pdf=pdf)
-    if earlier_copy(header.unique_id) is not None:
+    planned.earlier = earlier_copy(header.unique_id)
+    if planned.earlier is not None:
         return planned  # a duplicate: neither matched nor checked again
     own = (
         Document.objects.filter(unique_id_root=header.unique_id_root, unique_id_ext=header.unique_id_ext)
@@ -133,8 +124,9 @@ def _plan_cda(filename: str, data: bytes, pdf: bytes | None = None) -> _Planned:
         # mailbox of the practice to another: that chart is the right one, no identity question to ask.
         planned.decision = Decision(own.patient_id, "document de ce cabinet, déjà dans le dossier du patient.")
         return planned
-    planned.candidates = candidates_for(header.patient)
-    planned.verification = verify_ins(header.patient)
+    identities = candidate_identities(header.patient)
+    planned.candidates = candidates_for(header.patient, identities=identities)
+    planned.verification = verify_ins(header.patient, identities=identities)
     planned.decision = decide(planned.candidates, planned.verification)
     return planned
 
@@ -151,7 +143,20 @@ def _plan_xdm(filename: str, data: bytes, pdf: bytes | None = None) -> list[_Pla
     return [_plan_cda(f"{filename}/{d.file_name}", d.content, single_pdf) for d in cdas]
 
 
-# --- a mail ---------------------------------------------------------------------------------------------------------
+# --- a mail, read as a stream -----------------------------------------------------------------------------------------
+#
+# Python's email parser keeps every part in memory, several times over (the lines, the joined text, the decoded
+# bytes): a 50 MB message costs some 300 MB. The inbox must stay under 200 MB whatever the message (§9), so the MIME
+# structure is scanned line by line from the stored file (offsets only, RFC 2046 boundaries), each part's headers
+# parsed alone, and each attachment decoded (base64, quoted-printable) straight into a temporary file of the store.
+# Delivery and read reports, small by nature, are parsed whole for `receipts`.
+
+_MAX_HEADER_BYTES = 256 * 1024
+_MAX_LINE = 64 * 1024
+_MAX_DEPTH = 8
+_MAX_PARTS = 100
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+_SPACES = re.compile(rb"\s+")
 
 
 @dataclass
@@ -169,12 +174,18 @@ class _Mail:
     documents: list[_Planned] = field(default_factory=list)
 
 
-def _header(msg: Message, name: str) -> str:
+def _decoded(value: object) -> str:
+    """An RFC 2047 header value as text (encoded words decoded; an undecodable one kept as it came)."""
     try:
-        value = msg.get(name)
-        return " ".join(str(value).split()) if value is not None else ""
-    except (ValueError, TypeError, IndexError, LookupError, AttributeError, email.errors.MessageError):
-        return ""
+        text = str(make_header(decode_header(str(value))))
+    except (ValueError, TypeError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        text = str(value)
+    return " ".join(text.split())
+
+
+def _header(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    return _decoded(value) if value is not None else ""
 
 
 def _msgid(value: str) -> str:
@@ -182,87 +193,273 @@ def _msgid(value: str) -> str:
 
 
 def _address(msg: Message, name: str) -> tuple[str, str]:
-    raw = _header(msg, name)
-    if not raw:
+    raw = msg.get(name)
+    if raw is None:
         return "", ""
-    pairs = getaddresses([raw])
-    display, address = pairs[0] if pairs else parseaddr(raw)
-    return address.strip().lower()[:254], display.strip()[:200]
+    pairs = getaddresses([str(raw)])
+    display, address = pairs[0] if pairs else parseaddr(str(raw))
+    return address.strip().lower()[:254], _decoded(display)[:200]
 
 
-def _parse_mail(source: IO[bytes]) -> Message:
-    parser = BytesFeedParser(policy=default_policy)
+def _parse_mail(source: IO[bytes], policy: Policy = compat32) -> Message:
+    parser = BytesFeedParser(policy=policy)
     while chunk := source.read(_CHUNK):
         parser.feed(chunk)
     return parser.close()
 
 
-def _defects(msg: Message) -> tuple[list[str], list[str]]:
-    structure: list[str] = []
-    encoding: list[str] = []
-    for part in msg.walk():
-        for defect in getattr(part, "defects", []):
-            if isinstance(defect, _STRUCTURE_DEFECTS):
-                structure.append(type(defect).__name__)
-            elif isinstance(defect, _ENCODING_DEFECTS):
-                encoding.append(type(defect).__name__)
-    return structure, encoding
+class _Lines:
+    """The lines of a file with their offsets (a line longer than _MAX_LINE comes in pieces), one pushed back."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.pending: tuple[int, bytes, bool] | None = None
+        self.at_start = True
+
+    def next(self) -> tuple[int, bytes, bool] | None:
+        """(offset, line, whether it starts a physical line) or None at the end."""
+        if self.pending is not None:
+            item, self.pending = self.pending, None
+            return item
+        offset = self.handle.tell()
+        line = self.handle.readline(_MAX_LINE)
+        if not line:
+            return None
+        item = (offset, line, self.at_start)
+        self.at_start = line.endswith(b"\n")
+        return item
+
+    def push(self, item: tuple[int, bytes, bool]) -> None:
+        self.pending = item
+
+    def offset(self) -> int:
+        return self.pending[0] if self.pending is not None else self.handle.tell()
 
 
-def _body_text(msg: Message) -> tuple[str, str]:
-    """The text of the message (text/plain, else the text/html alternative) and an encoding problem if any."""
+@dataclass
+class _Leaf:
+    headers: Message
+    start: int
+    end: int
+
+
+@dataclass
+class _Scan:
+    top: Message
+    leaves: list[_Leaf] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+
+def _delimiter(item: tuple[int, bytes, bool], boundaries: list[bytes]) -> tuple[bytes, bool] | None:
+    """(boundary, is the closing one) when the line is a boundary line of one of `boundaries`."""
+    _, line, at_start = item
+    if not at_start or not line.startswith(b"--"):
+        return None
+    text = line.rstrip(b"\r\n").rstrip(b" \t")
+    for boundary in reversed(boundaries):  # the innermost first
+        if text == b"--" + boundary:
+            return boundary, False
+        if text == b"--" + boundary + b"--":
+            return boundary, True
+    return None
+
+
+def _read_headers(lines: _Lines, scan: _Scan) -> Message | None:
+    block = bytearray()
+    while True:
+        item = lines.next()
+        if item is None:
+            scan.defects.append("MissingHeaderBodySeparatorDefect")
+            return None
+        line = item[1]
+        if line in (b"\r\n", b"\n"):
+            return BytesHeaderParser(policy=compat32).parsebytes(bytes(block))
+        block += line
+        if len(block) > _MAX_HEADER_BYTES:
+            scan.defects.append("HeaderTooLong")
+            return None
+
+
+def _consume(lines: _Lines, boundaries: list[bytes]) -> tuple[int, int]:
+    """Skip a body up to the next boundary line (left for the caller); (start, end) offsets of the body, the line
+    break before the boundary excluded (RFC 2046 §5.1.1: it belongs to the boundary)."""
+    start = lines.offset()
+    end = start
+    previous_break = 0
+    while (item := lines.next()) is not None:
+        if _delimiter(item, boundaries) is not None:
+            lines.push(item)
+            return start, max(start, item[0] - previous_break)
+        offset, line, _ = item
+        previous_break = 2 if line.endswith(b"\r\n") else 1 if line.endswith(b"\n") else 0
+        end = offset + len(line)
+    return start, end
+
+
+def _walk(lines: _Lines, headers: Message, boundaries: list[bytes], scan: _Scan, depth: int) -> None:
+    if len(scan.leaves) > _MAX_PARTS:
+        scan.defects.append("TooManyParts")
+        _consume(lines, boundaries)
+        return
+    boundary_text = headers.get_boundary() if headers.get_content_maintype() == "multipart" else None
+    if headers.get_content_maintype() != "multipart" or depth >= _MAX_DEPTH:
+        start, end = _consume(lines, boundaries)
+        scan.leaves.append(_Leaf(headers, start, end))
+        return
+    if not boundary_text:
+        scan.defects.append("NoBoundaryInMultipartDefect")
+        _consume(lines, boundaries)
+        return
+    boundary = boundary_text.encode("ascii", "replace")
+    inner = [*boundaries, boundary]
+    _consume(lines, inner)  # the preamble
+    item = lines.next()
+    found = _delimiter(item, inner) if item is not None else None
+    if found is None or found[0] != boundary:
+        scan.defects.append("StartBoundaryNotFoundDefect")
+        if item is not None:
+            lines.push(item)
+        return
+    closed = found[1]
+    while not closed:
+        part = _read_headers(lines, scan)
+        if part is None:
+            return
+        _walk(lines, part, inner, scan, depth + 1)
+        item = lines.next()
+        found = _delimiter(item, inner) if item is not None else None
+        if found is None or found[0] != boundary:
+            scan.defects.append("CloseBoundaryNotFoundDefect")
+            if item is not None:
+                lines.push(item)
+            return
+        closed = found[1]
+    _consume(lines, boundaries)  # the epilogue
+
+
+def _scan_mail(handle: IO[bytes]) -> _Scan | None:
+    """The MIME structure of a stored message; None when its headers cannot be read at all."""
+    lines = _Lines(handle)
+    first = lines.next()
+    if first is not None and not first[1].startswith(b"From "):
+        lines.push(first)  # an mbox "From " line is skipped, anything else is the first header
+    scan = _Scan(top=Message())
+    top = _read_headers(lines, scan)
+    if top is None:
+        return None
+    scan.top = top
+    _walk(lines, top, [], scan, 0)
+    return scan
+
+
+def _decode_into(handle: IO[bytes], leaf: _Leaf, out: IO[bytes], limit: int | None = None) -> bool:
+    """Decode the part's body (Content-Transfer-Encoding) into `out`, in chunks; False when badly encoded."""
+    encoding = str(leaf.headers.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    handle.seek(leaf.start)
+    remaining = leaf.end - leaf.start
+    written = 0
+    good = True
+    carry = b""
+    while remaining > 0 and (limit is None or written < limit):
+        if encoding == "quoted-printable":
+            chunk = handle.readline(min(_MAX_LINE, remaining))
+        else:
+            chunk = handle.read(min(_CHUNK, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        if encoding == "base64":
+            clean = _SPACES.sub(b"", chunk)
+            if _NOT_BASE64.search(clean):
+                good = False
+                clean = _NOT_BASE64.sub(b"", clean)
+            data = carry + clean
+            cut = len(data) - len(data) % 4
+            carry = data[cut:]
+            try:
+                decoded = binascii.a2b_base64(data[:cut])
+            except binascii.Error:
+                good, decoded = False, b""
+        elif encoding == "quoted-printable":
+            decoded = binascii.a2b_qp(chunk)
+        else:
+            decoded = chunk
+        out.write(decoded)
+        written += len(decoded)
+    if carry:
+        good = False
+    return good
+
+
+def _is_attachment(leaf: _Leaf) -> bool:
+    disposition = str(leaf.headers.get("Content-Disposition", "")).strip().lower()
+    return disposition.startswith("attachment") or bool(leaf.headers.get_param("name") or _filename(leaf))
+
+
+def _filename(leaf: _Leaf) -> str:
     try:
-        body = cast(EmailMessage, msg).get_body(preferencelist=("plain", "html"))
-    except (AttributeError, KeyError, LookupError, ValueError):
-        body = None
+        return _decoded(leaf.headers.get_filename() or "")
+    except (ValueError, LookupError, TypeError):
+        return ""
+
+
+def _body_text(handle: IO[bytes], scan: _Scan) -> tuple[str, str]:
+    """The text of the message (text/plain, else the text/html alternative) and an encoding problem if any."""
+    texts = [
+        leaf
+        for leaf in scan.leaves
+        if leaf.headers.get_content_type() in ("text/plain", "text/html") and not _is_attachment(leaf)
+    ]
+    body = next((leaf for leaf in texts if leaf.headers.get_content_subtype() == "plain"), texts[0] if texts else None)
     if body is None:
         return "", ""
-    payload = body.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return "", ""
-    charset = body.get_content_charset() or "utf-8"
+    buffer = io.BytesIO()
+    _decode_into(handle, body, buffer, limit=MAX_BODY_CHARS * 4)
+    payload = buffer.getvalue()
+    charset = body.headers.get_content_charset() or "utf-8"
     try:
         text = payload.decode(charset)
         problem = ""
     except (LookupError, UnicodeDecodeError):
         text = payload.decode("utf-8", "replace")
         problem = f"texte du message illisible dans l'encodage annoncé ({charset}) : UTF-8 attendu (CONF.19)."
-    if body.get_content_subtype() == "html":
+    if body.headers.get_content_subtype() == "html":
         text = re.sub(r"<[^>]+>", " ", text)
     return text[:MAX_BODY_CHARS].strip(), problem
+
+
+@dataclass
+class _Attachment:
+    name: str
+    path: Path
+    kind: str  # zip | xml | pdf
+    well_encoded: bool
+
+
+def _attachments(handle: IO[bytes], scan: _Scan) -> list[_Attachment]:
+    """The parts that can hold documents (zip, xml, pdf: by content), each decoded into a temporary file."""
+    found: list[_Attachment] = []
+    for index, leaf in enumerate(scan.leaves, start=1):
+        maintype = leaf.headers.get_content_maintype()
+        if maintype in ("multipart", "message") or (maintype == "text" and not _is_attachment(leaf)):
+            continue
+        path = store.temp_file()
+        with open(path, "wb") as out:
+            good = _decode_into(handle, leaf, out)
+        with open(path, "rb") as decoded:
+            head = decoded.read(_HEAD)
+        kind = "pdf" if head.startswith(b"%PDF-") else detect_kind(head)
+        if kind not in ("zip", "xml", "pdf"):
+            path.unlink(missing_ok=True)
+            continue
+        name = _filename(leaf)[:200] or f"pièce jointe {index}"
+        found.append(_Attachment(name, path, kind, good))
+    return found
 
 
 def _report_kind(msg: Message) -> str:
     kind = receipts.is_report(msg)
     return {"dsn": InboundMessage.Kind.DSN, "mdn": InboundMessage.Kind.MDN}.get(kind, InboundMessage.Kind.MESSAGE)
-
-
-def _attachments(msg: Message) -> list[tuple[str, bytes, str]]:
-    """(name for display, decoded bytes, kind) of the parts that can hold documents: zip, xml, pdf by content."""
-    found: list[tuple[str, bytes, str]] = []
-    for index, part in enumerate(msg.walk()):
-        if part.is_multipart() or part.get_content_maintype() == "message":
-            continue
-        name = ""
-        try:
-            name = part.get_filename() or ""
-        except (ValueError, LookupError, TypeError):
-            name = ""
-        if part.get_content_maintype() == "text" and not name and part.get_content_subtype() in ("plain", "html"):
-            continue  # the message text
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes) or not payload:
-            continue
-        if payload.startswith(b"%PDF-"):
-            kind = "pdf"
-        else:
-            kind = detect_kind(payload[:_HEAD])
-            if kind == "eml":
-                kind = ""
-        display = " ".join(name.split())[:200] or f"pièce jointe {index}"
-        if kind in ("zip", "xml", "pdf"):
-            found.append((display, payload, kind))
-    return found
 
 
 def _patient_of(address: str) -> Patient | None:
@@ -278,42 +475,53 @@ def _patient_of(address: str) -> Patient | None:
     return getattr(identity, "patient", None) if identity is not None else None
 
 
-def _read_mail(handle: IO[bytes]) -> _Mail:
+_NOT_RECOGNISED = "fichier non reconnu : ni message électronique, ni archive IHE_XDM.zip, ni document CDA."
+
+
+def _read_mail(relative: str) -> _Mail:
     mail = _Mail()
+    with store.open_stored(relative) as handle:
+        scan = _scan_mail(handle)
+        if scan is None:
+            mail.error = "message illisible : en-têtes mal formés ou absents (MIME mal formé)."
+            return mail
+        top = scan.top
+        mail.message_id = _msgid(_header(top, "Message-ID"))
+        mail.in_reply_to = _msgid(_header(top, "In-Reply-To"))
+        mail.sender, mail.sender_name = _address(top, "From")
+        mail.subject = _header(top, "Subject")[:500]
+        mail.mdn_to = _address(top, "Disposition-Notification-To")[0]
+        if not (mail.sender or mail.message_id or mail.subject or top.get("Content-Type")):
+            mail.error = _NOT_RECOGNISED
+            return mail
+        if scan.defects:
+            mail.error = "message refusé : structure MIME mal formée (" + ", ".join(sorted(set(scan.defects))) + ")."
+            return mail
+        mail.body, problem = _body_text(handle, scan)
+        if top.get_content_type() == "multipart/report":
+            handle.seek(0)
+            mail.parsed = _parse_mail(handle, default_policy)  # small by nature; receipts reads it whole
+            mail.kind = _report_kind(mail.parsed)
+            if mail.kind != InboundMessage.Kind.MESSAGE:
+                return mail
+        attachments = _attachments(handle, scan)
     try:
-        msg = _parse_mail(handle)
-    except (email.errors.MessageError, ValueError, TypeError, LookupError) as exc:
-        mail.error = f"message illisible (MIME mal formé) : {exc}"
-        return mail
-    mail.parsed = msg
-    mail.message_id = _msgid(_header(msg, "Message-ID"))
-    mail.in_reply_to = _msgid(_header(msg, "In-Reply-To"))
-    mail.sender, mail.sender_name = _address(msg, "From")
-    mail.subject = _header(msg, "Subject")[:500]
-    mail.mdn_to = _address(msg, "Disposition-Notification-To")[0]
-    if not (mail.sender or mail.message_id or mail.subject or msg.get("Content-Type")):
-        mail.error = "fichier non reconnu : ni message électronique, ni archive IHE_XDM.zip, ni document CDA."
-        return mail
-    mail.kind = _report_kind(msg)
-    structure, encoding = _defects(msg)
-    if structure:
-        mail.error = "message refusé : structure MIME mal formée (" + ", ".join(sorted(set(structure))) + ")."
-        return mail
-    mail.body, problem = _body_text(msg)
-    if mail.kind != InboundMessage.Kind.MESSAGE:
-        return mail
-    attachments = _attachments(msg)
-    pdfs = [data for _, data, kind in attachments if kind == "pdf"]
-    single_pdf = pdfs[0] if len(pdfs) == 1 else None
-    containers = [a for a in attachments if a[2] in ("zip", "xml")]
-    for name, data, kind in containers:
-        pdf = single_pdf if len(containers) == 1 else None
-        if encoding:
-            mail.documents.append(_quarantine(name, "pièce jointe mal encodée (base64 invalide)."))
-        elif kind == "zip":
-            mail.documents.extend(_plan_xdm(name, data, pdf))
-        else:
-            mail.documents.append(_plan_cda(name, data, pdf))
+        pdfs = [a for a in attachments if a.kind == "pdf"]
+        containers = [a for a in attachments if a.kind in ("zip", "xml")]
+        pdf = pdfs[0].path.read_bytes() if len(pdfs) == 1 and len(containers) == 1 else None
+        for attachment in containers:
+            if not attachment.well_encoded:
+                mail.documents.append(_quarantine(attachment.name, "pièce jointe mal encodée (base64 invalide)."))
+                continue
+            data = attachment.path.read_bytes()
+            if attachment.kind == "zip":
+                mail.documents.extend(_plan_xdm(attachment.name, data, pdf))
+            else:
+                mail.documents.append(_plan_cda(attachment.name, data, pdf))
+            del data
+    finally:
+        for attachment in attachments:
+            attachment.path.unlink(missing_ok=True)
     if problem:
         mail.error = problem
     return mail
@@ -344,17 +552,14 @@ def _analyse(relative: str, size: int, kind: str, filename: str) -> _Mail:
         limit = max_message_bytes()
         return _Mail(error=f"message trop volumineux ({size} octets, maximum {limit}) : conservé sans être analysé.")
     if kind == "eml":
-        with store.open_stored(relative) as handle:
-            return _read_mail(handle)
+        return _read_mail(relative)
     name = " ".join(Path(filename).name.split())[:200] if filename else ""
     data = store.read_bytes(relative)
     if kind == "zip":
         return _Mail(subject=name, documents=_plan_xdm(name or "IHE_XDM.zip", data))
     if kind == "xml":
         return _Mail(subject=name, documents=[_plan_cda(name or "document.xml", data)])
-    return _Mail(
-        subject=name, error="fichier non reconnu : ni message électronique, ni archive IHE_XDM.zip, ni document CDA."
-    )
+    return _Mail(subject=name, error=_NOT_RECOGNISED)
 
 
 def _traits_json(planned: _Planned) -> dict[str, Any]:
@@ -387,7 +592,7 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
             received.stored_path = store.write_bytes("documents", "xml", planned.cda)
         received.save()
         return received
-    earlier = earlier_copy(received.unique_id)
+    earlier = planned.earlier
     if earlier is not None:
         received.state = ReceivedDocument.State.DUPLICATE
         received.reason = f"document déjà reçu le {earlier.created_at:%d/%m/%Y} (même uniqueId)."

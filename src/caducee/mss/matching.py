@@ -136,7 +136,8 @@ def score(traits: PatientTraits, identity: Identity) -> Candidate:
     )
 
 
-def _candidate_identities(traits: PatientTraits) -> list[Identity]:
+def candidate_identities(traits: PatientTraits) -> list[Identity]:
+    """Identities (with a chart) sharing the matricule INS, the birth name token, or first given name + birth date."""
     ids: set[int] = set()
     if traits.ins_matricule:
         ids.update(Identity.objects.filter(ins_matricule=traits.ins_matricule).values_list("pk", flat=True)[:_SCAN])
@@ -156,9 +157,12 @@ def _candidate_identities(traits: PatientTraits) -> list[Identity]:
     return list(Identity.objects.filter(pk__in=ids, patient__isnull=False).select_related("patient"))
 
 
-def candidates_for(traits: PatientTraits, *, limit: int = MAX_CANDIDATES) -> list[Candidate]:
+def candidates_for(
+    traits: PatientTraits, *, identities: list[Identity] | None = None, limit: int = MAX_CANDIDATES
+) -> list[Candidate]:
     """The charts this document may belong to, best first (strict matches first, then by score)."""
-    scored = [score(traits, identity) for identity in _candidate_identities(traits)]
+    found = candidate_identities(traits) if identities is None else identities
+    scored = [score(traits, identity) for identity in found]
     scored.sort(key=lambda c: (not c.strict, -c.score, c.patient_id))
     return [c for c in scored if c.score > 0][:limit]
 
