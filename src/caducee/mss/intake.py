@@ -428,32 +428,50 @@ def _body_text(handle: IO[bytes], scan: _Scan) -> tuple[str, str]:
     return text[:MAX_BODY_CHARS].strip(), problem
 
 
+_IN_MEMORY = 2 * 1024 * 1024  # encoded parts up to this size are decoded in memory, larger ones into a file
+
+
 @dataclass
 class _Attachment:
     name: str
-    path: Path
     kind: str  # zip | xml | pdf
     well_encoded: bool
+    data: bytes | None = None  # a small part
+    path: Path | None = None  # a large part, decoded into a temporary file of the store
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes() if self.path else b""
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def _attachments(handle: IO[bytes], scan: _Scan) -> list[_Attachment]:
-    """The parts that can hold documents (zip, xml, pdf: by content), each decoded into a temporary file."""
+    """The parts that can hold documents (zip, xml, pdf: by content), each decoded (large ones into a file)."""
     found: list[_Attachment] = []
     for index, leaf in enumerate(scan.leaves, start=1):
         maintype = leaf.headers.get_content_maintype()
         if maintype in ("multipart", "message") or (maintype == "text" and not _is_attachment(leaf)):
             continue
-        path = store.temp_file()
-        with open(path, "wb") as out:
-            good = _decode_into(handle, leaf, out)
-        with open(path, "rb") as decoded:
-            head = decoded.read(_HEAD)
-        kind = "pdf" if head.startswith(b"%PDF-") else detect_kind(head)
-        if kind not in ("zip", "xml", "pdf"):
-            path.unlink(missing_ok=True)
-            continue
         name = _filename(leaf)[:200] or f"pièce jointe {index}"
-        found.append(_Attachment(name, path, kind, good))
+        if leaf.end - leaf.start <= _IN_MEMORY:
+            buffer = io.BytesIO()
+            good = _decode_into(handle, leaf, buffer)
+            attachment = _Attachment(name, "", good, data=buffer.getvalue())
+            head = attachment.data[:_HEAD] if attachment.data else b""
+        else:
+            path = store.temp_file()
+            with open(path, "wb") as out:
+                good = _decode_into(handle, leaf, out)
+            with open(path, "rb") as decoded:
+                head = decoded.read(_HEAD)
+            attachment = _Attachment(name, "", good, path=path)
+        attachment.kind = "pdf" if head.startswith(b"%PDF-") else detect_kind(head)
+        if attachment.kind in ("zip", "xml", "pdf"):
+            found.append(attachment)
+        else:
+            attachment.discard()
     return found
 
 
@@ -508,12 +526,12 @@ def _read_mail(relative: str) -> _Mail:
     try:
         pdfs = [a for a in attachments if a.kind == "pdf"]
         containers = [a for a in attachments if a.kind in ("zip", "xml")]
-        pdf = pdfs[0].path.read_bytes() if len(pdfs) == 1 and len(containers) == 1 else None
+        pdf = pdfs[0].read() if len(pdfs) == 1 and len(containers) == 1 else None
         for attachment in containers:
             if not attachment.well_encoded:
                 mail.documents.append(_quarantine(attachment.name, "pièce jointe mal encodée (base64 invalide)."))
                 continue
-            data = attachment.path.read_bytes()
+            data = attachment.read()
             if attachment.kind == "zip":
                 mail.documents.extend(_plan_xdm(attachment.name, data, pdf))
             else:
@@ -521,7 +539,7 @@ def _read_mail(relative: str) -> _Mail:
             del data
     finally:
         for attachment in attachments:
-            attachment.path.unlink(missing_ok=True)
+            attachment.discard()
     if problem:
         mail.error = problem
     return mail
