@@ -233,3 +233,21 @@ def test_a_vsm_from_doctor_a_is_filed_in_doctor_b_inbox_and_a_sees_it_delivered(
     reports = set(InboundMessage.objects.filter(mailbox=box_a).values_list("kind", flat=True))
     assert reports == {"dsn", "mdn"}
     assert sent.state == OutboundMessage.State.INTEGRATED, sent.state
+
+
+def test_the_loop_survives_a_failing_pass(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    passes: list[int] = []
+
+    def failing() -> None:
+        passes.append(1)
+        raise RuntimeError("base de données indisponible")
+
+    monkeypatch.setattr(sync, "sync_all", failing)
+    sync.sync_forever(interval=0, stop=lambda: len(passes) >= 3)
+    assert len(passes) == 3
+
+
+def test_rescore_command(practice) -> None:  # type: ignore[no-untyped-def]
+    out = StringIO()
+    call_command("mss", "rescore", stdout=out)
+    assert out.getvalue().strip() == "Liste de travail recalculée : 0 document(s) rattaché(s) automatiquement."

@@ -1,7 +1,9 @@
-"""`caducee mss sync [--loop] [--interval S]`: take in the new messages of the practice's MSSanté mailboxes.
+"""`caducee mss sync [--loop] [--interval S]` and `caducee mss rescore`.
 
-One pass by default (one line per mailbox: messages taken in, or the error); `--loop` polls every `--interval`
-seconds (15 by default) until interrupted, a failing mailbox or operator never stopping it (issue 5 §4, §8).
+`sync`: take in the new messages of the practice's MSSanté mailboxes. One pass by default (one line per mailbox:
+messages taken in, or the error); `--loop` polls every `--interval` seconds (15 by default) until interrupted, a
+failing mailbox or operator never stopping it (issue 5 §4, §8).
+`rescore`: recompute the work list's candidates now (UX.15; the identity services do it after each change).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from caducee.core.dbcheck import ensure_migrated
 from caducee.mss.sync import SyncResult, sync_all, sync_forever
+from caducee.mss.worklist import rescore_worklist
 
 
 def _line(result: SyncResult) -> str:
@@ -27,13 +30,18 @@ class Command(BaseCommand):
     help = "Messagerie MSSanté : synchronisation des boîtes aux lettres (IMAP)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,rescore}")
+        sub.add_parser("rescore", help="recalcule les scores de la liste de travail")
         sync = sub.add_parser("sync", help="relève les nouveaux messages de chaque boîte active")
         sync.add_argument("--loop", action="store_true", help="relève en continu")
         sync.add_argument("--interval", type=float, default=15.0, metavar="S", help="secondes entre deux relèves")
 
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_migrated(auto=False)
+        if options["action"] == "rescore":
+            filed = rescore_worklist()
+            self.stdout.write(f"Liste de travail recalculée : {filed} document(s) rattaché(s) automatiquement.")
+            return
         if options["loop"]:
             self.stdout.write(f"Relève MSSanté toutes les {options['interval']:g} s (Ctrl+C pour arrêter).")
             try:
