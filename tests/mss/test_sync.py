@@ -122,6 +122,10 @@ def test_uidvalidity_change_restarts_from_the_first_uid(operator, mss_pki, mailb
     mailbox.refresh_from_db()
     again = sync_mailbox(mailbox)
     assert again.reset and again.fetched == 1 and again.uid_validity == first.uid_validity
+    mailbox.refresh_from_db()
+    assert mailbox.uid_validity == first.uid_validity and mailbox.last_uid == first.last_uid
+    # The message read again under the new numbering is recognised by its Message-ID: no second inbox row.
+    assert InboundMessage.objects.count() == 1
 
 
 def test_large_message_is_fetched_in_slices(operator, mss_pki, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811

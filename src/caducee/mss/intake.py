@@ -673,6 +673,17 @@ def ingest_bytes(
     except Exception as exc:  # an unforeseen failure on hostile input must not stop the inbox (§8)
         log.exception("MSS intake: analysis failed for %s", relative)
         mail = _Mail(error=f"message conservé mais non analysé (erreur interne : {type(exc).__name__}).")
+    if mailbox is not None and uid is not None and mail.message_id:
+        # After a UIDVALIDITY change the server numbers its messages again: one already taken in (same mailbox,
+        # same Message-ID, under the former UIDVALIDITY) is not a new message.
+        prior = (
+            InboundMessage.objects.filter(mailbox=mailbox, message_id=mail.message_id)
+            .exclude(uid_validity=uid_validity)
+            .first()
+        )
+        if prior is not None:
+            store.store_path(relative).unlink(missing_ok=True)
+            return prior
     patient = _patient_of(mail.sender) if mail.sender else None
     is_report = False
     if mail.kind != InboundMessage.Kind.MESSAGE and mail.parsed is not None:
