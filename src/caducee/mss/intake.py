@@ -16,7 +16,8 @@ only) and always kept; then:
   (`ReceivedDocument` state quarantined, or `InboundMessage.error`), the message kept. Nothing raises for bad input.
 
 When the sender asked for a read receipt (Disposition-Notification-To), an MDN `processed` is returned after an
-automatic integration, its error variant otherwise (ig_hl7v2_courriel_mss struct-msg-mdn.md), after the commit.
+automatic integration, its error variant (code^libellé) otherwise (ig_hl7v2_courriel_mss struct-msg-mdn.md), queued in
+the outbox in the same transaction as the message.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from caducee.documents.models import Document
 from caducee.documents.received import CdaHeader, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity, Status
 from caducee.mss import receipts, store
-from caducee.mss.filing import Decision, InsCheck, Verification, decide, earlier_copy, file_into, mdn_error, verify_ins
+from caducee.mss.filing import Decision, Verification, decide, earlier_copy, file_into, mdn_error, verify_ins
 from caducee.mss.matching import Candidate, candidate_identities, candidates_for
 from caducee.mss.models import InboundMessage, Mailbox, ReceivedDocument
 from caducee.mss.xdm import XdmError, read_xdm
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 MAX_BODY_CHARS = 200_000
-PATIENT_DOMAIN = "patient.mssante.fr"
 # <matricule INS (13 characters, 2A/2B for Corsica) + key (2 digits)>@patient.mssante.fr (SC.MSS.14).
 _PATIENT_ADDRESS = re.compile(r"^([0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8})@patient\.mssante\.fr$", re.IGNORECASE)
 _HEAD = 4096
@@ -201,7 +201,7 @@ def _address(msg: Message, name: str) -> tuple[str, str]:
     return address.strip().lower()[:254], _decoded(display)[:200]
 
 
-def _parse_mail(source: IO[bytes], policy: Policy = compat32) -> Message:
+def _parse_mail(source: IO[bytes], policy: Policy) -> Message:
     parser = BytesFeedParser(policy=policy)
     while chunk := source.read(_CHUNK):
         parser.feed(chunk)
@@ -452,7 +452,8 @@ def _attachments(handle: IO[bytes], scan: _Scan) -> list[_Attachment]:
     found: list[_Attachment] = []
     for index, leaf in enumerate(scan.leaves, start=1):
         maintype = leaf.headers.get_content_maintype()
-        if maintype in ("multipart", "message") or (maintype == "text" and not _is_attachment(leaf)):
+        is_text_body = leaf.headers.get_content_type() in ("text/plain", "text/html") and not _is_attachment(leaf)
+        if maintype in ("multipart", "message") or is_text_body:
             continue
         name = _filename(leaf)[:200] or f"pièce jointe {index}"
         if leaf.end - leaf.start <= _IN_MEMORY:
@@ -799,4 +800,4 @@ def ingest_file(path: Path) -> IntakeOutcome:
     return intake_outcome(inbound, file=str(path))
 
 
-__all__ = ["InsCheck", "IntakeOutcome", "detect_kind", "ingest_bytes", "ingest_file", "intake_outcome"]
+__all__ = ["IntakeOutcome", "detect_kind", "ingest_bytes", "ingest_file", "intake_outcome"]
