@@ -357,3 +357,12 @@ def test_a_large_message_is_read_with_bounded_memory(data_dir) -> None:  # type:
     tracemalloc.stop()
     assert inbound.error == "" and inbound.size > 16 * 1024 * 1024
     assert peak < 16 * 1024 * 1024, peak  # a few 1 MiB chunks; the email package needs about 4 × 17 MB
+
+
+def test_a_uniqueid_reused_for_another_content_is_refused(data_dir, practice, doctor, qual_patient, vsm) -> None:  # type: ignore[no-untyped-def]
+    first = _only(ingest_bytes(hostile.xdm_of(vsm), source="import"))
+    forged = vsm.replace(b"<title>", b"<title>Autre ", 1)
+    second = _only(ingest_bytes(hostile.xdm_of(forged), source="import"))
+    assert second.state == ReceivedDocument.State.QUARANTINED and "autre contenu" in second.reason
+    assert store_path(second.stored_path).read_bytes() == forged
+    assert Document.objects.get(model="externe") == first.document and bytes(first.document.cda) == vsm

@@ -321,7 +321,7 @@ def received_store(
                     state=Document.State.RECEIVED,
                     title=header.title or header.type_label or "Document reçu",
                     correspondent=(correspondent or header.author)[:200],
-                    author=actor if getattr(actor, "is_authenticated", False) else None,
+                    author=None,  # written elsewhere: the author is in the CDA (and `correspondent`)
                     effective_at=header.effective_at or timezone.now(),
                     unique_id_root=header.unique_id_root,
                     unique_id_ext=header.unique_id_ext,

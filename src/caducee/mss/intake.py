@@ -588,6 +588,18 @@ def _traits_json(planned: _Planned) -> dict[str, Any]:
     return traits
 
 
+def _same_content(earlier: ReceivedDocument, cda: bytes) -> bool:
+    """The earlier copy holds these very bytes (in the chart, or waiting in the store)."""
+    if earlier.document_id is not None:
+        return bytes(Document.objects.values_list("cda", flat=True).get(pk=earlier.document_id)) == cda
+    if earlier.stored_path:
+        try:
+            return store.read_bytes(earlier.stored_path) == cda
+        except OSError:
+            return False
+    return False
+
+
 def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
     header = planned.header
     received = ReceivedDocument(
@@ -612,6 +624,11 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
         received.save()
         return received
     earlier = planned.earlier
+    if earlier is not None and not _same_content(earlier, planned.cda):
+        received.reason = "identifiant de document (uniqueId) déjà reçu avec un autre contenu : document refusé."
+        received.stored_path = store.write_bytes("documents", "xml", planned.cda)
+        received.save()
+        return received
     if earlier is not None:
         received.state = ReceivedDocument.State.DUPLICATE
         received.reason = f"document déjà reçu le {earlier.created_at:%d/%m/%Y} (même uniqueId)."

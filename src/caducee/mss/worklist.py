@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -123,7 +122,7 @@ def worklist_discard(*, actor: Any, received: ReceivedDocument, reason: str) -> 
     """Put a work-list document aside (not for this practice…), traced; the message stays."""
     check_permission(actor, Perm.CLINICAL_WRITE)
     if received.state != ReceivedDocument.State.WORKLIST:
-        raise PermissionDenied("Ce document n'est plus dans la liste de travail.")
+        raise WorklistError("Ce document n'est plus dans la liste de travail.")
     received.state = ReceivedDocument.State.QUARANTINED
     received.reason = f"Écarté par l'utilisateur : {reason}"[:1000]
     received.resolved_by, received.resolved_at = actor, timezone.now()
