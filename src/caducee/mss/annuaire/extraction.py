@@ -71,6 +71,7 @@ N_COLUMNS = len(COLUMNS)  # 31
 SOURCE = "extraction"
 BATCH_SIZE = 2000
 ROWS_PER_TRANSACTION = 50_000
+_STAGING = "caducee_annuaire_staging"  # PostgreSQL: a temporary table of the import's session
 SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 MAX_REPORTED_ERRORS = 20
 # Prune stale rows only if at most this share of the lines was bad (a wrong or damaged file prunes nothing).
@@ -247,15 +248,47 @@ def read_records(stream: IO[bytes], report: ImportReport) -> Iterator[DirectoryR
 _FIELDS: list[str] = [str(f.column) for f in DirectoryEntry._meta.concrete_fields if not f.primary_key]
 
 
-def _upsert_sql() -> str:
+def _upsert_sql(rows: int = 1) -> str:
+    """INSERT … ON CONFLICT (address) DO UPDATE for `rows` rows (SQLite ≥ 3.24 and PostgreSQL)."""
     table = connection.ops.quote_name(DirectoryEntry._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _FIELDS)
-    placeholders = ", ".join(["%s"] * len(_FIELDS))
+    one = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    values = ", ".join([one] * rows)
     updates = ", ".join(
         f"{connection.ops.quote_name(c)} = excluded.{connection.ops.quote_name(c)}" for c in _FIELDS if c != "address"
     )
     # Identifiers come from the model's metadata, values are parameters.
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT (address) DO UPDATE SET {updates}"  # noqa: S608
+    return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (address) DO UPDATE SET {updates}"  # noqa: S608
+
+
+def _flush(rows: list[tuple[Any, ...]]) -> None:
+    """Write one batch (addresses unique within it).
+
+    SQLite: `executemany` of the one-row statement (the library loops in C). PostgreSQL: COPY into a temporary
+    table, then one INSERT … SELECT … ON CONFLICT — through Django's cursor, psycopg binds every value client-side
+    and row-by-row statements ran at ~3,000 rows/s where COPY runs an order of magnitude faster."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(_upsert_sql(), rows)
+            return
+        table = connection.ops.quote_name(DirectoryEntry._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(c) for c in _FIELDS)
+        updates = ", ".join(
+            f"{connection.ops.quote_name(c)} = excluded.{connection.ops.quote_name(c)}"
+            for c in _FIELDS
+            if c != "address"
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} AS SELECT {columns} FROM {table} WITH NO DATA"  # noqa: S608
+        )
+        with cursor.cursor.copy(f"COPY {_STAGING} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608
+            f"ON CONFLICT (address) DO UPDATE SET {updates}"
+        )
+        cursor.execute(f"TRUNCATE {_STAGING}")
 
 
 def _row(record: DirectoryRecord, imported_at: object) -> tuple[Any, ...]:
@@ -274,7 +307,6 @@ def write_records(
 ) -> int:
     """Upsert the records: `executemany` per batch, a commit every `rows_per_transaction` rows (fewer commits,
     each index page written fewer times); returns how many rows were sent."""
-    sql = _upsert_sql()
     address_index = _FIELDS.index("address")
     batch: dict[str, tuple[Any, ...]] = {}
     sent = 0
@@ -286,8 +318,7 @@ def write_records(
             row = _row(record, imported_at)
             batch[str(row[address_index])] = row  # same address twice in a batch: the last wins
             if len(batch) >= batch_size:
-                with connection.cursor() as cursor:
-                    cursor.executemany(sql, list(batch.values()))
+                _flush(list(batch.values()))
                 sent += len(batch)
                 pending += len(batch)
                 batch.clear()
@@ -297,8 +328,7 @@ def write_records(
                     atomic.__enter__()
                     pending = 0
         if batch:
-            with connection.cursor() as cursor:
-                cursor.executemany(sql, list(batch.values()))
+            _flush(list(batch.values()))
             sent += len(batch)
     except BaseException as exc:
         atomic.__exit__(type(exc), exc, exc.__traceback__)
