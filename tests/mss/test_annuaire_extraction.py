@@ -157,6 +157,15 @@ def test_a_damaged_file_prunes_nothing(tmp_path: Path) -> None:
     assert DirectoryEntry.objects.count() == 50
 
 
+def test_a_file_cut_short_prunes_nothing(tmp_path: Path) -> None:
+    import_extraction(_write(tmp_path / "1.txt", [_line(**{"Adresse BAL": f"p{i}@m.mssante.fr"}) for i in range(50)]))
+    report = import_extraction(
+        _write(tmp_path / "2.txt", [_line(**{"Adresse BAL": f"p{i}@m.mssante.fr"}) for i in range(20)])
+    )
+    assert (report.imported, report.bad_lines, report.pruned, report.removed) == (20, 0, False, 0)
+    assert DirectoryEntry.objects.count() == 50
+
+
 def test_generated_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "ext.txt"
     generate_extraction(path, rows=5000, seed=3)

@@ -74,8 +74,10 @@ ROWS_PER_TRANSACTION = 50_000
 _STAGING = "caducee_annuaire_staging"  # PostgreSQL: a temporary table of the import's session
 SQLITE_IMPORT_CACHE_KIB = 64 * 1024
 MAX_REPORTED_ERRORS = 20
-# Prune stale rows only if at most this share of the lines was bad (a wrong or damaged file prunes nothing).
+# Prune stale rows only if at most this share of the lines was bad (a wrong or damaged file prunes nothing), and
+# if the file holds at least this share of the addresses already known (a download cut short prunes nothing).
 PRUNE_MAX_BAD_RATIO = 0.01
+PRUNE_MIN_KEPT_RATIO = 0.5
 _ADDRESS_RE = re.compile(r"^[^@\s|]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251})\.[A-Za-z]{2,}$")
 _KINDS = set(MailboxKind.values)
 # Column indexes (0-based) of COLUMNS.
@@ -136,6 +138,7 @@ class ImportReport:
             "doublons": self.duplicates,
             "lignes_invalides": self.bad_lines,
             "supprimees": self.removed,
+            "purge": self.pruned,
             "secondes": round(self.seconds, 2),
             "erreurs": [{"ligne": n, "raison": reason} for n, reason in self.errors],
         }
@@ -343,12 +346,14 @@ def import_extraction(path: Path | str, *, prune: bool = True, batch_size: int =
     report = ImportReport()
     run_at = timezone.now()
     db_run_at = connection.ops.adapt_datetimefield_value(run_at)
+    known_before = DirectoryEntry.objects.filter(source=SOURCE).count()
     with open(path, "rb") as stream, _bulk_load_cache():
         write_records(read_records(stream, report), imported_at=db_run_at, batch_size=batch_size)
     seen = DirectoryEntry.objects.filter(source=SOURCE, imported_at=run_at)
     report.imported = seen.count()
     report.duplicates = report.lines - report.bad_lines - report.imported
-    if prune and report.imported and report.bad_lines <= PRUNE_MAX_BAD_RATIO * max(report.lines, 1):
+    complete = report.imported >= PRUNE_MIN_KEPT_RATIO * known_before
+    if prune and report.imported and complete and report.bad_lines <= PRUNE_MAX_BAD_RATIO * max(report.lines, 1):
         report.removed, _ = DirectoryEntry.objects.filter(source=SOURCE, imported_at__lt=run_at).delete()
         report.pruned = True
     _analyze()

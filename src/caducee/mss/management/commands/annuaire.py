@@ -113,8 +113,11 @@ class Command(BaseCommand):
             f"{report.imported} adresses importées ({report.lines} lignes, {report.duplicates} doublons, "
             f"{report.bad_lines} lignes invalides, {report.removed} adresses retirées) en {report.seconds:.1f} s."
         )
-        if report.bad_lines and not report.pruned:
-            self.stdout.write("Trop de lignes invalides : les adresses absentes du fichier ont été gardées.")
+        if not options["no_prune"] and not report.pruned:
+            self.stdout.write(
+                "Fichier abîmé ou incomplet (trop de lignes invalides, ou bien moins d'adresses que le précédent) : "
+                "les adresses absentes du fichier ont été gardées."
+            )
         for number, reason in report.errors:
             self.stdout.write(f"  ligne {number} : {reason}")
 
