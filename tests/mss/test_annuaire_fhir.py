@@ -60,8 +60,17 @@ def test_practitioner_by_exact_mailbox(client: AnnuaireClient, sandbox: Annuaire
     assert (record.civility, record.family_name, record.given_name) == ("DR", "MARTIN", "Claire")
     assert (record.profession_code, record.profession) == ("10", "Médecin")
     assert (record.specialty_code, record.specialty) == ("SM54", "Médecine Générale")
-    request = sandbox.requests[-1]
-    assert request.api_key_ok and "mailbox-mss%3Aexact=claire.martin" in request.query
+    # Placed by its situation d'exercice (PractitionerRole + Organization), a second call.
+    assert (record.organisation, record.address_line, record.postal_code, record.city) == (
+        "MAISON DE SANTE DES TILLEULS",
+        "12 RUE DES TILLEULS",
+        "69003",
+        "LYON",
+    )
+    first, second = sandbox.requests[-2:]
+    assert first.api_key_ok and first.path.endswith("/Practitioner")
+    assert "mailbox-mss%3Aexact=claire.martin" in first.query
+    assert second.path.endswith("/PractitionerRole") and "practitioner=Practitioner%2Fprac-000001" in second.query
 
 
 def test_practitioner_role_is_named_and_placed_from_included_resources(client: AnnuaireClient) -> None:
@@ -70,6 +79,7 @@ def test_practitioner_role_is_named_and_placed_from_included_resources(client: A
     leroy = records[0]
     assert (leroy.family_name, leroy.specialty) == ("LEROY", "Cardiologie et maladies vasculaires")
     assert leroy.national_id == "899700456789"
+    assert (leroy.organisation, leroy.city) == ("CABINET DE CARDIOLOGIE BELLECOUR", "LYON")
 
 
 def test_paging_collects_every_page(client: AnnuaireClient, sandbox: AnnuaireSandbox) -> None:

@@ -12,8 +12,9 @@ api-basics.md); this one stands in for it with fictitious people:
 - `start_annuaire_sandbox(...)` serves Practitioner, PractitionerRole and Organization searches over HTTPS (TLS ≥ 1.2,
   no client certificate needed, like the national gateway) under `/fhir/v2`: GET or POST `/_search`, parameters
   `name` (starts-with, accents and case ignored; `:contains`, `:exact`), `mailbox-mss` (starts-with; `:contains`,
-  `:exact`), `identifier`, `_count` (≤ 50 by default, like the real service), `_include=PractitionerRole:practitioner`
-  and `PractitionerRole:organization`; Bundles of type searchset with `total` and a `next` link
+  `:exact`), `identifier`, PractitionerRole's `practitioner` and `organization` (comma = or), `_count` (≤ 50 by
+  default, like the real service), `_include=PractitionerRole:practitioner` and `PractitionerRole:organization`;
+  Bundles of type searchset with `total` and a `next` link
   (`_getpagesoffset`); the `ESANTE-API-KEY` header checked (401 + OperationOutcome otherwise); PUT/DELETE 405.
   MSS mailboxes are `telecom` entries carrying the `as-ext-mailbox-mss-metadata` extension (type, description,
   service, listeRouge); one mailbox is on the liste rouge and one structure has a plain contact e-mail, as in the
@@ -762,6 +763,9 @@ class AnnuaireData:
             elif name == "identifier":
                 wanted = {v.rsplit("|", 1)[-1] for v in value.split(",")}
                 matches = [r for r in matches if wanted & set(_identifiers(r))]
+            elif name in ("practitioner", "organization") and resource == "PractitionerRole":
+                wanted = {v if "/" in v else f"{name.capitalize()}/{v}" for v in value.split(",")}
+                matches = [r for r in matches if r.get(name, {}).get("reference") in wanted]
             elif name == "_id":
                 matches = [r for r in matches if r["id"] in value.split(",")]
             else:

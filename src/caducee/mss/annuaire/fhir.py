@@ -43,6 +43,8 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 MIN_CALL_INTERVAL_SECONDS = 1 / 17  # 17 calls/s per application (getting-started)
 DEFAULT_MAX_PAGES = 10
+MAX_IDS_PER_CALL = 100
+Params = dict[str, str | list[str]]
 _KINDS = set(MailboxKind.values)
 
 
@@ -279,7 +281,7 @@ class AnnuaireClient:
                 time.sleep(wait)
             self._last_call = time.monotonic()
 
-    def _get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    def _get(self, url: str, params: Params | None = None) -> dict[str, Any]:
         if urlsplit(url)[:2] != self._origin:
             raise AnnuaireUnavailable("Réponse de l'Annuaire Santé refusée : lien de page vers un autre serveur.")
         self._throttle()
@@ -320,7 +322,7 @@ class AnnuaireClient:
             raise AnnuaireUnavailable("Annuaire Santé : réponse inattendue (Bundle FHIR attendu).")
         return bundle
 
-    def bundles(self, resource: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def bundles(self, resource: str, params: Params) -> Iterator[dict[str, Any]]:
         """The search's Bundles, page after page (`link[relation=next]`), at most `max_pages`."""
         if resource not in RESOURCES:
             raise ValueError(f"unsupported resource {resource!r}")
@@ -339,15 +341,28 @@ class AnnuaireClient:
                 return
             bundle = self._get(next_url)
 
-    def search(self, resource: str, params: dict[str, str]) -> list[DirectoryRecord]:
-        """The MSS mailboxes found by a search (every page), deduplicated on the address."""
+    def _search(self, resource: str, params: Params) -> tuple[dict[str, DirectoryRecord], list[str]]:
+        """(records by address, ids of the matched resources) over every page."""
         if resource == "PractitionerRole":
-            params = {**params, "_include": "PractitionerRole:practitioner"}
+            params = {**params, "_include": ["PractitionerRole:practitioner", "PractitionerRole:organization"]}
         found: dict[str, DirectoryRecord] = {}
+        ids: list[str] = []
         for bundle in self.bundles(resource, params):
             for record in records_from_bundle(bundle):
                 found.setdefault(record.address.lower(), record)
-        return list(found.values())
+            ids += [
+                str(e["resource"].get("id"))
+                for e in bundle.get("entry") or []
+                if isinstance(e, dict)
+                and isinstance(e.get("resource"), dict)
+                and (e.get("search") or {}).get("mode", "match") == "match"
+            ]
+        return found, ids
+
+    def search(self, resource: str, params: Params) -> list[DirectoryRecord]:
+        """The MSS mailboxes found by a search (every page), deduplicated on the address. PractitionerRole
+        searches include the Practitioner (name, profession) and the Organization (structure, address)."""
+        return list(self._search(resource, params)[0].values())
 
     def by_mailbox(self, address: str) -> list[DirectoryRecord]:
         """Who owns this MSS address (`mailbox-mss:exact`): Practitioner, then Organization."""
@@ -358,7 +373,17 @@ class AnnuaireClient:
         return list(found.values())
 
     def practitioners(self, *, name: str = "", mailbox: str = "", exact: bool = False) -> list[DirectoryRecord]:
-        return self.search("Practitioner", _params(name=name, mailbox=mailbox, exact=exact))
+        """Practitioners' mailboxes; their situations d'exercice (PractitionerRole, one more call) place them
+        (structure, address, city) when the Practitioner alone does not."""
+        found, ids = self._search("Practitioner", _params(name=name, mailbox=mailbox, exact=exact))
+        if ids:
+            placed, _ = self._search(
+                "PractitionerRole", {"practitioner": ",".join(f"Practitioner/{i}" for i in ids[:MAX_IDS_PER_CALL])}
+            )
+            for address, record in placed.items():
+                if address in found:
+                    found[address] = record
+        return list(found.values())
 
     def practitioner_roles(self, *, mailbox: str, exact: bool = False) -> list[DirectoryRecord]:
         """PractitionerRole has no `name` parameter: search by mailbox; names come from the included
@@ -369,8 +394,8 @@ class AnnuaireClient:
         return self.search("Organization", _params(name=name, mailbox=mailbox, exact=exact))
 
 
-def _params(*, name: str = "", mailbox: str = "", exact: bool = False) -> dict[str, str]:
-    params: dict[str, str] = {}
+def _params(*, name: str = "", mailbox: str = "", exact: bool = False) -> Params:
+    params: Params = {}
     if name.strip():
         params["name"] = name.strip()
     if mailbox.strip():
