@@ -366,3 +366,16 @@ def test_a_uniqueid_reused_for_another_content_is_refused(data_dir, practice, do
     assert second.state == ReceivedDocument.State.QUARANTINED and "autre contenu" in second.reason
     assert store_path(second.stored_path).read_bytes() == forged
     assert Document.objects.get(model="externe") == first.document and bytes(first.document.cda) == vsm
+
+
+def test_raw_8bit_headers_and_a_latin1_body_are_kept_readable(data_dir) -> None:  # type: ignore[no-untyped-def]
+    raw = (
+        b"From: Dr \xe9l\xe9onore <eleonore@demo.mssante.fr>\r\nTo: x@demo.mssante.fr\r\nSubject: r\xe9sultats \xff\r\n"
+        b"Message-ID: <latin@demo>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"caf\xe9 cr\xe8me\r\n"
+    )
+    inbound = ingest_bytes(raw)
+    inbound.refresh_from_db()
+    assert inbound.sender == "eleonore@demo.mssante.fr"
+    assert inbound.subject.startswith("r") and "\udce9" not in inbound.subject
+    assert "UTF-8 attendu" in inbound.error and inbound.body_text.startswith("caf")
