@@ -872,46 +872,43 @@ class AnnuaireHandler(SandboxRequestHandler):
     def _handle(self, path: str, params: list[tuple[str, str]]) -> None:
         key_ok = self.headers.get("ESANTE-API-KEY", "") == self.server.api_key
         entry = AnnuaireRequest(time.time(), self.command, path, urlencode(params), key_ok, 0)
-        try:
-            fault = self.server.next_fault()
-            if fault and self._inject(fault):
-                entry.status = -1
-                return
-            if not key_ok:
-                entry.status = 401
-                self._json(401, _outcome("Clé d'API (ESANTE-API-KEY) absente ou invalide.", "security"))
-                return
-            resource = path[len(BASE_PATH) + 1 :] if path.startswith(BASE_PATH + "/") else ""
-            if resource == "metadata":
-                entry.status = 200
-                self._json(200, self._capability())
-                return
-            if resource not in RESOURCES:
-                entry.status = 404
-                self._json(404, _outcome(f"Type de ressource inconnu : {resource or path!r}.", "not-found"))
-                return
-            try:
-                entry.status = 200
-                self._json(200, self._bundle(resource, params))
-            except SearchError as exc:
-                entry.status = exc.status
-                self._json(exc.status, _outcome(str(exc), "invalid"))
-        finally:
-            self.server.record(entry)
+        fault = self.server.next_fault()
+        if fault and fault[0] != "slow":
+            entry.status = -1
+            self.server.record(entry)  # recorded before answering: a client that got the answer sees the entry
+            self._inject(fault)
+            return
+        if fault:
+            self._inject(fault)
+        status, body = self._answer(path, params, key_ok)
+        entry.status = status
+        self.server.record(entry)
+        self._json(status, body)
 
-    def _inject(self, fault: tuple[str, float]) -> bool:
+    def _answer(self, path: str, params: list[tuple[str, str]], key_ok: bool) -> tuple[int, bytes]:
+        if not key_ok:
+            return 401, _outcome("Clé d'API (ESANTE-API-KEY) absente ou invalide.", "security")
+        resource = path[len(BASE_PATH) + 1 :] if path.startswith(BASE_PATH + "/") else ""
+        if resource == "metadata":
+            return 200, self._capability()
+        if resource not in RESOURCES:
+            return 404, _outcome(f"Type de ressource inconnu : {resource or path!r}.", "not-found")
+        try:
+            return 200, self._bundle(resource, params)
+        except SearchError as exc:
+            return exc.status, _outcome(str(exc), "invalid")
+
+    def _inject(self, fault: tuple[str, float]) -> None:
         kind, delay = fault
         if kind == "http_503":
             self._json(503, _outcome("Service temporairement indisponible (bac à sable)."))
         elif kind == "garbage":
             self._send(200, b"<html>not json</html>", "text/html")
         elif kind == "slow":
-            time.sleep(delay)
-            return False
+            time.sleep(delay)  # then the normal answer
         elif kind == "drop_connection":
             self.close_connection = True
             self.connection.close()
-        return True
 
     def _capability(self) -> bytes:
         return json.dumps(
