@@ -16,6 +16,7 @@ urlpatterns = [
     path("consultations/", include("caducee.record.consultation_urls")),
     path("documents/", include("caducee.documents.urls")),
     path("dmp/", include("caducee.dmp.urls")),
+    path("messagerie/", include("caducee.mss.urls")),
     path("documents/", include("caducee.documents.letters.urls")),
     path("", include("caducee.documents.deliveries_urls")),
 ]

@@ -38,6 +38,10 @@ class Command(BaseCommand):
         worker = subprocess.Popen(
             [sys.executable, "-m", "caducee.cli", "worker", "--threads", "2"], env=os.environ.copy()
         )
+        # The MSSanté inbox is taken in every few seconds (IMAP by UID; documents filed or put in the work list).
+        relever = subprocess.Popen(
+            [sys.executable, "-m", "caducee.cli", "mss", "sync", "--loop", "--interval", "5"], env=os.environ.copy()
+        )
         url = f"http://{options['bind']}/"
         self.stdout.write(self.style.SUCCESS(f"Caducée (démonstration) : {url}"))
         self.stdout.write(f"Données : {settings.DATA_DIR}")
@@ -48,9 +52,11 @@ class Command(BaseCommand):
         try:
             run_gunicorn(bind=options["bind"], workers=2)
         finally:
-            worker.terminate()  # SIGTERM: the worker finishes the send in progress, then stops
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for process in (worker, relever):
+                process.terminate()  # SIGTERM: the worker finishes the send in progress, then stops
+            for process in (worker, relever):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             handle.stop()

@@ -1,0 +1,281 @@
+"""The MSSanté screens (issue 5 §6): inbox, message, work list, sent messages, "Envoyer".
+
+- Inbox: professionals' and patients' messages on two tabs (SC.MSS/UX.25), patients shown by nom de naissance,
+  premier prénom and INS (UX.31), unread filter, full-text search, subject without `XDM/1.0/DDM+` (UX.28).
+- Message: its documents with their integration state; "Ajouter aux correspondants" (ANNU/GEN.03).
+- Work list: each waiting document with its candidates and similarity scores, one click to attach (UX.09–12).
+- Envoyer: recipients pre-proposed (médecin traitant, adresseur, the patient when QUAL), a search over the address
+  book and the Annuaire, "joindre le VSM", one click to send; the message goes through the outbox.
+Every screen requires Perm.CLINICAL_READ (a secretary sees no medical data) and every action Perm.CLINICAL_WRITE.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
+from caducee.documents.models import Document
+from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_medecin_traitant_default
+from caducee.mss import selectors
+from caducee.mss.annuaire.search import directory_search
+from caducee.mss.compose import display_subject
+from caducee.mss.models import DirectoryEntry, InboundMessage, ReceivedDocument
+from caducee.mss.receipts import send_mdn
+from caducee.mss.services import (
+    MssServiceError,
+    mailbox_for,
+    mss_send,
+    mss_send_test_message,
+    patient_mss_address,
+    proposed_recipients,
+)
+from caducee.mss.sync import sync_mailbox
+from caducee.mss.worklist import worklist_attach
+from caducee.patients.correspondents import (
+    correspondent_from_directory,
+    correspondent_from_sender,
+    correspondent_link,
+)
+from caducee.patients.models import Correspondent, CorrespondentRole, Patient
+
+SUMMARY_MODELS = ("vsm", "ips")
+
+
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_READ)
+    filters = selectors.InboxFilters(
+        tab="patients" if request.GET.get("onglet") == "patients" else "pro",
+        unread=request.GET.get("non_lus") == "1",
+        q=request.GET.get("q", "")[:200],
+    )
+    rows = selectors.inbox(request.user, filters)
+    audit_record(actor=request.user, action="mss.inbox", object_type="mailbox", request=request)
+    return render(
+        request,
+        "mss/inbox.html",
+        {
+            "rows": [(m, display_subject(m.subject)) for m in rows],
+            "filters": filters,
+            "unread": selectors.unread_count(request.user),
+            "worklist_count": ReceivedDocument.objects.filter(state=ReceivedDocument.State.WORKLIST).count(),
+            "limit": selectors.LIST_LIMIT,
+        },
+    )
+
+
+def _message_for(request: HttpRequest, message_id: int) -> InboundMessage:
+    message = get_object_or_404(InboundMessage.objects.select_related("mailbox", "patient__identity"), pk=message_id)
+    box = message.mailbox  # select_related: no query
+    if box is not None and not selectors.user_mailboxes(request.user).filter(pk=box.pk).exists():
+        raise PermissionDenied("Ce message appartient à une autre boîte aux lettres.")
+    return message
+
+
+def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_READ)
+    message = _message_for(request, message_id)
+    if not message.is_read:
+        message.is_read = True
+        message.save(update_fields=["is_read"])
+        # SC.MSS/UX.33/34: the read receipt the sender asked for (RFC 8098 "displayed"; send_mdn checks the request).
+        if not message.from_patient:
+            send_mdn(message, disposition="displayed")
+    documents = list(message.documents.select_related("patient__identity", "document"))
+    patient = message.patient or next((d.patient for d in documents if d.patient is not None), None)
+    known = (
+        Correspondent.objects.filter(mss_address__iexact=message.sender, patients__patient=patient).exists()
+        if patient is not None
+        else True
+    )
+    audit_record(
+        actor=request.user,
+        action="mss.message.read",
+        object_type="inbound_message",
+        object_id=message.pk,
+        patient_id=patient.pk if patient else None,
+        request=request,
+    )
+    return render(
+        request,
+        "mss/message.html",
+        {
+            "message": message,
+            "subject": display_subject(message.subject),
+            "documents": documents,
+            "patient": patient,
+            "can_add_correspondent": patient is not None and not message.from_patient and not known,
+        },
+    )
+
+
+@require_POST
+def add_correspondent_view(request: HttpRequest, message_id: int) -> HttpResponse:
+    """ANNU/GEN.03: the sender of a received document joins the patient's correspondents in one click."""
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    message = _message_for(request, message_id)
+    patient = get_object_or_404(Patient, pk=request.POST.get("patient", ""))
+    correspondent_from_sender(actor=request.user, patient=patient, address=message.sender, name=message.sender_name)
+    messages.success(request, f"{message.sender_name or message.sender} ajouté aux correspondants du patient.")
+    return redirect("mss:message", message.pk)
+
+
+def worklist_view(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_READ)
+    rows = selectors.worklist()
+    ids = {c.get("patient") for r in rows for c in r.candidates}
+    patients = Patient.objects.select_related("identity").in_bulk([i for i in ids if isinstance(i, int)])
+    audit_record(actor=request.user, action="mss.worklist", object_type="received_document", request=request)
+    return render(
+        request,
+        "mss/worklist.html",
+        {
+            "rows": [
+                (
+                    r,
+                    [(patients[c["patient"]], c) for c in r.candidates if c.get("patient") in patients][:3],
+                )
+                for r in rows
+            ],
+            "limit": selectors.LIST_LIMIT,
+        },
+    )
+
+
+@require_POST
+def attach_view(request: HttpRequest, received_id: int) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    received = get_object_or_404(ReceivedDocument, pk=received_id, state=ReceivedDocument.State.WORKLIST)
+    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=request.POST.get("patient", ""))
+    document = worklist_attach(actor=request.user, received=received, patient=patient)
+    messages.success(request, f"« {document.title} » rattaché au dossier de {patient.identity}.")
+    return redirect("mss:worklist")
+
+
+def sent_view(request: HttpRequest) -> HttpResponse:
+    check_permission(request.user, Perm.CLINICAL_READ)
+    rows = selectors.sent_messages(request.user)
+    return render(
+        request,
+        "mss/sent.html",
+        {
+            "rows": [(m, display_subject(m.subject), selectors.state_label(m.state, m.state_reason)) for m in rows],
+            "limit": selectors.LIST_LIMIT,
+        },
+    )
+
+
+def _directory_lookup(query: str) -> list[DirectoryEntry]:
+    """ "ler lyon" or "ler cardio": three letters of the name, then a city or a specialty (seed 000: the same search
+    the seed product offers behind five clicks)."""
+    words = query.split()
+    if not words or len(words[0]) < 3:
+        return []
+    name, rest = words[0], " ".join(words[1:])
+    if not rest:
+        return directory_search(name, limit=10)
+    return directory_search(name, city=rest, limit=10) or directory_search(name, specialty=rest, limit=10)
+
+
+def _preselected(patient: Patient, documents: list[Document], author: object) -> set[str]:
+    """The arrêté of 26 April 2022 (documents/sharing_matrix.py): the médecin traitant when the document must go to
+    the professionals and the author is not the médecin traitant; the patient when it must go to the patient and is
+    not hidden from them (regles-gestion-mssante.md: INVISIBLE_PATIENT ⇒ no send to the patient's mailbox)."""
+    author_is_mt = getattr(author, "pk", None) == patient.medecin_traitant_id
+    roles: set[str] = set()
+    for d in documents:
+        on = d.effective_at.date()
+        if mss_to_medecin_traitant_default(d.type_code, d.type_code_system, on, author_is_mt=author_is_mt):
+            roles.add(CorrespondentRole.MEDECIN_TRAITANT)
+        if not d.dmp_invisible_patient and mss_patient_obligation(d.type_code, d.type_code_system, on):
+            roles.add("patient")
+    return roles
+
+
+def compose_view(request: HttpRequest) -> HttpResponse:
+    """ "Envoyer": GET shows the form with recipients pre-proposed (and pre-ticked per the arrêté); POST sends, one
+    patient per message. Recipients chosen from the Annuaire join the patient's correspondents (ANNU/GEN.03)."""
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    data = request.POST if request.method == "POST" else request.GET
+    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=data.get("patient", ""))
+    documents = list(
+        Document.objects.filter(patient=patient, pk__in=[d for d in data.getlist("document") if d.isdigit()])
+    )
+    proposed = proposed_recipients(patient, request.user)  # type: ignore[arg-type]
+    roles = _preselected(patient, documents, request.user)
+    query = data.get("recherche", "")[:100]
+    found = _directory_lookup(query)
+    if request.method == "POST" and "envoyer" in request.POST:
+        chosen = list(dict.fromkeys(a.strip() for a in request.POST.getlist("destinataire") if a.strip()))
+        chosen += [a.strip() for a in request.POST.get("autre", "").split(",") if a.strip() and a.strip() not in chosen]
+        attached = list(documents)
+        if request.POST.get("joindre_vsm") == "1":
+            summary = Document.objects.filter(patient=patient, model__in=SUMMARY_MODELS).order_by("-created_at").first()
+            if summary is not None and summary not in attached:
+                attached.append(summary)
+        try:
+            message = mss_send(
+                actor=request.user,
+                patient=patient,
+                documents=attached,
+                recipients=chosen,
+                body=request.POST.get("corps", ""),
+                end_conversation=request.POST.get("fin") == "1",
+                request=request,
+            )
+        except MssServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            for entry in DirectoryEntry.objects.filter(address__in=chosen):
+                correspondent = correspondent_from_directory(entry, actor=request.user, request=request)
+                correspondent_link(
+                    actor=request.user, patient=patient, correspondent=correspondent, role=CorrespondentRole.AUTRE
+                )
+            messages.success(request, f"Message mis en envoi ({message.recipients.count()} destinataire(s)).")
+            return redirect("patients:chart", patient.pk)
+    checked = set(request.POST.getlist("destinataire")) if request.method == "POST" else None
+    return render(
+        request,
+        "mss/compose.html",
+        {
+            "patient": patient,
+            "identity": patient.identity,
+            "documents": documents,
+            "proposed": [(r, r.address in checked if checked is not None else r.role in roles) for r in proposed],
+            "patient_address": patient_mss_address(patient.identity),
+            "query": query,
+            "found": [(e, checked is not None and e.address in checked) for e in found],
+            "mailbox": mailbox_for(request.user),  # type: ignore[arg-type]
+        },
+    )
+
+
+@require_POST
+def test_message_view(request: HttpRequest) -> HttpResponse:
+    """The "message de test" to the citizen test address (one of the three proofs of the Prestation Ségur)."""
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    try:
+        message = mss_send_test_message(actor=request.user)
+    except MssServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Message de test mis en envoi vers {message.recipients.get().address}.")
+    return redirect("mss:sent")
+
+
+@require_POST
+def sync_view(request: HttpRequest) -> HttpResponse:
+    """ "Relever": synchronise the user's mailboxes now (the worker also does it in the background)."""
+    check_permission(request.user, Perm.CLINICAL_READ)
+    total = 0
+    for mailbox in selectors.user_mailboxes(request.user):
+        result = sync_mailbox(mailbox)
+        total += result.fetched
+        if result.error:
+            messages.error(request, f"{mailbox.address} : {result.error}")
+    messages.success(request, f"{total} nouveau(x) message(s).")
+    return redirect("mss:inbox")
