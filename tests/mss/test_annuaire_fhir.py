@@ -218,3 +218,26 @@ def test_real_endpoint_settings(settings: object, tmp_path: Path) -> None:
     settings.ANNUAIRE_URL = "http://gateway.api.esante.gouv.fr/fhir/v2"  # type: ignore[attr-defined]
     with pytest.raises(ImproperlyConfigured, match="https"):
         annuaire_endpoint()
+
+
+@pytest.mark.django_db
+def test_fhir_command(sandbox: AnnuaireSandbox, pki: SandboxPki, tmp_path: Path, settings: object) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    (tmp_path / "sandbox.json").write_text(
+        json.dumps({"annuaire": {"url": sandbox.url, "ca": str(pki.ca_cert), "api_key": API_KEY}})
+    )
+    settings.SANDBOX = True  # type: ignore[attr-defined]
+    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+    out = StringIO()
+    call_command("annuaire", "fhir", "--bal", "hugo.bernard@demo.mssante.fr", "--exact", "--enregistrer", stdout=out)
+    assert out.getvalue().strip() == ("DR BERNARD Hugo — Médecine Générale — 69003 LYON — hugo.bernard@demo.mssante.fr")
+    assert DirectoryEntry.objects.get(address="hugo.bernard@demo.mssante.fr").source == "fhir"
+    sandbox.fail_next(1, "http_503")
+    with pytest.raises(CommandError, match="Annuaire Santé : erreur 503"):
+        call_command("annuaire", "fhir", "--nom", "martin", stdout=StringIO())
+    with pytest.raises(CommandError, match="--nom ou --bal"):
+        call_command("annuaire", "fhir", stdout=StringIO())
