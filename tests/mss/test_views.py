@@ -170,3 +170,28 @@ def test_compose_proposes_the_colleague_and_sends_with_a_directory_recipient(
     ).exists()
     page = client.get("/messagerie/envoyes/").content.decode()
     assert 'data-testid="mss-state">en attente' in page
+
+
+def test_an_identity_change_rescores_the_work_list(
+    data_dir: Path,
+    practice: Any,
+    doctor: Any,
+    make_patient: Any,
+    secretary: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """SC.MSS/UX.15: after an identity write commits, the waiting documents are scored again (identity services call
+    mss.worklist.rescore_worklist after the commit — a plain call, not a signal)."""
+    from caducee.identity.services import identity_set_attributes
+
+    patient = make_patient()
+    inbound = ingest_bytes(hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient), with_ins=False), source="import")
+    received = inbound.documents.get()
+    ReceivedDocument.objects.filter(pk=received.pk).update(candidates=[], best_score=0)
+    identity = patient.identity
+    with django_capture_on_commit_callbacks(execute=True):
+        identity_set_attributes(
+            actor=secretary, identity=identity, version=identity.version, doubtful=False, fictitious=False
+        )
+    received.refresh_from_db()
+    assert received.candidates and received.candidates[0]["patient"] == patient.pk and received.best_score > 0

@@ -169,6 +169,11 @@ MSS_TIMEOUT_SECONDS = env_int("CADUCEE_MSS_TIMEOUT", 20, minimum=1)
 MSS_NIL = env_str("CADUCEE_MSS_NIL", "")
 # The test citizen mailbox of the "Prestation Ségur" proof (notes §2.5: the ANS examples' test INS).
 MSS_PATIENT_TEST_ADDRESS = env_str("CADUCEE_MSS_PATIENT_TEST_ADDRESS", "279035121518989@patient.mssante.fr")
+# Received messages larger than this are kept unread and quarantined (issue 5 §8).
+MSS_MAX_MESSAGE_BYTES = env_int("CADUCEE_MSS_MAX_MESSAGE_BYTES", 50 * 1024 * 1024, minimum=1024)
+# INS rules R52/R53/R55 before automatic filing: "r52" asks INSi only for an INS not already known here with the same
+# four traits (the rule as written), "always" checks every incoming INS.
+MSS_INSI_VERIFY = env_str("CADUCEE_MSS_INSI_VERIFY", "r52")
 # Outbox (core/outbox.py): how long a worker's claim holds before another worker may resend (a worker killed
 # mid-send), and the first retry delay after a transient failure (doubling up to one hour).
 OUTBOX_LEASE_SECONDS = env_int("CADUCEE_OUTBOX_LEASE_SECONDS", 120, minimum=1)

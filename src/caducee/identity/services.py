@@ -6,6 +6,7 @@ status history (R21) and records an audit event (R16).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -44,6 +45,8 @@ from caducee.identity.models import (
     VigilanceCase,
 )
 from caducee.identity.traits import COMPLEMENTARY_TRAITS, STRICT_TRAITS, Traits
+
+logger = logging.getLogger(__name__)
 
 
 class IdentityError(Exception):
@@ -106,6 +109,20 @@ def _save_versioned(identity: Identity, expected_version: int, fields: list[str]
             "Rechargez la page pour voir la version actuelle."
         )
     identity.version = expected_version + 1
+    # SC.MSS/UX.15: documents waiting in the MSSanté work list are scored again once the identity changed (traits,
+    # status, INS), after the commit — a plain call, not a signal; a document now matching strictly is filed.
+    transaction.on_commit(lambda: _rescore_received_documents(identity.pk))
+
+
+def _rescore_received_documents(identity_id: int) -> None:
+    from caducee.mss.worklist import rescore_worklist
+    from caducee.patients.models import Patient
+
+    patient_ids = set(Patient.objects.filter(identity_id=identity_id).values_list("pk", flat=True))
+    try:
+        rescore_worklist(patient_ids=patient_ids)
+    except Exception:  # never fail the identity write that already committed; the next change or command retries
+        logger.exception("MSS work-list rescoring failed after identity %s changed", identity_id)
 
 
 def _detect_vigilance(identity: Identity) -> None:

@@ -84,7 +84,7 @@ def verify_ins(traits: PatientTraits, *, force: bool = False, identities: list[I
     `identities`: the local identities already read for matching (they include every holder of the matricule)."""
     if not traits.ins_matricule:
         return Verification(InsCheck.NO_INS, "le document ne porte pas d'INS.")
-    always = getattr(settings, "MSS_INSI_VERIFY", "r52") == "always"
+    always = settings.MSS_INSI_VERIFY == "always"
     holders = identities_with_ins(traits) if identities is None else identities
     if not (force or always) and any(known_here(traits, i) for i in holders):
         return Verification(InsCheck.NOT_NEEDED, "INS déjà connue ici (identité qualifiée ou récupérée, règle 52).")

@@ -53,7 +53,6 @@ from caducee.patients.models import Patient
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 MAX_BODY_CHARS = 200_000
 # <matricule INS (13 characters, 2A/2B for Corsica) + key (2 digits)>@patient.mssante.fr (SC.MSS.14).
 _PATIENT_ADDRESS = re.compile(r"^([0-9]{5}(?:[0-9]{2}|2[AB])[0-9]{8})@patient\.mssante\.fr$", re.IGNORECASE)
@@ -62,7 +61,7 @@ _CHUNK = 1024 * 1024
 
 
 def max_message_bytes() -> int:
-    return int(getattr(settings, "MSS_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES))
+    return int(settings.MSS_MAX_MESSAGE_BYTES)
 
 
 # --- what an input is -----------------------------------------------------------------------------------------------
