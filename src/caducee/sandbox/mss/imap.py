@@ -446,6 +446,8 @@ class SandboxImap(imap4.IMAP4Server):
 
 
 class ImapFactory(protocol.ServerFactory):
+    noisy = False  # no "Starting factory" log lines
+
     def __init__(self, *, tls: Any, service: Any, authenticator: Any) -> None:
         self.tls = tls
         self.service = service

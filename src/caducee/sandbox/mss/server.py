@@ -56,12 +56,26 @@ def ensure_reactor() -> Any:
 
 def _log_to_python() -> None:
     """Twisted's own log (connection errors, tracebacks) goes to Python logging, not to stderr."""
-    from twisted.logger import STDLibLogObserver, globalLogBeginner, globalLogPublisher
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        STDLibLogObserver,
+        globalLogBeginner,
+        globalLogPublisher,
+    )
 
     if getattr(_log_to_python, "done", False):
         return
     _log_to_python.done = True  # type: ignore[attr-defined]
-    observer = cast(Any, STDLibLogObserver(name="caducee.sandbox.twisted"))
+    # Warnings and errors only: "Starting factory", "Port closed"… are noise (and arrive at interpreter exit).
+    observer = cast(
+        Any,
+        FilteringLogObserver(
+            cast(Any, STDLibLogObserver(name="caducee.sandbox.twisted")),
+            [cast(Any, LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn))],
+        ),
+    )
     if globalLogBeginner._temporaryObserver is not None:  # nobody began Twisted logging in this process yet
         globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False, discardBuffer=True)
     else:

@@ -313,6 +313,8 @@ class SandboxSmtp(smtp.ESMTP):
 
 
 class SmtpFactory(protocol.ServerFactory):
+    noisy = False  # no "Starting factory" log lines
+
     def __init__(self, *, tls: Any, service: Any, authenticator: Any) -> None:
         self.tls = tls
         self.service = service
