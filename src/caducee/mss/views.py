@@ -245,6 +245,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             "patient": patient,
             "identity": patient.identity,
             "documents": documents,
+            "offer_summary": not any(d.model in SUMMARY_MODELS for d in documents),
             "proposed": [(r, r.address in checked if checked is not None else r.role in roles) for r in proposed],
             "patient_address": patient_mss_address(patient.identity),
             "query": query,
