@@ -15,7 +15,7 @@ from caducee.sandbox.runner import start_sandboxes
 
 class Command(BaseCommand):
     help = (
-        "Lance les bacs à sable des services nationaux (INSi, DMP) en avant-plan, "
+        "Lance les bacs à sable des services nationaux (INSi, DMP, opérateur MSSanté) en avant-plan, "
         "publie leurs adresses dans DATA_DIR/sandbox.json ; Ctrl-C pour arrêter."
     )
 
