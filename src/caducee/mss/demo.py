@@ -57,4 +57,11 @@ def seed_mss_demo() -> int:
             PatientCorrespondent.objects.get_or_create(
                 patient=patient, correspondent=cardiologist, role=CorrespondentRole.SPECIALISTE
             )
+        # In an MSP colleagues write to each other: dr.bernard is the médecin traitant of a few qualified patients,
+        # so dr.martin sees him proposed (and pre-ticked for a letter) when sending from their charts.
+        bernard = User.objects.filter(username="dr.bernard").first()
+        if bernard is not None and not Patient.objects.filter(medecin_traitant=bernard).exists():
+            for patient in Patient.objects.filter(identity__status="QUAL", alds__isnull=True).order_by("id")[:3]:
+                patient.medecin_traitant = bernard
+                patient.save(update_fields=["medecin_traitant"])
     return Mailbox.objects.count()
