@@ -216,14 +216,20 @@ class DirectoryEntry(models.Model):
     postal_code = models.CharField(max_length=10, blank=True)
     city = models.CharField(max_length=100, blank=True)
     # Normalised (caducee.core.text) "NOM PRENOM ORGANISATION" for prefix search, and city/specialty keys.
-    search_name = models.CharField(max_length=300, db_index=True)
-    search_city = models.CharField(max_length=100, blank=True, db_index=True)
+    search_name = models.CharField(max_length=300)
+    search_city = models.CharField(max_length=100, blank=True)
     search_specialty = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=10, default="extraction")  # extraction | fhir
     imported_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["search_name"]
+        # Name prefix ranges alone or within a city / a specialty (bench/bench_annuaire.py: p95 < 4 ms on 500,000 rows).
+        indexes = [
+            models.Index(fields=["search_name"], name="mss_directory_name"),
+            models.Index(fields=["search_city", "search_name"], name="mss_directory_city_name"),
+            models.Index(fields=["search_specialty", "search_name"], name="mss_directory_specialty_name"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name} {self.given_name} <{self.address}>".strip()

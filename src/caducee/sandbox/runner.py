@@ -1,6 +1,6 @@
 """Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
 
-sandbox.json holds one key per service (`insi`, `dmp`, `mss`; `psc` later), each with its
+sandbox.json holds one key per service (`insi`, `dmp`, `mss`, `annuaire`; `psc` later), each with its
 URL and the PEM files a client needs for mutual TLS (and, for the DMP, the VIHF signature certificate).
 The `mss` entry gives the operator's SMTP and IMAP host/port, its token endpoint and web (patient) page,
 the CA and the practice's client certificate (token endpoint, APP mailboxes).
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caducee.sandbox.annuaire import AnnuaireSandbox, start_annuaire_sandbox
 from caducee.sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
 from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
 from caducee.sandbox.mss import MssSandbox, start_mss_sandbox
@@ -39,6 +41,7 @@ class SandboxHandle:
     state: dict[str, Any]
     dmp: DmpSandbox | None = None
     mss: MssSandbox | None = None
+    annuaire: AnnuaireSandbox | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -51,6 +54,8 @@ class SandboxHandle:
             self.dmp.stop()
         if self.mss is not None:
             self.mss.stop()
+        if self.annuaire is not None:
+            self.annuaire.stop()
         try:
             if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
                 self.state_file.unlink()
@@ -113,6 +118,16 @@ def start_sandboxes(
         insi.stop()
         dmp.stop()
         raise
+    try:
+        # The Annuaire Santé FHIR API v2 stand-in (its API key is a per-run secret, kept in sandbox.json only).
+        annuaire = start_annuaire_sandbox(
+            ca=pki.ca_cert, cert=pki.server_cert, key=pki.server_key, host=host, api_key=secrets.token_urlsafe(16)
+        )
+    except BaseException:
+        insi.stop()
+        dmp.stop()
+        mss.stop()
+        raise
     state: dict[str, Any] = {
         "insi": {
             "url": insi.url,
@@ -139,12 +154,22 @@ def start_sandboxes(
             "client_cert": str(pki.client_cert),
             "client_key": str(pki.client_key),
         },
+        "annuaire": {"url": annuaire.url, "ca": str(pki.ca_cert), "api_key": annuaire.api_key},
     }
     state_file = data_dir / STATE_FILE
     tmp = state_file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     tmp.replace(state_file)  # atomic: a reader never sees half a file
-    return SandboxHandle(data_dir=data_dir, state_file=state_file, pki=pki, insi=insi, state=state, dmp=dmp, mss=mss)
+    return SandboxHandle(
+        data_dir=data_dir,
+        state_file=state_file,
+        pki=pki,
+        insi=insi,
+        state=state,
+        dmp=dmp,
+        mss=mss,
+        annuaire=annuaire,
+    )
 
 
 def _url(service: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import webbrowser
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,14 @@ class Command(BaseCommand):
         from caducee.sandbox.runner import start_sandboxes
 
         handle = start_sandboxes(settings.DATA_DIR)
+        # The offline MSSanté directory: a synthetic public extraction (the demo doctors' mailboxes first), imported
+        # as a practice would import the real daily file (`caducee annuaire import`).
+        from caducee.mss.annuaire.extraction import import_extraction
+        from caducee.sandbox.annuaire import generate_extraction
+
+        extraction = Path(settings.DATA_DIR) / "sandbox" / "Extraction_Correspondance_MSSante.txt"
+        generate_extraction(extraction, rows=20_000)
+        import_extraction(extraction)
         # The outbox worker sends what the users validate (DMP…): its own process, like in production.
         worker = subprocess.Popen(
             [sys.executable, "-m", "caducee.cli", "worker", "--threads", "2"], env=os.environ.copy()
