@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from caducee.sandbox.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (
@@ -147,68 +147,11 @@ def _document(row: sqlite3.Row) -> StoredDocument:
     return StoredDocument(**values)
 
 
-class DmpStore:
-    """Thread-safe access to the sandbox's SQLite file."""
+class DmpStore(SqliteStore):
+    """Thread-safe access to the sandbox's SQLite file (see caducee.sandbox.sqlite)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._write_lock = threading.RLock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        with self._write_lock:
-            self._db().executescript(SCHEMA)  # executescript commits by itself
-
-    # -- connections ----------------------------------------------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
-        return db
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, serialized in this process (check-then-insert is atomic)."""
-        with self._write_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            else:
-                db.execute("COMMIT")
-
-    def release(self) -> None:
-        """Close this thread's connection (the server calls it when a client connection ends)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            return
-        self._local.db = None
-        with self._connections_lock:
-            if db in self._connections:
-                self._connections.remove(db)
-        db.close()
-
-    def close(self) -> None:
-        with self._connections_lock:
-            for db in self._connections:
-                try:
-                    db.close()
-                except sqlite3.Error:  # pragma: no cover - closing a connection of a finished thread
-                    pass
-            self._connections.clear()
-        self._local = threading.local()
+        super().__init__(path, SCHEMA)
 
     def _next_seq(self, db: sqlite3.Connection) -> int:
         db.execute(

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from caducee.sandbox.mss.addresses import kind_of, normalize
+from caducee.sandbox.sqlite import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mailboxes (
@@ -105,65 +103,11 @@ def _message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(**values)
 
 
-class MssStore:
-    """Thread-safe access to the operator's SQLite file."""
+class MssStore(SqliteStore):
+    """Thread-safe access to the operator's SQLite file (see caducee.sandbox.sqlite)."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._write_lock = threading.RLock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        with self._write_lock:
-            self._db().executescript(SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-            with self._connections_lock:
-                self._connections.append(db)
-        return db
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            else:
-                db.execute("COMMIT")
-
-    def release(self) -> None:
-        """Close this thread's connection (the web server calls it when a client connection ends)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            return
-        self._local.db = None
-        with self._connections_lock:
-            if db in self._connections:
-                self._connections.remove(db)
-        db.close()
-
-    def close(self) -> None:
-        with self._connections_lock:
-            for db in self._connections:
-                try:
-                    db.close()
-                except sqlite3.Error:  # pragma: no cover - a connection of a finished thread
-                    pass
-            self._connections.clear()
-        self._local = threading.local()
+        super().__init__(path, SCHEMA)
 
     # -- mailboxes --------------------------------------------------------------------------------------
 
