@@ -18,11 +18,14 @@ under the demo NIR OID, ~300 surnames: dense homonyms, so matching meets realist
    IMAP fetch streamed to disk, MIME scan, XDM unpacking and checks, patient matching, R52, filing into the chart,
    the MDN queued — messages/s, target ≥ 20 msg/s; and `ingest_bytes` alone (the same work without IMAP) on as many
    other mails, messages/s and p50/p95 per message;
-3. synchronisation memory: `--large` mails each carrying an IHE_XDM.zip and a PDF of 15 to 30 MB (random bytes: a
-   scan does not compress), synchronised by `sync_mailbox` in a child process reporting its own peak resident set
-   (VmHWM of /proc/self/status, see `peak_rss_kb`), target < 200 MB. The operator's SMTP refuses messages over
-   20 MiB (552 5.3.4), so the larger ones are put into its store as its own delivery does (`MssStore.append`); the
-   client fetches all of them over IMAP alike.
+3. synchronisation memory: `--large` mails each carrying an IHE_XDM.zip and a large part of 15 to 30 MB (random
+   bytes: a scan does not compress) — the document's PDF (stored with the document), then a file that is no document
+   (a DICOM image, kept in the raw mail only) — synchronised by `sync_mailbox` in a child process reporting its own
+   peak resident set (VmHWM of /proc/self/status, see `peak_rss_kb`), target < 200 MB; then as many such mails taken
+   in without IMAP by another child (`ingest_bytes` on files, as `sync._take` once the mail is on disk), to tell the
+   intake's memory from the transport's. The operator's SMTP refuses messages over 20 MiB (552 5.3.4), so the
+   larger ones are put into its store as its own delivery does (`MssStore.append`); the client fetches all of them
+   over IMAP alike.
 
 A benchmark reports; it never fails: the exit status is 0 whatever the figures.
 """
@@ -47,11 +50,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE_SENDER = "anne.leroy@demo.mssante.fr"  # the demo cardiologist (caducee.mss.demo), another practice
-LARGE_MAILBOX = "volumineux.tilleuls@demo.mssante.fr"
 SENDER_ROOT = "1.2.250.1.999.77.1"  # an outside practice's document OID (never ours)
+INGEST_UIDVALIDITY = 900_000_000  # mails taken in without IMAP: a UIDVALIDITY no server gave
 SMTP_LIMIT = 20 * 1024 * 1024  # the sandbox operator's SIZE (caducee.sandbox.mss.smtp.MAX_MESSAGE_BYTES)
 PDF_HEAD = b"%PDF-1.4\n% bench\n"
 PDF_TAIL = b"\ntrailer <<>>\n%%EOF\n"
+# Large attachments (3.): the document's PDF (stored with the document), or a file that is no document.
+LARGE_KINDS = {
+    "pdf": ("synthese.pdf", "PDF du document", "application/pdf"),
+    "autre": ("examen.dcm", "fichier joint non documentaire", "application/dicom"),
+}
 
 
 def _setup(data_dir: Path) -> None:
@@ -117,8 +125,11 @@ def vsm_xdm(practice: Any, author: Any, patient: Any, ext: str) -> bytes:
     return build_xdm([entry], submission(), sender="Dr Anne LEROY", software="Autre logiciel 1.0")
 
 
-def mail(to: str, patient: Any, xdm: bytes, pdf: bytes) -> bytes:
-    """A mail as another practice's software sends it: XDM subject, read receipt asked, IHE_XDM.zip + PDF."""
+def mail(
+    to: str, patient: Any, xdm: bytes, attached: bytes, *, name: str = "synthese.pdf", mime: str = "application/pdf"
+) -> bytes:
+    """A mail as another practice's software sends it: XDM subject, read receipt asked, IHE_XDM.zip + `attached`
+    (the document's PDF by default)."""
     from email.message import EmailMessage
     from email.utils import make_msgid
 
@@ -133,7 +144,8 @@ def mail(to: str, patient: Any, xdm: bytes, pdf: bytes) -> bytes:
     msg["Disposition-Notification-To"] = OUTSIDE_SENDER
     msg.set_content("Bonjour,\n\nVeuillez trouver ci-joint le volet de synthèse médicale.\n\nDr Anne LEROY")
     msg.add_attachment(xdm, maintype="application", subtype="zip", filename="IHE_XDM.zip")
-    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="synthese.pdf")
+    maintype, subtype = mime.split("/")
+    msg.add_attachment(attached, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes()
 
 
@@ -204,9 +216,17 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def child_sync(mailbox_id: int) -> None:
-    """Synchronise one mailbox and print JSON: messages, seconds, peak RSS at start-up and at the end (KiB)."""
+def child(mode: str, mailbox_id: int, files: str) -> None:
+    """Take in large mails and print JSON: messages, seconds, peak RSS at start-up and at the end (KiB).
+
+    "sync": `sync_mailbox` of the mailbox (IMAP); "ingest": the mails of `files` (one per file) through exactly what
+    `sync._take` does once the mail is on disk — copied into a temporary file of the store, `ingest_bytes` and the UID
+    in one transaction — i.e. the intake's own memory, without the IMAP transport."""
     _setup(Path(os.environ["CADUCEE_DATA_DIR"]))
+    from django.db import transaction
+
+    from caducee.mss import store
+    from caducee.mss.intake import ingest_bytes
     from caducee.mss.models import Mailbox
     from caducee.mss.sync import sync_mailbox
 
@@ -214,13 +234,22 @@ def child_sync(mailbox_id: int) -> None:
     rss_start = peak_rss_kb()
     started = time.perf_counter()
     fetched, ids, error = 0, [], ""
-    while True:
-        result = sync_mailbox(mailbox)
-        fetched += result.fetched
-        ids += result.messages
-        if result.error or not result.fetched:
-            error = result.error
-            break
+    if mode == "sync":
+        while True:
+            result = sync_mailbox(mailbox)
+            fetched += result.fetched
+            ids += result.messages
+            if result.error or not result.fetched:
+                error = result.error
+                break
+    else:
+        for uid, source in enumerate(sorted(Path(files).iterdir()), start=1):
+            path = store.temp_file()
+            shutil.copyfile(source, path)
+            with transaction.atomic():
+                ids.append(ingest_bytes(path, mailbox=mailbox, uid_validity=INGEST_UIDVALIDITY, uid=uid).pk)
+            path.unlink(missing_ok=True)
+            fetched += 1
     seconds = time.perf_counter() - started
     rss_peak = peak_rss_kb()
     print(
@@ -235,6 +264,21 @@ def child_sync(mailbox_id: int) -> None:
             }
         )
     )
+
+
+def run_child(mode: str, mailbox_id: int, files: Path | None = None) -> dict[str, Any]:
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(mailbox_id), str(files or "")],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        print(completed.stdout, completed.stderr, sep="\n")
+        raise SystemExit("le processus enfant a échoué") from None
 
 
 # --- the benchmark --------------------------------------------------------------------------------------------------
@@ -253,11 +297,12 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=5, help="large mails synchronised in a child process (3.)")
     parser.add_argument("--large-min-mb", type=float, default=15.0)
     parser.add_argument("--large-max-mb", type=float, default=30.0)
+    parser.add_argument("--large-kinds", default="pdf,autre", help="pdf: the document's PDF; autre: a DICOM file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
-    parser.add_argument("--child-sync", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    if options.child_sync:
-        child_sync(options.child_sync)
+    if options.child:
+        child(options.child[0], int(options.child[1]), options.child[2])
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="caducee-bench-mss-"))
@@ -321,7 +366,6 @@ def run(options: argparse.Namespace, data_dir: Path, processes: list[subprocess.
     practice = Practice.objects.get()
     box_a = Mailbox.objects.get(address=DEMO_MAILBOXES["dr.martin"])
     box_in = Mailbox.objects.get(address=PRACTICE_MAILBOX)
-    box_large = Mailbox.objects.create(address=LARGE_MAILBOX, kind=MailboxKind.ORG, display_name="Volumineux")
 
     processes.append(start_sandbox(data_dir))
     rows: list[tuple[str, str, str, str]] = []
@@ -398,14 +442,13 @@ def run(options: argparse.Namespace, data_dir: Path, processes: list[subprocess.
     )
 
     per_message, ids = [], []
-    uid_validity = 900_000_000
     cpu0, t0 = time.process_time(), time.perf_counter()
     for uid, raw in enumerate(direct, start=1):
         m0 = time.perf_counter()
         path = store.temp_file()
         path.write_bytes(raw)
         with transaction.atomic():  # as sync._take: the intake and the UID in one transaction
-            ids.append(ingest_bytes(path, mailbox=box_in, uid_validity=uid_validity, uid=uid).pk)
+            ids.append(ingest_bytes(path, mailbox=box_in, uid_validity=INGEST_UIDVALIDITY, uid=uid).pk)
         path.unlink(missing_ok=True)
         per_message.append((time.perf_counter() - m0) * 1000)
     ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -417,48 +460,59 @@ def run(options: argparse.Namespace, data_dir: Path, processes: list[subprocess.
     )
     rows.append(("ingest_bytes seul (sans IMAP)", "", f"{ingest_rate:.1f} msg/s", ""))
 
-    # 3. Peak memory of a synchronisation of large mails, in a child process.
+    # 3. Peak memory of a synchronisation of large mails, in a child process: the large part is the document's PDF
+    # (kept with the document in the chart), then an attachment that holds no document (kept in the raw mail only).
     sizes_mb = [
         options.large_min_mb + (options.large_max_mb - options.large_min_mb) * i / max(1, options.large - 1)
         for i in range(options.large)
     ]
-    routes: Counter[str] = Counter()
-    biggest = 0
-    for i, size_mb in enumerate(sizes_mb):
-        patient = rng.choice(qualified)
-        pdf = PDF_HEAD + os.urandom(int(size_mb * 1_000_000)) + PDF_TAIL
-        raw = mail(box_large.address, patient, vsm_xdm(practice, colleague, patient, f"bench-large-{i}"), pdf)
-        del pdf
-        biggest = max(biggest, len(raw))
-        if len(raw) <= SMTP_LIMIT:
-            submit(box_large.address, [raw])
-            routes["SMTP"] += 1
-        else:
-            deposit(data_dir, box_large.address, raw)
-            routes["dépôt dans le magasin de l'opérateur"] += 1
-        del raw
-    env = dict(os.environ)
-    completed = subprocess.run(  # noqa: S603
-        [sys.executable, str(Path(__file__).resolve()), "--child-sync", str(box_large.pk)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        child = json.loads(completed.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        print(completed.stdout, completed.stderr, sep="\n")
-        raise SystemExit("la relève du processus enfant a échoué") from None
-    peak_mb = child["rss_peak_kb"] / 1024
-    print(
-        f"3. Relève de {child['fetched']} gros messages ({', '.join(f'{s:.1f}' for s in sizes_mb)} Mo de PDF, "
-        f"plus gros message {biggest / 1_000_000:.1f} Mo ; {dict(routes)}) dans un processus enfant : "
-        f"{child['seconds']:.1f} s ; mémoire résidente max {peak_mb:.0f} Mo "
-        f"(après démarrage {child['rss_start_kb'] / 1024:.0f} Mo) ; documents : {child['states']}"
-        f"{' ; erreur : ' + child['error'] if child['error'] else ''}"
-    )
-    rows.append(("mémoire max de la relève (gros messages)", "< 200 MB", f"{peak_mb:.0f} MB", _ok(peak_mb < 200)))
+    for kind in options.large_kinds.split(","):
+        name, label, mime = LARGE_KINDS[kind]
+        box = Mailbox.objects.create(
+            address=f"volumineux.{kind}@demo.mssante.fr", kind=MailboxKind.ORG, display_name="Volumineux"
+        )
+        routes: Counter[str] = Counter()
+        biggest = 0
+        files = data_dir / f"large-{kind}"  # the same kind of mails, other ids, for the intake alone
+        files.mkdir()
+        for i, size_mb in enumerate(sizes_mb):
+            for copy in ("imap", "file"):
+                patient = rng.choice(qualified)
+                head, tail = (PDF_HEAD, PDF_TAIL) if kind == "pdf" else (b"\0" * 128 + b"DICM", b"")
+                big = head + os.urandom(int(size_mb * 1_000_000)) + tail
+                xdm = vsm_xdm(practice, colleague, patient, f"bench-{kind}-{copy}-{i}")
+                raw = mail(box.address, patient, xdm, big, name=name, mime=mime)
+                del big
+                if copy == "file":
+                    (files / f"{i:03d}.eml").write_bytes(raw)
+                    continue
+                biggest = max(biggest, len(raw))
+                if len(raw) <= SMTP_LIMIT:
+                    submit(box.address, [raw])
+                    routes["SMTP"] += 1
+                else:
+                    deposit(data_dir, box.address, raw)
+                    routes["magasin de l'opérateur"] += 1
+                del raw
+        synced_child = run_child("sync", box.pk)
+        ingest_child = run_child("ingest", box.pk, files)
+        peak_mb = synced_child["rss_peak_kb"] / 1024
+        ingest_mb = ingest_child["rss_peak_kb"] / 1024
+        print(
+            f"3. Relève de {synced_child['fetched']} gros messages, {label} de "
+            f"{', '.join(f'{s:.1f}' for s in sizes_mb)} Mo (plus gros message {biggest / 1_000_000:.1f} Mo ; "
+            f"déposés : {dict(routes)}) dans un processus enfant : {synced_child['seconds']:.1f} s ; mémoire "
+            f"résidente max {peak_mb:.0f} Mo (après démarrage {synced_child['rss_start_kb'] / 1024:.0f} Mo) ; "
+            f"documents : {synced_child['states']}"
+            f"{' ; erreur : ' + synced_child['error'] if synced_child['error'] else ''}"
+        )
+        print(
+            f"   les mêmes sans IMAP (ingest_bytes de {ingest_child['fetched']} fichiers) : "
+            f"{ingest_child['seconds']:.1f} s ; mémoire résidente max {ingest_mb:.0f} Mo "
+            f"(après démarrage {ingest_child['rss_start_kb'] / 1024:.0f} Mo) ; documents : {ingest_child['states']}"
+        )
+        rows.append((f"mémoire max de la relève, {label}", "< 200 MB", f"{peak_mb:.0f} MB", _ok(peak_mb < 200)))
+        rows.append(("  même chose, ingest_bytes seul (sans IMAP)", "", f"{ingest_mb:.0f} MB", ""))
 
     print()
     print(
