@@ -20,8 +20,7 @@ from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_ins_journey import Clicks
 from tests.conftest import PASSWORD
 from tests.documents.cda_records import qualify
-from tests.mss.test_sync import operator  # noqa: F401
-from tests.sandbox.mss_fixtures import mss_pki, mss_sandbox  # noqa: F401
+from tests.sandbox.mss_fixtures import mss_operator, mss_pki, mss_sandbox  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +41,7 @@ def _login(page: Any, clicks: Clicks, username: str) -> None:
 
 
 def test_a_vsm_from_doctor_a_is_filed_in_doctor_bs_chart_and_a_sees_remis_then_lu(
-    operator, browser_page, practice, doctor, make_patient
+    mss_operator, browser_page, practice, doctor, make_patient
 ) -> None:  # type: ignore[no-untyped-def]
     colleague = User.objects.create_user(
         username="collegue", password=PASSWORD, role=Role.MEDECIN, first_name="Hugo", last_name="BERNARD"

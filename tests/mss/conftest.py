@@ -43,4 +43,4 @@ def letter(practice: Any, doctor: Any, qual_patient: Any) -> Any:
     return store_n1(practice=practice, author=doctor, patient=qual_patient)
 
 
-from tests.sandbox.mss_fixtures import mss_pki, mss_sandbox  # noqa: E402, F401
+from tests.sandbox.mss_fixtures import mss_operator, mss_pki, mss_sandbox  # noqa: E402, F401

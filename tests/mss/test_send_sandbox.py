@@ -24,33 +24,9 @@ from caducee.mss.services import mss_send
 from caducee.mss.transport import MssAuthError, imap_session, smtp_session
 from caducee.mss.xdm import read_xdm
 from caducee.sandbox.mss import MssSandbox
-from caducee.sandbox.pki import SandboxPki
 from tests.mss.conftest import COLLEAGUE_BOX, DOCTOR_BOX
 
 S = OutboundMessage.State
-
-
-@pytest.fixture
-def operator(mss_sandbox: MssSandbox, mss_pki: SandboxPki, tmp_path: Path, settings: Any) -> MssSandbox:
-    """The sandbox published in DATA_DIR/sandbox.json, as `caducee sandbox` does (key "mss")."""
-    state = {
-        "mss": {
-            "smtp_host": mss_sandbox.host,
-            "smtp_port": mss_sandbox.smtp_port,
-            "imap_host": mss_sandbox.host,
-            "imap_port": mss_sandbox.imap_port,
-            "token_url": mss_sandbox.token_url,
-            "web_url": mss_sandbox.web_url,
-            "ca": str(mss_pki.ca_cert),
-            "client_cert": str(mss_pki.client_cert),
-            "client_key": str(mss_pki.client_key),
-        }
-    }
-    (tmp_path / "sandbox.json").write_text(json.dumps(state), encoding="utf-8")
-    settings.SANDBOX = True
-    settings.DATA_DIR = tmp_path
-    settings.MSS_TIMEOUT_SECONDS = 10
-    return mss_sandbox
 
 
 @pytest.fixture
@@ -92,7 +68,12 @@ def _worker() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
-    operator: MssSandbox, doctor: Any, doctor_mailbox: Mailbox, colleague_mailbox: Mailbox, qual_patient: Any, vsm: Any
+    mss_operator: MssSandbox,
+    doctor: Any,
+    doctor_mailbox: Mailbox,
+    colleague_mailbox: Mailbox,
+    qual_patient: Any,
+    vsm: Any,
 ) -> None:
     message = mss_send(actor=doctor, patient=qual_patient, documents=[vsm], recipients=[COLLEAGUE_BOX])
     _worker()
@@ -138,7 +119,7 @@ def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
     message.refresh_from_db()
     assert (message.recipients.get().state, message.state) == (S.READ, S.READ)
 
-    log = operator.auth_log()
+    log = mss_operator.auth_log()
     assert {(e["protocol"].lower(), e["mechanism"].upper(), e["user"], e["ok"]) for e in log} >= {
         ("smtp", "XOAUTH2", DOCTOR_BOX, True),
         ("imap", "XOAUTH2", COLLEAGUE_BOX, True),
@@ -148,7 +129,7 @@ def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_resend_after_a_crash_carries_the_same_message_id(
-    operator: MssSandbox,
+    mss_operator: MssSandbox,
     doctor: Any,
     doctor_mailbox: Mailbox,
     colleague_mailbox: Mailbox,
@@ -170,7 +151,7 @@ def test_a_resend_after_a_crash_carries_the_same_message_id(
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unknown_recipient_is_an_error_with_the_servers_text(
-    operator: MssSandbox, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any, letter: Any
+    mss_operator: MssSandbox, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any, letter: Any
 ) -> None:
     unknown = "inconnu.dupont@test.mssante.fr"
     message = mss_send(actor=doctor, patient=qual_patient, documents=[letter], recipients=[COLLEAGUE_BOX, unknown])
@@ -189,7 +170,7 @@ def test_an_unknown_recipient_is_an_error_with_the_servers_text(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refusal_at_rcpt_of_every_recipient_is_permanent(
-    operator: MssSandbox, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any, letter: Any
+    mss_operator: MssSandbox, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any, letter: Any
 ) -> None:
     outside = "dr.dupont@exemple.fr"  # outside the MSSanté trust space: 550 5.7.1 at RCPT
     message = mss_send(actor=doctor, patient=qual_patient, documents=[letter], recipients=[outside])
@@ -206,10 +187,10 @@ def test_a_refusal_at_rcpt_of_every_recipient_is_permanent(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_token_closes_the_session_and_is_forgotten(
-    operator: MssSandbox, doctor_mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+    mss_operator: MssSandbox, doctor_mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CONF.10: a token the server refuses is dropped; a fresh one is asked once; if refused again, MssAuthError."""
-    expired = operator.issue_token(DOCTOR_BOX, lifetime=-60)
+    expired = mss_operator.issue_token(DOCTOR_BOX, lifetime=-60)
     calls: list[str] = []
 
     def stale(address: str, endpoint: Any) -> Any:
@@ -228,13 +209,13 @@ def test_a_refused_token_closes_the_session_and_is_forgotten(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_application_mailbox_uses_its_certificate_and_plain(operator: MssSandbox, doctor: Any) -> None:
+def test_an_application_mailbox_uses_its_certificate_and_plain(mss_operator: MssSandbox, doctor: Any) -> None:
     app = Mailbox.objects.create(address="logiciel.cabinet@test.mssante.fr", kind=MailboxKind.APP)
     with smtp_session(app) as smtp:
         assert smtp.rset()[0] == 250
     with imap_session(app) as client:
         assert client.select_folder("INBOX")[b"UIDVALIDITY"]
-    assert {(e["protocol"].lower(), e["mechanism"].upper(), e["ok"]) for e in operator.auth_log()} >= {
+    assert {(e["protocol"].lower(), e["mechanism"].upper(), e["ok"]) for e in mss_operator.auth_log()} >= {
         ("smtp", "PLAIN", True),
         ("imap", "PLAIN", True),
     }
@@ -242,7 +223,7 @@ def test_an_application_mailbox_uses_its_certificate_and_plain(operator: MssSand
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_imap_session_closed_by_the_server_is_reopened(operator: MssSandbox, doctor_mailbox: Mailbox) -> None:
+def test_an_imap_session_closed_by_the_server_is_reopened(mss_operator: MssSandbox, doctor_mailbox: Mailbox) -> None:
     """CONF.11: the operator drops the connection; `imap_call` reopens a session and runs the action again."""
     from twisted.internet import reactor
     from twisted.internet.threads import blockingCallFromThread
@@ -252,7 +233,7 @@ def test_an_imap_session_closed_by_the_server_is_reopened(operator: MssSandbox, 
     attempts: list[int] = []
 
     def drop_all() -> None:
-        for factory in operator._factories:
+        for factory in mss_operator._factories:
             for session in list(factory.sessions):
                 session.transport.abortConnection()
 
@@ -269,7 +250,7 @@ def test_an_imap_session_closed_by_the_server_is_reopened(operator: MssSandbox, 
 
 @pytest.mark.django_db(transaction=True)
 def test_tokens_are_cached_in_memory_refreshed_before_expiry_and_never_stored(
-    operator: MssSandbox,
+    mss_operator: MssSandbox,
     doctor: Any,
     doctor_mailbox: Mailbox,
     colleague_mailbox: Mailbox,

@@ -4,10 +4,8 @@ messages quarantined without stopping the synchronisation, operator failures rec
 
 from __future__ import annotations
 
-import json
 import time
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -18,7 +16,7 @@ from caducee.mss.store import store_path
 from caducee.mss.sync import sync_all, sync_mailbox
 from tests.documents.cda_records import qualify
 from tests.mss import hostile
-from tests.sandbox.mss_fixtures import imap_session, mss_pki, mss_sandbox, smtp_session  # noqa: F401
+from tests.sandbox.mss_fixtures import imap_session, smtp_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,57 +25,33 @@ RECEIVER = "claire.martin@test.mssante.fr"
 
 
 @pytest.fixture
-def operator(mss_sandbox, mss_pki, settings, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811
-    """settings.SANDBOX on, DATA_DIR holding a sandbox.json that points at this test's own operator."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    state = {
-        "mss": {
-            "smtp_host": mss_sandbox.host,
-            "smtp_port": mss_sandbox.smtp_port,
-            "imap_host": mss_sandbox.host,
-            "imap_port": mss_sandbox.imap_port,
-            "token_url": mss_sandbox.token_url,
-            "web_url": mss_sandbox.web_url,
-            "ca": str(mss_pki.ca_cert),
-            "client_cert": str(mss_pki.client_cert),
-            "client_key": str(mss_pki.client_key),
-        }
-    }
-    (data_dir / "sandbox.json").write_text(json.dumps(state), encoding="utf-8")
-    settings.SANDBOX = True
-    settings.DATA_DIR = data_dir
-    return mss_sandbox
-
-
-@pytest.fixture
 def mailbox(doctor) -> Mailbox:  # type: ignore[no-untyped-def]
     return Mailbox.objects.create(address=RECEIVER, kind=MailboxKind.PER, owner=doctor, display_name="MARTIN Claire")
 
 
-def _deliver(operator, pki, raw: bytes, *, to: str = RECEIVER, count: int = 1) -> None:  # type: ignore[no-untyped-def]
+def _deliver(mss_operator, pki, raw: bytes, *, to: str = RECEIVER, count: int = 1) -> None:  # type: ignore[no-untyped-def]
     """Submit as the outside doctor, then wait until the operator put it in the receiver's INBOX."""
-    client = smtp_session(operator, pki, SENDER)
+    client = smtp_session(mss_operator, pki, SENDER)
     try:
-        before = _inbox_size(operator, pki, to)
+        before = _inbox_size(mss_operator, pki, to)
         client.sendmail(SENDER, [to], raw)
     finally:
         client.quit()
     deadline = time.monotonic() + 10
-    while _inbox_size(operator, pki, to) < before + count:
+    while _inbox_size(mss_operator, pki, to) < before + count:
         assert time.monotonic() < deadline, "message never delivered by the sandbox"
         time.sleep(0.05)
 
 
-def _inbox_size(operator, pki, address: str) -> int:  # type: ignore[no-untyped-def]
-    client = imap_session(operator, pki, address)
+def _inbox_size(mss_operator, pki, address: str) -> int:  # type: ignore[no-untyped-def]
+    client = imap_session(mss_operator, pki, address)
     try:
         return int(client.select_folder("INBOX")[b"EXISTS"])
     finally:
         client.logout()
 
 
-def test_a_vsm_is_taken_in_by_uid_and_filed(operator, mss_pki, mailbox, practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_vsm_is_taken_in_by_uid_and_filed(mss_operator, mss_pki, mailbox, practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
     patient = qualify(make_patient())
     raw = hostile.mail(
         sender=SENDER,
@@ -87,7 +61,7 @@ def test_a_vsm_is_taken_in_by_uid_and_filed(operator, mss_pki, mailbox, practice
             ("synthese.pdf", hostile.PDF, "application/pdf"),
         ],
     )
-    _deliver(operator, mss_pki, raw)
+    _deliver(mss_operator, mss_pki, raw)
     result = sync_mailbox(mailbox)
     assert result.error == "" and result.fetched == 1
     mailbox.refresh_from_db()
@@ -99,7 +73,7 @@ def test_a_vsm_is_taken_in_by_uid_and_filed(operator, mss_pki, mailbox, practice
     assert received.state == ReceivedDocument.State.FILED and received.patient == patient
     assert bytes(received.document.pdf) == hostile.PDF
     # What was stored is what the server holds (BODY.PEEK[]: left unread on the server).
-    client = imap_session(operator, mss_pki, RECEIVER)
+    client = imap_session(mss_operator, mss_pki, RECEIVER)
     try:
         client.select_folder("INBOX")
         held = client.fetch([mailbox.last_uid], ["BODY.PEEK[]", "FLAGS"])[mailbox.last_uid]
@@ -115,8 +89,8 @@ def test_a_vsm_is_taken_in_by_uid_and_filed(operator, mss_pki, mailbox, practice
     assert InboundMessage.objects.count() == 1 and ReceivedDocument.objects.count() == 1
 
 
-def test_uidvalidity_change_restarts_from_the_first_uid(operator, mss_pki, mailbox) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    _deliver(operator, mss_pki, hostile.mail(sender=SENDER, to=RECEIVER, body="premier"))
+def test_uidvalidity_change_restarts_from_the_first_uid(mss_operator, mss_pki, mailbox) -> None:  # type: ignore[no-untyped-def]
+    _deliver(mss_operator, mss_pki, hostile.mail(sender=SENDER, to=RECEIVER, body="premier"))
     first = sync_mailbox(mailbox)
     Mailbox.objects.filter(pk=mailbox.pk).update(uid_validity=first.uid_validity - 1, last_uid=first.last_uid)
     mailbox.refresh_from_db()
@@ -128,16 +102,16 @@ def test_uidvalidity_change_restarts_from_the_first_uid(operator, mss_pki, mailb
     assert InboundMessage.objects.count() == 1
 
 
-def test_large_message_is_fetched_in_slices(operator, mss_pki, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_large_message_is_fetched_in_slices(mss_operator, mss_pki, mailbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(sync, "SLICE_BYTES", 4096)
     raw = hostile.mail(
         sender=SENDER, to=RECEIVER, attachments=[("annexe.pdf", b"%PDF-" + bytes(range(256)) * 200, "application/pdf")]
     )
-    _deliver(operator, mss_pki, raw)
+    _deliver(mss_operator, mss_pki, raw)
     assert sync_mailbox(mailbox).fetched == 1
     inbound = InboundMessage.objects.get()
     assert inbound.size > 10 * 4096
-    client = imap_session(operator, mss_pki, RECEIVER)
+    client = imap_session(mss_operator, mss_pki, RECEIVER)
     try:
         client.select_folder("INBOX")
         held = client.fetch([inbound.uid], ["BODY.PEEK[]"])[inbound.uid][b"BODY[]"]
@@ -147,8 +121,8 @@ def test_large_message_is_fetched_in_slices(operator, mss_pki, mailbox, monkeypa
 
 
 def test_hostile_message_is_quarantined_and_the_next_one_still_taken(
-    operator,
-    mss_pki,  # noqa: F811
+    mss_operator,
+    mss_pki,
     mailbox,
     practice,
     doctor,
@@ -157,15 +131,15 @@ def test_hostile_message_is_quarantined_and_the_next_one_still_taken(
     patient = qualify(make_patient())
     valid = hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient))
     _deliver(
-        operator,
+        mss_operator,
         mss_pki,
         hostile.mail(
             sender=SENDER, to=RECEIVER, attachments=[("IHE_XDM.zip", hostile.bomb_zip(valid), "application/zip")]
         ),
     )
-    _deliver(operator, mss_pki, hostile.MALFORMED_MIME.replace(b"y@demo.mssante.fr", RECEIVER.encode()))
+    _deliver(mss_operator, mss_pki, hostile.MALFORMED_MIME.replace(b"y@demo.mssante.fr", RECEIVER.encode()))
     _deliver(
-        operator,
+        mss_operator,
         mss_pki,
         hostile.mail(sender=SENDER, to=RECEIVER, attachments=[("IHE_XDM.zip", valid, "application/zip")]),
     )
@@ -176,22 +150,22 @@ def test_hostile_message_is_quarantined_and_the_next_one_still_taken(
     assert states == [(False, ["quarantined"]), (True, []), (False, ["filed"])]
 
 
-def test_operator_failure_is_recorded_and_other_mailboxes_go_on(operator, mss_pki, mailbox, doctor) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    _deliver(operator, mss_pki, hostile.mail(sender=SENDER, to=RECEIVER))
+def test_operator_failure_is_recorded_and_other_mailboxes_go_on(mss_operator, mss_pki, mailbox, doctor) -> None:  # type: ignore[no-untyped-def]
+    _deliver(mss_operator, mss_pki, hostile.mail(sender=SENDER, to=RECEIVER))
     broken = Mailbox.objects.create(address="cassee@ailleurs.example", kind=MailboxKind.ORG)
     results = {r.mailbox: r for r in sync_all()}
     broken.refresh_from_db()
     assert results[broken.address].error and broken.last_error == results[broken.address].error
     assert results[RECEIVER].fetched == 1 and results[RECEIVER].error == ""
-    operator.stop()
+    mss_operator.stop()
     failed = sync_mailbox(mailbox)
     mailbox.refresh_from_db()
     assert failed.error and mailbox.last_error == failed.error and "MSSanté" in failed.error
 
 
 def test_a_vsm_from_doctor_a_is_filed_in_doctor_b_inbox_and_a_sees_it_delivered(
-    operator,
-    mss_pki,  # noqa: F811
+    mss_operator,
+    mss_pki,
     practice,
     doctor,
     make_patient,

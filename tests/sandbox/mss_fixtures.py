@@ -10,10 +10,12 @@ The helpers talk to it as a client does: smtplib and imapclient with STARTTLS, t
 
 from __future__ import annotations
 
+import json
 import smtplib
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -103,3 +105,16 @@ def imap_session(sandbox: MssSandbox, pki: SandboxPki, mailbox: str, token: str 
     client.starttls(client_context(pki))
     client.oauth2_login(mailbox, token if token is not None else fetch_token(sandbox, pki, mailbox))
     return client
+
+
+@pytest.fixture
+def mss_operator(mss_sandbox: MssSandbox, mss_pki: SandboxPki, settings: Any, tmp_path: Path) -> MssSandbox:
+    """The product pointed at this test's own operator: settings.SANDBOX on, DATA_DIR holding a sandbox.json whose
+    "mss" entry is this operator's (what `caducee sandbox` publishes)."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    (data_dir / "sandbox.json").write_text(json.dumps({"mss": mss_state(mss_sandbox, mss_pki)}), encoding="utf-8")
+    settings.SANDBOX = True
+    settings.DATA_DIR = data_dir
+    settings.MSS_TIMEOUT_SECONDS = 10
+    return mss_sandbox
