@@ -9,7 +9,8 @@ import pytest
 
 from caducee.documents.models import Document
 from caducee.identity.models import InsiCall, Status
-from caducee.mss.intake import detect_kind, ingest_bytes, intake_outcome
+from caducee.mss.intake import ingest_bytes, intake_outcome
+from caducee.mss.mime import detect_kind
 from caducee.mss.models import InboundMessage, ReceivedDocument
 from caducee.mss.store import store_path, store_root
 from tests.documents.cda_records import qualify
@@ -326,17 +327,17 @@ def test_streaming_reader_decodes_like_the_email_package(data_dir, index: int) -
     import email
     import io as _io
 
-    from caducee.mss import intake
+    from caducee.mss import mime
 
     raw = _variants()[index]
     reference = email.message_from_bytes(raw)
     expected = [part.get_payload(decode=True) for part in reference.walk() if not part.is_multipart()]
-    scan = intake._scan_mail(_io.BytesIO(raw))
+    scan = mime.scan_mail(_io.BytesIO(raw))
     assert scan is not None and scan.defects == []
     decoded = []
     for leaf in scan.leaves:
         out = _io.BytesIO()
-        assert intake._decode_into(_io.BytesIO(raw), leaf, out)
+        assert mime.decode_into(_io.BytesIO(raw), leaf, out)
         decoded.append(out.getvalue())
     assert decoded == expected
 
