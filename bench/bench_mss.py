@@ -196,7 +196,11 @@ def states_of(message_ids: list[int]) -> Counter[str]:
     states: Counter[str] = Counter(
         ReceivedDocument.objects.filter(message_id__in=message_ids).values_list("state", flat=True)
     )
-    states["erreur de message"] = InboundMessage.objects.filter(pk__in=message_ids).exclude(error="").count()
+    errors = Counter(
+        InboundMessage.objects.filter(pk__in=message_ids).exclude(error="").values_list("error", flat=True)
+    )
+    for error, count in errors.items():
+        states[f"erreur : {error[:150]}"] = count
     return +states
 
 
