@@ -92,6 +92,52 @@ def mailbox_for(user: User | None) -> Mailbox | None:
     return active.filter(kind=MailboxKind.ORG).order_by("id").first()
 
 
+def mailbox_declare(
+    *,
+    actor: Any,
+    address: str,
+    kind: str = MailboxKind.PER,
+    owner: User | None = None,
+    display_name: str = "",
+    active: bool = True,
+    request: HttpRequest | None = None,
+) -> Mailbox:
+    """Declare (or update) a mailbox the practice uses: a professional's PER box (its owner), the practice's ORG box, an
+    APP box (certificate + PLAIN, SC.MSS/CONF.12). `actor` None = the command line (`caducee mss boite`), else an
+    administrator (Perm.PRACTICE_MANAGE). Audited."""
+    if actor is not None:
+        check_permission(actor, Perm.PRACTICE_MANAGE)
+    address = address.strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError as exc:
+        raise MssServiceError(f"« {address} » n'est pas une adresse de messagerie valide.") from exc
+    if is_patient_address(address):
+        raise MssServiceError("Une adresse @patient.mssante.fr est celle d'un patient, pas une boîte du cabinet.")
+    if kind not in MailboxKind.values:
+        raise MssServiceError(f"Type de boîte inconnu : {kind} (PER, ORG, APP ou CAB).")
+    if kind == MailboxKind.PER and owner is None:
+        raise MssServiceError("Une boîte personnelle (PER) appartient à un professionnel : indiquez son utilisateur.")
+    mailbox, created = Mailbox.objects.update_or_create(
+        address=address,
+        defaults={
+            "kind": kind,
+            "owner": owner if kind == MailboxKind.PER else None,
+            "display_name": display_name or (owner.display_name() if owner is not None else ""),
+            "is_active": active,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action="mss.mailbox.declare",
+        object_type="mailbox",
+        object_id=mailbox.pk,
+        detail={"address": address, "kind": kind, "created": created, "active": active},
+        request=request,
+    )
+    return mailbox
+
+
 def _user_mailbox(user: User | None) -> str:
     if user is None:
         return ""

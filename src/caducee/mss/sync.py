@@ -164,4 +164,5 @@ def sync_forever(*, interval: float, stop: Callable[[], bool] = lambda: False) -
             sync_all()
         except Exception:  # the database itself failed: wait and try again
             log.exception("MSS sync pass failed")
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        while not stop() and time.monotonic() - started < interval:  # a stop request is seen within 0.2 s
+            time.sleep(0.2)

@@ -8,11 +8,15 @@ failing mailbox or operator never stopping it (issue 5 §4, §8).
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from caducee.accounts.models import User
 from caducee.core.dbcheck import ensure_migrated
+from caducee.mss.services import MssServiceError, mailbox_declare
 from caducee.mss.sync import SyncResult, sync_all, sync_forever
 from caducee.mss.worklist import rescore_worklist
 
@@ -30,8 +34,14 @@ class Command(BaseCommand):
     help = "Messagerie MSSanté : synchronisation des boîtes aux lettres (IMAP)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,rescore}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,rescore,boite}")
         sub.add_parser("rescore", help="recalcule les scores de la liste de travail")
+        box = sub.add_parser("boite", help="déclare (ou modifie) une boîte aux lettres MSSanté du cabinet")
+        box.add_argument("adresse")
+        box.add_argument("--type", default="PER", choices=["PER", "ORG", "APP", "CAB"])
+        box.add_argument("--utilisateur", default="", help="identifiant du professionnel (boîte PER)")
+        box.add_argument("--nom", default="", help="nom affiché")
+        box.add_argument("--desactiver", action="store_true", help="n'est plus relevée ni utilisée pour envoyer")
         sync = sub.add_parser("sync", help="relève les nouveaux messages de chaque boîte active")
         sync.add_argument("--loop", action="store_true", help="relève en continu")
         sync.add_argument("--interval", type=float, default=15.0, metavar="S", help="secondes entre deux relèves")
@@ -42,15 +52,42 @@ class Command(BaseCommand):
             filed = rescore_worklist()
             self.stdout.write(f"Liste de travail recalculée : {filed} document(s) rattaché(s) automatiquement.")
             return
+        if options["action"] == "boite":
+            self._declare(options)
+            return
         if options["loop"]:
             self.stdout.write(f"Relève MSSanté toutes les {options['interval']:g} s (Ctrl+C pour arrêter).")
+            stop = threading.Event()
+            # SIGTERM (systemd, `caducee demo`): the pass in progress ends, then the loop stops.
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
             try:
-                sync_forever(interval=max(options["interval"], 1.0))
+                sync_forever(interval=max(options["interval"], 1.0), stop=stop.is_set)
             except KeyboardInterrupt:
-                self.stdout.write("Relève arrêtée.")
+                pass
+            self.stdout.write("Relève arrêtée.")
             return
         results = sync_all()
         if not results:
             self.stdout.write("Aucune boîte aux lettres MSSanté active.")
         for result in results:
             self.stdout.write(_line(result))
+
+    def _declare(self, options: dict[str, Any]) -> None:
+        owner = None
+        if options["utilisateur"]:
+            owner = User.objects.filter(username=options["utilisateur"]).first()
+            if owner is None:
+                raise CommandError(f"Utilisateur inconnu : {options['utilisateur']}")
+        try:
+            mailbox = mailbox_declare(
+                actor=None,
+                address=options["adresse"],
+                kind=options["type"],
+                owner=owner,
+                display_name=options["nom"],
+                active=not options["desactiver"],
+            )
+        except MssServiceError as exc:
+            raise CommandError(str(exc)) from exc
+        state = "active" if mailbox.is_active else "désactivée"
+        self.stdout.write(f"Boîte {mailbox.address} ({mailbox.kind}) {state}.")
