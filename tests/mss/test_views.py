@@ -195,3 +195,54 @@ def test_an_identity_change_rescores_the_work_list(
         )
     received.refresh_from_db()
     assert received.candidates and received.candidates[0]["patient"] == patient.pk and received.best_score > 0
+
+
+def test_a_referral_letter_goes_to_the_medecin_traitant_in_two_clicks(
+    client: Client, practice: Any, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any
+) -> None:
+    """The arrêté of 26 April 2022 (letters to a professional, 96349-6): the médecin traitant, who is not the author,
+    is pre-ticked; "Envoyer par messagerie" then "Envoyer" is the whole path (docs/journeys.md)."""
+    from caducee.accounts.models import Role, User
+    from caducee.documents.letters.services import letter_create, letters_seed_defaults
+    from caducee.documents.models import LetterTemplate
+
+    colleague = User.objects.create_user(username="collegue", role=Role.MEDECIN, last_name="BERNARD")
+    Mailbox.objects.create(address=COLLEAGUE_BOX, kind=MailboxKind.PER, owner=colleague, display_name="BERNARD Hugo")
+    qual_patient.medecin_traitant = colleague
+    qual_patient.save(update_fields=["medecin_traitant"])
+    letters_seed_defaults()
+    template = LetterTemplate.objects.filter(kind=LetterTemplate.Kind.REFERRAL).first()
+    letter = letter_create(
+        actor=doctor, patient=qual_patient, template=template, correspondent="Dr BERNARD", body="Cher confrère,"
+    )
+    assert letter.type_code == "96349-6"
+    client.force_login(doctor)
+    page = client.get(f"/messagerie/envoyer/?patient={qual_patient.pk}&document={letter.pk}").content.decode()
+    assert f'value="{COLLEAGUE_BOX}" checked' in page
+    response = client.post(
+        "/messagerie/envoyer/",
+        {"patient": qual_patient.pk, "document": letter.pk, "destinataire": COLLEAGUE_BOX, "envoyer": "1"},
+    )
+    assert response.status_code == 302
+    assert [r.address for r in OutboundMessage.objects.get().recipients.all()] == [COLLEAGUE_BOX]
+
+
+def test_patient_messages_are_apart_with_name_and_ins(
+    client: Client, data_dir: Path, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any
+) -> None:
+    """SC.MSS/UX.25/31: a message from the patient's Mon espace santé address is on the Patients tab, shown with the
+    nom de naissance, the premier prénom and the INS, not only the address."""
+    identity = qual_patient.identity
+    raw = hostile.mail(
+        sender=f"{identity.ins_matricule}@patient.mssante.fr",
+        to=DOCTOR_BOX,
+        subject="Question sur mon traitement",
+        body="Bonjour docteur",
+    )
+    inbound = ingest_bytes(raw, source="imap", mailbox=doctor_mailbox, uid_validity=1, uid=7)
+    assert inbound.from_patient and inbound.patient == qual_patient
+    client.force_login(doctor)
+    assert "Question sur mon traitement" not in client.get("/messagerie/").content.decode()
+    page = client.get("/messagerie/?onglet=patients").content.decode()
+    assert "Question sur mon traitement" in page
+    assert f"{identity.birth_name} {identity.first_given_name}" in page and f"INS {identity.ins_matricule}" in page
