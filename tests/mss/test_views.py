@@ -246,3 +246,21 @@ def test_patient_messages_are_apart_with_name_and_ins(
     page = client.get("/messagerie/?onglet=patients").content.decode()
     assert "Question sur mon traitement" in page
     assert f"{identity.birth_name} {identity.first_given_name}" in page and f"INS {identity.ins_matricule}" in page
+
+
+def test_the_administrator_declares_mailboxes_and_no_one_else(client: Client, practice: Any, doctor: Any) -> None:
+    from caducee.accounts.models import Role, User
+
+    admin = User.objects.create_user(username="adm", role=Role.ADMINISTRATEUR, last_name="ADMIN")
+    client.force_login(doctor)
+    assert client.get("/messagerie/boites/").status_code == 403
+    assert client.post("/messagerie/boites/", {"adresse": "x@test.mssante.fr", "type": "ORG"}).status_code == 403
+    client.force_login(admin)
+    assert "Boîtes aux lettres MSSanté" in client.get("/structure/").content.decode()
+    response = client.post(
+        "/messagerie/boites/", {"adresse": DOCTOR_BOX, "type": "PER", "utilisateur": doctor.pk, "active": "1"}
+    )
+    assert response.status_code == 302
+    assert Mailbox.objects.get().owner == doctor
+    page = client.post("/messagerie/boites/", {"adresse": "pas une adresse", "type": "ORG"}, follow=True)
+    assert "adresse de messagerie valide" in page.content.decode() and Mailbox.objects.count() == 1

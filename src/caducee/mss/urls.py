@@ -14,4 +14,5 @@ urlpatterns = [
     path("envoyer/", views.compose_view, name="compose"),
     path("test/", views.test_message_view, name="test"),
     path("relever/", views.sync_view, name="sync"),
+    path("boites/", views.mailboxes_view, name="mailboxes"),
 ]

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.documents.models import Document
@@ -24,10 +25,11 @@ from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_mede
 from caducee.mss import selectors
 from caducee.mss.annuaire.search import directory_search
 from caducee.mss.compose import display_subject
-from caducee.mss.models import DirectoryEntry, InboundMessage, ReceivedDocument
+from caducee.mss.models import DirectoryEntry, InboundMessage, Mailbox, MailboxKind, ReceivedDocument
 from caducee.mss.receipts import send_mdn
 from caducee.mss.services import (
     MssServiceError,
+    mailbox_declare,
     mailbox_for,
     mss_send,
     mss_send_test_message,
@@ -44,6 +46,7 @@ from caducee.patients.correspondents import (
 from caducee.patients.models import Correspondent, CorrespondentRole, Patient
 
 SUMMARY_MODELS = ("vsm", "ips")
+CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.PARAMEDICAL, Role.ASSISTANT)
 
 
 def inbox_view(request: HttpRequest) -> HttpResponse:
@@ -280,3 +283,35 @@ def sync_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"{mailbox.address} : {result.error}")
     messages.success(request, f"{total} nouveau(x) message(s).")
     return redirect("mss:inbox")
+
+
+def mailboxes_view(request: HttpRequest) -> HttpResponse:
+    """The practice's MSSanté mailboxes (administrator): list and declare — a professional's PER box, the practice's
+    ORG box, an APP box (same service as `caducee mss boite`)."""
+    check_permission(request.user, Perm.PRACTICE_MANAGE)
+    if request.method == "POST":
+        owner = User.objects.filter(pk=request.POST.get("utilisateur") or 0, is_active=True).first()
+        try:
+            mailbox = mailbox_declare(
+                actor=request.user,
+                address=request.POST.get("adresse", ""),
+                kind=request.POST.get("type", MailboxKind.PER),
+                owner=owner,
+                display_name=request.POST.get("nom", "").strip(),
+                active=request.POST.get("active") == "1",
+                request=request,
+            )
+        except MssServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Boîte {mailbox.address} enregistrée.")
+            return redirect("mss:mailboxes")
+    return render(
+        request,
+        "mss/mailboxes.html",
+        {
+            "mailboxes": Mailbox.objects.select_related("owner").order_by("kind", "address"),
+            "kinds": MailboxKind.choices,
+            "professionals": User.objects.filter(is_active=True, role__in=CLINICAL_ROLES).order_by("last_name"),
+        },
+    )
