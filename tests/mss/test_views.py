@@ -264,3 +264,27 @@ def test_the_administrator_declares_mailboxes_and_no_one_else(client: Client, pr
     assert Mailbox.objects.get().owner == doctor
     page = client.post("/messagerie/boites/", {"adresse": "pas une adresse", "type": "ORG"}, follow=True)
     assert "adresse de messagerie valide" in page.content.decode() and Mailbox.objects.count() == 1
+
+
+def test_a_corrected_document_is_sent_as_annule_et_remplace_to_the_same_recipients(
+    client: Client, practice: Any, doctor: Any, doctor_mailbox: Mailbox, qual_patient: Any, letter: Any
+) -> None:
+    from tests.dmp.fake_dmp import store_n1
+
+    client.force_login(doctor)
+    client.post(
+        "/messagerie/envoyer/",
+        {"patient": qual_patient.pk, "document": letter.pk, "destinataire": COLLEAGUE_BOX, "envoyer": "1"},
+    )
+    first = OutboundMessage.objects.get()
+    corrected = store_n1(practice=practice, author=doctor, patient=qual_patient, replaces=letter)
+    page = client.get(f"/messagerie/envoyer/?patient={qual_patient.pk}&document={corrected.pk}").content.decode()
+    assert "Annule et remplace le message du" in page
+    assert f'value="{COLLEAGUE_BOX}" checked' in page  # the first message's recipient, pre-ticked
+    client.post(
+        "/messagerie/envoyer/",
+        {"patient": qual_patient.pk, "document": corrected.pk, "destinataire": COLLEAGUE_BOX, "envoyer": "1"},
+    )
+    second = OutboundMessage.objects.exclude(pk=first.pk).get()
+    assert second.replaces == first and second.in_reply_to == first.message_id
+    assert second.subject.startswith("[Annule et remplace] XDM/1.0/DDM+")

@@ -25,10 +25,18 @@ from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_mede
 from caducee.mss import selectors
 from caducee.mss.annuaire.search import directory_search
 from caducee.mss.compose import display_subject
-from caducee.mss.models import DirectoryEntry, InboundMessage, Mailbox, MailboxKind, ReceivedDocument
+from caducee.mss.models import (
+    DirectoryEntry,
+    InboundMessage,
+    Mailbox,
+    MailboxKind,
+    OutboundMessage,
+    ReceivedDocument,
+)
 from caducee.mss.receipts import send_mdn
 from caducee.mss.services import (
     MssServiceError,
+    Recipient,
     mailbox_declare,
     mailbox_for,
     mss_send,
@@ -199,6 +207,17 @@ def _preselected(patient: Patient, documents: list[Document], author: object) ->
     return roles
 
 
+REPLACED_ROLE = "version_precedente"
+
+
+def _replaced_message(documents: list[Document]) -> OutboundMessage | None:
+    """The last message that carried a previous version of one of these documents (SC.MSS "Annule et remplace")."""
+    previous = [d.replaces_id for d in documents if d.replaces_id is not None]
+    if not previous:
+        return None
+    return OutboundMessage.objects.filter(documents__in=previous).order_by("-created_at", "-id").first()
+
+
 def compose_view(request: HttpRequest) -> HttpResponse:
     """ "Envoyer": GET shows the form with recipients pre-proposed (and pre-ticked per the arrêté); POST sends, one
     patient per message. Recipients chosen from the Annuaire join the patient's correspondents (ANNU/GEN.03)."""
@@ -210,6 +229,18 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     )
     proposed = proposed_recipients(patient, request.user)  # type: ignore[arg-type]
     roles = _preselected(patient, documents, request.user)
+    # A corrected document whose previous version went by MSSanté: "Annule et remplace" to the same recipients.
+    replaced = _replaced_message(documents)
+    ticked = {r.address for r in proposed if r.role in roles}
+    if replaced is not None:
+        earlier = list(replaced.recipients.all())
+        known = {r.address.lower() for r in proposed}
+        proposed += [
+            Recipient(r.address, r.display_name or r.address, REPLACED_ROLE, "Destinataire de la version précédente")
+            for r in earlier
+            if r.address.lower() not in known
+        ]
+        ticked |= {r.address for r in earlier}
     query = data.get("recherche", "")[:100]
     found = _directory_lookup(query)
     if request.method == "POST" and "envoyer" in request.POST:
@@ -228,6 +259,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
                 recipients=chosen,
                 body=request.POST.get("corps", ""),
                 end_conversation=request.POST.get("fin") == "1",
+                replaces=replaced,
                 request=request,
             )
         except MssServiceError as exc:
@@ -249,7 +281,8 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             "identity": patient.identity,
             "documents": documents,
             "offer_summary": not any(d.model in SUMMARY_MODELS for d in documents),
-            "proposed": [(r, r.address in checked if checked is not None else r.role in roles) for r in proposed],
+            "replaced": replaced,
+            "proposed": [(r, r.address in (checked if checked is not None else ticked)) for r in proposed],
             "patient_address": patient_mss_address(patient.identity),
             "query": query,
             "found": [(e, checked is not None and e.address in checked) for e in found],
