@@ -649,3 +649,30 @@ def test_runner_publishes_the_mss_operator(tmp_path: Path) -> None:
     assert not handle.state_file.exists()
     with pytest.raises(OSError):
         socket.create_connection((state["smtp_host"], state["smtp_port"]), timeout=2)
+
+
+def test_partial_fetch_returns_only_the_slice(mss_sandbox, mss_pki) -> None:  # type: ignore[no-untyped-def]
+    """RFC 3501 §6.4.5: `BODY.PEEK[]<start.length>` answers that slice only (the inbox's sync fetches large
+    messages in slices to keep its memory bounded)."""
+    from tests.sandbox.mss_fixtures import imap_session, smtp_session
+
+    sender, receiver = "anne.leroy@test.mssante.fr", "slices@test.mssante.fr"
+    raw = b"From: <" + sender.encode() + b">\r\nTo: <" + receiver.encode() + b">\r\nSubject: slices\r\n\r\n"
+    raw += b"".join(b"%07d\r\n" % i for i in range(20_000))
+    client = smtp_session(mss_sandbox, mss_pki, sender)
+    try:
+        client.sendmail(sender, [receiver], raw)
+    finally:
+        client.quit()
+    imap = imap_session(mss_sandbox, mss_pki, receiver)
+    try:
+        imap.select_folder("INBOX")
+        (uid,) = imap.search(["ALL"])
+        whole = imap.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+        part = imap.fetch([uid], ["BODY.PEEK[]<1000.5000>"])[uid]
+        data = next(v for k, v in part.items() if k.startswith(b"BODY[]"))
+        assert len(data) == 5000 and data == whole[1000:6000]
+        tail = imap.fetch([uid], [f"BODY.PEEK[]<{len(whole) - 10}.5000>"])[uid]
+        assert next(v for k, v in tail.items() if k.startswith(b"BODY[]")) == whole[-10:]
+    finally:
+        imap.logout()

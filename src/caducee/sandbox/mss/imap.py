@@ -127,6 +127,9 @@ class SandboxMessage:
     def getSize(self) -> int:
         return self.row.size
 
+    def slice(self, start: int, length: int) -> bytes:
+        return self.store.raw_slice(self.row.mailbox, self.row.uid, start, length)
+
     def isMultipart(self) -> bool:
         return bool(self._parsed().is_multipart())
 
@@ -284,6 +287,17 @@ class SandboxImap(imap4.IMAP4Server):
         super().__init__(chal=dict(CHALLENGERS), contextFactory=factory.tls)
         self.factory = factory
         self.known_count = 0
+
+    def spew_body(self, part: Any, id: Any, msg: Any, _w: Any = None, _f: Any = None) -> Any:
+        """RFC 3501 §6.4.5 partial FETCH of the whole message (`BODY[]<start.length>`): Twisted would send the whole
+        message; the client's slices (and its bounded memory) need just the slice, read by SQLite."""
+        if part.empty and not part.part and part.partialBegin is not None and isinstance(msg, SandboxMessage):
+            write = _w if _w is not None else cast(Any, self.transport).write
+            write(b"BODY[]<%d> " % part.partialBegin)
+            _f()
+            data = msg.slice(part.partialBegin, part.partialLength)
+            return imap4.FileProducer(io.BytesIO(data)).beginProducing(self.transport)
+        return super().spew_body(part, id, msg, _w, _f)
 
     def connectionMade(self) -> None:
         self.factory.sessions.add(self)

@@ -198,6 +198,19 @@ class MssStore(SqliteStore):
         )
         return bytes(row[0]) if row else b""
 
+    def raw_slice(self, address: str, uid: int, start: int, length: int) -> bytes:
+        """`length` bytes of a stored message from `start` (IMAP partial FETCH), read by SQLite: the message itself is
+        never loaded whole."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT substr(raw, ?, ?) FROM messages WHERE mailbox = ? AND uid = ?",
+                (start + 1, length, normalize(address), uid),
+            )
+            .fetchone()
+        )
+        return bytes(row[0]) if row and row[0] is not None else b""
+
     def set_flags(self, address: str, uid: int, flags: tuple[str, ...]) -> None:
         with self.write() as db:
             db.execute(
