@@ -304,8 +304,7 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
     if decision is not None and decision.file_into is not None:
         patient = Patient.objects.filter(pk=decision.file_into).first()
         if patient is not None:
-            received.save()
-            file_into(
+            file_into(  # saves `received` (one INSERT)
                 received, patient=patient, cda=planned.cda, header=header, pdf=planned.pdf, reason=decision.reason
             )
             if received.state != ReceivedDocument.State.FILED and not received.stored_path:
@@ -319,13 +318,12 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
     return received
 
 
-def _return_mdn(inbound: InboundMessage) -> None:
+def _return_mdn(inbound: InboundMessage, documents: list[ReceivedDocument]) -> None:
     """RFC 8098 / struct-msg-mdn.md: `processed` once integrated automatically, the error variant (code^libellé)
     otherwise. `receipts.send_mdn` queues it in the outbox (same transaction) and checks it was asked, by the
     sender itself."""
     if not inbound.mdn_to or inbound.kind != InboundMessage.Kind.MESSAGE:
         return
-    documents = list(inbound.documents.order_by("id"))
     if not documents:
         return
     pending = [d for d in documents if d.state not in (ReceivedDocument.State.FILED, ReceivedDocument.State.DUPLICATE)]
@@ -396,9 +394,8 @@ def ingest_bytes(
                     :MAX_BODY_CHARS
                 ],
             )
-            for planned in mail.documents:
-                _record(inbound, planned)
-            _return_mdn(inbound)
+            recorded = [_record(inbound, planned) for planned in mail.documents]
+            _return_mdn(inbound, recorded)
     except IntegrityError:
         if mailbox is None or uid is None:
             raise

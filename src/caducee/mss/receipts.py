@@ -296,7 +296,7 @@ def send_mdn(inbound: InboundMessage, *, disposition: str = "processed", error: 
     if mailbox is None:
         return
     key = f"mdn:{inbound.pk}:{disposition}"
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested in the intake: no savepoint round trip
         delivery_enqueue(
             channel=CHANNEL,
             document=None,
