@@ -99,6 +99,9 @@ def database_config(url: str, directory: Path) -> dict[str, object]:
             "PORT": str(parsed.port or ""),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
+            # Values travel as bound parameters, not inlined into the SQL text by the client: a 30 MB PDF is not
+            # copied into a 60 MB escaped literal (the inbox's memory bound, issue 5 §9, bench/bench_mss.py).
+            "OPTIONS": {"server_side_binding": True},
             "TEST": {"NAME": (unquote(parsed.path.lstrip("/")) or "caducee") + "_test"},
         }
     raise ImproperlyConfigured(f"DATABASE_URL: schéma {parsed.scheme!r} non pris en charge (sqlite, postgres)")
