@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -54,6 +54,13 @@ from caducee.patients.correspondents import (
 from caducee.patients.models import Correspondent, CorrespondentRole, Patient
 
 SUMMARY_MODELS = ("vsm", "ips")
+
+
+def _patient(value: str | None) -> Patient:
+    """The patient named by a form or query parameter; 404 (never a server error) for a missing or malformed id."""
+    if not value or not value.isdigit():
+        raise Http404("Patient non précisé.")
+    return get_object_or_404(Patient.objects.select_related("identity"), pk=int(value))
 CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.PARAMEDICAL, Role.ASSISTANT)
 
 
@@ -129,7 +136,7 @@ def add_correspondent_view(request: HttpRequest, message_id: int) -> HttpRespons
     """ANNU/GEN.03: the sender of a received document joins the patient's correspondents in one click."""
     check_permission(request.user, Perm.CLINICAL_WRITE)
     message = _message_for(request, message_id)
-    patient = get_object_or_404(Patient, pk=request.POST.get("patient", ""))
+    patient = _patient(request.POST.get("patient"))
     correspondent_from_sender(actor=request.user, patient=patient, address=message.sender, name=message.sender_name)
     messages.success(request, f"{message.sender_name or message.sender} ajouté aux correspondants du patient.")
     return redirect("mss:message", message.pk)
@@ -161,7 +168,7 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
 def attach_view(request: HttpRequest, received_id: int) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_WRITE)
     received = get_object_or_404(ReceivedDocument, pk=received_id, state=ReceivedDocument.State.WORKLIST)
-    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=request.POST.get("patient", ""))
+    patient = _patient(request.POST.get("patient"))
     document = worklist_attach(actor=request.user, received=received, patient=patient)
     messages.success(request, f"« {document.title} » rattaché au dossier de {patient.identity}.")
     return redirect("mss:worklist")
@@ -223,7 +230,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     patient per message. Recipients chosen from the Annuaire join the patient's correspondents (ANNU/GEN.03)."""
     check_permission(request.user, Perm.CLINICAL_WRITE)
     data = request.POST if request.method == "POST" else request.GET
-    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=data.get("patient", ""))
+    patient = _patient(data.get("patient"))
     documents = list(
         Document.objects.filter(patient=patient, pk__in=[d for d in data.getlist("document") if d.isdigit()])
     )
@@ -323,7 +330,8 @@ def mailboxes_view(request: HttpRequest) -> HttpResponse:
     ORG box, an APP box (same service as `caducee mss boite`)."""
     check_permission(request.user, Perm.PRACTICE_MANAGE)
     if request.method == "POST":
-        owner = User.objects.filter(pk=request.POST.get("utilisateur") or 0, is_active=True).first()
+        owner_id = request.POST.get("utilisateur", "")
+        owner = User.objects.filter(pk=int(owner_id), is_active=True).first() if owner_id.isdigit() else None
         try:
             mailbox = mailbox_declare(
                 actor=request.user,
