@@ -61,6 +61,8 @@ def _patient(value: str | None) -> Patient:
     if not value or not value.isdigit():
         raise Http404("Patient non précisé.")
     return get_object_or_404(Patient.objects.select_related("identity"), pk=int(value))
+
+
 CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.PARAMEDICAL, Role.ASSISTANT)
 
 
