@@ -96,10 +96,15 @@ def matrix_row(type_code: str, type_code_system: str) -> MatrixRow | None:
     return None
 
 
+def _in_force(type_code: str, type_code_system: str, on: dt.date, channel: str) -> MatrixRow | None:
+    """The arrêté's row for this document when it requires `channel` (dmp, mss_ps, mss_patient) on that date."""
+    row = matrix_row(type_code, type_code_system)
+    return row if row is not None and getattr(row, channel) and on >= row.in_force else None
+
+
 def dmp_obligation(type_code: str, type_code_system: str, on: dt.date) -> bool:
     """The arrêté requires this document in the DMP on that date."""
-    row = matrix_row(type_code, type_code_system)
-    return row is not None and row.dmp and on >= row.in_force
+    return _in_force(type_code, type_code_system, on, "dmp") is not None
 
 
 def dmp_default(type_code: str, type_code_system: str, on: dt.date) -> bool:
@@ -111,22 +116,20 @@ def dmp_default_reason(type_code: str, type_code_system: str, on: dt.date) -> st
     """Why the box is pre-ticked (shown next to it), or "" when it is not."""
     if (type_code, type_code_system) in EXTRA_DEFAULTS:
         return EXTRA_DEFAULTS[(type_code, type_code_system)]
-    row = matrix_row(type_code, type_code_system)
-    if row is not None and row.dmp and on >= row.in_force:
+    row = _in_force(type_code, type_code_system, on, "dmp")
+    if row is not None:
         return f"Obligation (arrêté du 26 avril 2022) depuis le {row.in_force:%d/%m/%Y} : {row.label}"
     return ""
 
 
 def mss_ps_obligation(type_code: str, type_code_system: str, on: dt.date) -> bool:
     """The arrêté requires this document to be sent by MSSanté to the professionals caring for the patient."""
-    row = matrix_row(type_code, type_code_system)
-    return row is not None and row.mss_ps and on >= row.in_force
+    return _in_force(type_code, type_code_system, on, "mss_ps") is not None
 
 
 def mss_patient_obligation(type_code: str, type_code_system: str, on: dt.date) -> bool:
     """The arrêté requires this document to be sent by MSSanté to the patient (Mon espace santé)."""
-    row = matrix_row(type_code, type_code_system)
-    return row is not None and row.mss_patient and on >= row.in_force
+    return _in_force(type_code, type_code_system, on, "mss_patient") is not None
 
 
 def mss_to_medecin_traitant_default(type_code: str, type_code_system: str, on: dt.date, *, author_is_mt: bool) -> bool:
