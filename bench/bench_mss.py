@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import resource
@@ -47,6 +46,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from bench_common import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE_SENDER = "anne.leroy@demo.mssante.fr"  # the demo cardiologist (caducee.mss.demo), another practice
@@ -70,11 +71,6 @@ def _setup(data_dir: Path) -> None:
     import django
 
     django.setup()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def _caducee(*args: str) -> list[str]:

@@ -11,7 +11,6 @@ A benchmark reports; it never fails: the exit status is 0 whatever the figures.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import statistics
@@ -21,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from bench_common import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 20.0
@@ -34,12 +35,6 @@ def _setup() -> None:
     import django
 
     django.setup()
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def ensure_practice(patients: int, seed: int) -> None:

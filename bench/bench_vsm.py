@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import os
 import random
 import resource
@@ -31,6 +30,8 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from bench_common import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_VSM_MS = 20.0
@@ -48,11 +49,6 @@ def _setup() -> None:
     import django
 
     django.setup()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 # Real codes: CIM-10 / CCAM / EDQM / ATC present in the kit's terminology dumps, CIS codes from the BDPM.
