@@ -46,6 +46,7 @@ class Practice(models.Model):
 class Role(models.TextChoices):
     MEDECIN = "medecin", "Médecin"
     REMPLACANT = "remplacant", "Remplaçant"
+    INTERNE = "interne", "Interne"
     PARAMEDICAL = "paramedical", "Paramédical"
     SECRETAIRE = "secretaire", "Secrétaire"
     ASSISTANT = "assistant", "Assistant médical"
@@ -65,6 +66,15 @@ class User(AbstractUser):
     is_identity_superuser = models.BooleanField("super-utilisateur identité", default=False)
     failed_logins = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # SC.SSI/IAM.91: when the password last changed (traced in the audit too).
+    password_changed_at = models.DateTimeField("mot de passe changé le", null=True, blank=True)
+    # TOTP second factor (RFC 6238) of a local account: the secret sealed with core.crypto, never shown again.
+    totp_secret = models.TextField(blank=True)
+    totp_enabled_at = models.DateTimeField("double authentification activée le", null=True, blank=True)
+    totp_last_step = models.BigIntegerField(default=0)  # the last accepted time step: a code is used once
+    # SC.PSC.02: the Pro Santé Connect account linked to this local one (PSC `sub`), after a password check.
+    psc_sub = models.CharField("identifiant technique PSC", max_length=255, null=True, blank=True, unique=True)
+    psc_linked_at = models.DateTimeField("compte PSC rapproché le", null=True, blank=True)
 
     @property
     def national_id(self) -> str:
@@ -78,3 +88,59 @@ class User(AbstractUser):
         full = self.get_full_name()
         prefix = "Dr " if self.role in (Role.MEDECIN, Role.REMPLACANT) else ""
         return prefix + (full or self.username)
+
+
+class PscSession(models.Model):
+    """A Pro Santé Connect session of a user (one per login through PSC).
+
+    The tokens are sealed (`core.crypto`) because the worker, another process, needs the user's access token to
+    send MSSanté mail on their behalf (SC.MSS/CONF.07); they are never logged nor shown. The session ends with
+    PSC's (4 h, 30 min idle: the refresh token expires), at logout, or when a refresh fails (SC.MSS/CONF.10).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="psc_sessions")
+    django_session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    sid = models.CharField("session PSC", max_length=255, blank=True)
+    national_id = models.CharField("SubjectNameID", max_length=20)
+    id_token = models.TextField(blank=True)
+    access_token = models.TextField(blank=True)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token = models.TextField(blank=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    # The work situation chosen at login (one of SubjectRefPro.exercices[].activities[]), as PSC gave it.
+    work_situation = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_at"], name="psc_session_user_open")]
+
+    def __str__(self) -> str:
+        return f"PSC {self.national_id} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Replacement(models.Model):
+    """A replacement (remplacement): the remplaçant works under their own identity in the replaced doctor's context.
+
+    Opened by the replaced doctor, closed by them on return (or by an administrator). At most one open replacement
+    per remplaçant.
+    """
+
+    replaced = models.ForeignKey(User, on_delete=models.PROTECT, related_name="replacements_given")
+    remplacant = models.ForeignKey(User, on_delete=models.PROTECT, related_name="replacements_taken")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    opened_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["remplacant"], condition=models.Q(closed_at__isnull=True), name="one_open_replacement"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remplacant} remplace {self.replaced}"
