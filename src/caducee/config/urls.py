@@ -10,6 +10,9 @@ urlpatterns = [
     path("sante/", health, name="health"),
     path("", include("caducee.patients.urls")),
     path("", include("caducee.accounts.urls")),
+    path("", include("caducee.accounts.security_urls")),  # 2FA, password (issue 6)
+    path("", include("caducee.accounts.replacement_urls")),  # remplacement (issue 6)
+    path("", include("caducee.accounts.psc.urls")),  # Pro Santé Connect (issue 6)
     path("identite/", include("caducee.identity.urls")),
     path("dossier/", include("caducee.record.urls")),
     path("dossier/", include("caducee.record.edit_urls")),
