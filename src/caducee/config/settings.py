@@ -203,3 +203,21 @@ ANNUAIRE_API_KEY = env_str("CADUCEE_ANNUAIRE_API_KEY", "")
 ANNUAIRE_API_KEY_FILE = env_path("CADUCEE_ANNUAIRE_API_KEY_FILE")
 ANNUAIRE_CA_BUNDLE = env_path("CADUCEE_ANNUAIRE_CA")
 ANNUAIRE_TIMEOUT_SECONDS = env_int("CADUCEE_ANNUAIRE_TIMEOUT", 30, minimum=1)
+
+# Pro Santé Connect (issue 6): OpenID Connect with the e-CPS. The metadata URL is given in full (PSC's ends in
+# `wallet-openid-configuration`) and the authorization endpoint is the wallet's (notes/psc §1.1). Production values:
+# metadata https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet/.well-known/wallet-openid-configuration,
+# wallet https://wallet.esw.esante.gouv.fr/auth. Client authentication: secret (Basic) or mutual TLS (cert + key).
+PSC_METADATA_URL = env_str("CADUCEE_PSC_METADATA_URL", "")
+PSC_AUTHORIZATION_URL = env_str("CADUCEE_PSC_AUTHORIZATION_URL", "")
+PSC_CLIENT_ID = env_str("CADUCEE_PSC_CLIENT_ID", "")
+PSC_CLIENT_SECRET = env_str("CADUCEE_PSC_CLIENT_SECRET", "")
+PSC_CLIENT_SECRET_FILE = env_path("CADUCEE_PSC_CLIENT_SECRET_FILE")
+PSC_CLIENT_CERT = env_path("CADUCEE_PSC_CLIENT_CERT")
+PSC_CLIENT_KEY = env_path("CADUCEE_PSC_CLIENT_KEY")
+PSC_CA_BUNDLE = env_path("CADUCEE_PSC_CA")
+# A private key (PEM) to decrypt userinfo answered as JWE, when the client is registered so with PSC.
+PSC_USERINFO_DECRYPTION_KEY = env_path("CADUCEE_PSC_USERINFO_DECRYPTION_KEY")
+PSC_TIMEOUT_SECONDS = env_int("CADUCEE_PSC_TIMEOUT", 10, minimum=1)
+# The public base URL of Caducée as registered with PSC (redirect and post-logout URIs); empty = from the request.
+PSC_PUBLIC_URL = env_str("CADUCEE_PSC_PUBLIC_URL", "")
