@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "caducee.accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "caducee.accounts.psc.middleware.PscSessionMiddleware",
 ]
 
 ROOT_URLCONF = "caducee.config.urls"

@@ -1,9 +1,11 @@
 """OAuth2 access tokens for the SASL XOAUTH2 authentication of PER/ORG mailboxes (SC.MSS/CONF.07).
 
-Today the token comes from the operator's token endpoint with the OAuth2 `client_credentials` grant and a
-`login_hint` naming the mailbox, over mutual TLS with the practice's certificate (the sandbox's endpoint; it stands
-for Pro Santé Connect). When Pro Santé Connect lands (issue 6), the user's own PSC access token will be supplied
-through this same `access_token(mailbox)` function: the transport does not change.
+A personal (or organisational) mailbox whose owner is logged in through Pro Santé Connect authenticates with the
+owner's own PSC access token (`accounts.psc.services.psc_access_token`, refreshed before its two minutes run out):
+that is SC.MSS/CONF.07 — the CPS authentication of a PER/ORG mailbox is delegated to PSC. Without a live PSC
+session, the token comes from the operator's token endpoint when one is configured (OAuth2 `client_credentials`
+with a `login_hint` naming the mailbox, over mutual TLS with the practice's certificate — what the sandbox operator
+offers, and what lets the worker keep sending for a user who logged in with a password).
 
 SC.MSS/CONF.28: a token is never stored at rest. It lives in this process's memory only (one entry per mailbox),
 refreshed `REFRESH_MARGIN` seconds before it expires, never written to the database, a file or a log line.
@@ -59,6 +61,9 @@ _lock = threading.Lock()
 
 def access_token(mailbox: Mailbox, *, endpoint: MssEndpoint | None = None) -> str:
     """A valid access token for `mailbox` (from the in-memory cache, or a new one); MssAuthError / MssUnavailable."""
+    psc_token = _psc_token(mailbox)
+    if psc_token:
+        return psc_token
     address = mailbox.address.lower()
     with _lock:
         cached = _cache.get(address)
@@ -72,6 +77,33 @@ def access_token(mailbox: Mailbox, *, endpoint: MssEndpoint | None = None) -> st
     with _lock:
         _cache[address] = token
     return token.value
+
+
+def _psc_token(mailbox: Mailbox) -> str:
+    """The owner's PSC access token when they have a live PSC session, else "" (SC.MSS/CONF.07)."""
+    if mailbox.owner_id is None:
+        return ""
+    from caducee.accounts.psc.oidc import PscUnavailable
+    from caducee.accounts.psc.services import PscSessionEnded, psc_access_token
+
+    try:
+        return psc_access_token(mailbox.owner)
+    except PscSessionEnded:
+        return ""  # no PSC session (or it just ended, SC.MSS/CONF.10): the operator's own token service, if any
+    except PscUnavailable as exc:
+        raise MssUnavailable("Pro Santé Connect ne répond pas : l'envoi sera retenté.") from exc
+    except ImproperlyConfigured:
+        return ""  # PSC no longer configured on this machine
+
+
+def forget_user_tokens(user_id: int) -> None:
+    """SC.MSS/CONF.10: the user's PSC session ended — drop the cached tokens of every mailbox they own."""
+    from caducee.mss.models import Mailbox
+
+    addresses = [a.lower() for a in Mailbox.objects.filter(owner_id=user_id).values_list("address", flat=True)]
+    with _lock:
+        for address in addresses:
+            _cache.pop(address, None)
 
 
 def forget_tokens(mailbox: Mailbox | None = None) -> None:

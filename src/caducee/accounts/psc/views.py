@@ -1,0 +1,93 @@
+"""Pro Santé Connect pages: start, callback, account linking, work situation, back from PSC's logout."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
+
+from caducee.accounts.psc import services
+from caducee.accounts.services import LoginError
+
+
+def _next(request: HttpRequest, next_url: str, user_role: str) -> HttpResponse:
+    # No open redirect after login: only same-host relative targets.
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
+    return redirect(next_url or ("accounts:audit" if user_role == "admin" else "patients:list"))
+
+
+def _done(request: HttpRequest, outcome: services.CallbackOutcome) -> HttpResponse:
+    if outcome.kind == "link":
+        return redirect("psc:link")
+    if outcome.kind == "situation":
+        return redirect("psc:situation")
+    return _next(request, outcome.next_url, getattr(request.user, "role", ""))
+
+
+def _failed(request: HttpRequest, error: str) -> HttpResponse:
+    return render(request, "psc/error.html", {"error": error}, status=403)
+
+
+def start_view(request: HttpRequest) -> HttpResponse:
+    """GET /connexion/psc/ → the PSC wallet (a link, not a form: CSP form-action stays 'self')."""
+    try:
+        url = services.psc_login_start(request, next_url=request.GET.get("next", ""))
+    except services.PscLoginError as exc:
+        return render(request, "psc/error.html", {"error": str(exc)}, status=503)
+    return redirect(url)
+
+
+def callback_view(request: HttpRequest) -> HttpResponse:
+    params = {key: request.GET.get(key, "") for key in ("code", "state", "error", "error_description")}
+    try:
+        outcome = services.psc_login_callback(request, params)
+    except services.PscLoginError as exc:
+        return _failed(request, str(exc))
+    return _done(request, outcome)
+
+
+@require_http_methods(["GET", "POST"])
+def link_view(request: HttpRequest) -> HttpResponse:
+    """SC.PSC.02: first PSC login of an existing local account — its password, once."""
+    carried = request.session.get(services.LINK_KEY)
+    if not carried:
+        return redirect("accounts:login")
+    identity = carried["identity"]
+    context = {"identity": identity, "error": "", "username": ""}
+    if request.method == "POST":
+        context["username"] = request.POST.get("username", "").strip()
+        try:
+            outcome = services.psc_link_account(
+                request, username=context["username"], password=request.POST.get("password", "")
+            )
+        except LoginError as exc:
+            context["error"] = str(exc)
+            return render(request, "psc/link.html", context, status=401)
+        except services.PscLoginError as exc:
+            return _failed(request, str(exc))
+        messages.success(request, "Votre compte est désormais rapproché de Pro Santé Connect.")
+        return _done(request, outcome)
+    return render(request, "psc/link.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def situation_view(request: HttpRequest) -> HttpResponse:
+    situations = services.pending_situations(request)
+    if not situations:
+        return redirect("accounts:login")
+    if request.method == "POST":
+        try:
+            outcome = services.psc_choose_situation(request, request.POST.get("situation", ""))
+        except services.PscLoginError as exc:
+            return render(request, "psc/situation.html", {"situations": situations, "error": str(exc)}, status=400)
+        return _done(request, outcome)
+    return render(request, "psc/situation.html", {"situations": situations, "error": ""})
+
+
+def logged_out_view(request: HttpRequest) -> HttpResponse:
+    """Where PSC sends the browser back after its own logout."""
+    messages.info(request, "Vous êtes déconnecté de Caducée et de Pro Santé Connect.")
+    return redirect("accounts:login")
