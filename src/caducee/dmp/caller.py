@@ -9,13 +9,15 @@ Sources:
   rang) — the same form the CDA header and the XDS authorInstitution carry (1 + FINESS, see dmp.xds._xon).
   FINESS first (the DMP indexes structures by it), SIRET otherwise.
 * `Secteur_Activite`: the practice's JDV_J61 / TRE_R02 sector (`Practice.activity_sector`, SA07, SA08…).
-* authentication mode INDIRECTE: the user logged in locally (Pro Santé Connect → INDIRECTE_RENFORCEE is a later
-  issue, SC.DMP/PSC.01).
+* authentication mode: INDIRECTE_RENFORCEE when the user is logged in through Pro Santé Connect (SC.DMP/PSC.01), and
+  then the structure and sector of the work situation they chose at login (when PSC gives its FINESS or SIRET);
+  INDIRECTE after a local login.
 """
 
 from __future__ import annotations
 
 from caducee.accounts.models import Practice, Role, User
+from caducee.accounts.psc.services import open_psc_session
 from caducee.dmp.api import DmpCaller
 
 PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-dentiste", "50": "Sage-femme", "60": "Infirmier"}
@@ -49,14 +51,24 @@ def dmp_caller(user: User, practice: Practice) -> DmpCaller:
         raise CallerError(f"La profession (TRE_G15) de {user.display_name()} n'est pas renseignée.")
     specialty = (user.specialty_code or None) if profession == "10" else None
     name = " ".join(part for part in (user.first_name, user.last_name.upper()) if part) or user.get_username()
+    structure, sector, auth_mode = structure_id(practice), practice.activity_sector or "SA07", "INDIRECTE"
+    psc = open_psc_session(user)
+    if psc is not None:
+        auth_mode = "INDIRECTE_RENFORCEE"  # SC.DMP/PSC.01
+        situation = psc.work_situation or {}
+        if situation.get("finess"):
+            structure = "1" + situation["finess"]
+        elif situation.get("siret"):
+            structure = "3" + situation["siret"]
+        sector = situation.get("sector") or sector
     return DmpCaller(
         national_id=national_id,
         name=name,
         profession=profession,
         specialty=specialty,
-        structure_id=structure_id(practice),
-        sector=practice.activity_sector or "SA07",
-        auth_mode="INDIRECTE",
+        structure_id=structure,
+        sector=sector,
+        auth_mode=auth_mode,
         profession_display=PROFESSIONS.get(profession),
         specialty_display=SPECIALTIES.get(specialty) if specialty else None,
     )

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.psc.services import psc_bearer
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
 from caducee.core.text import search_tokens
@@ -269,7 +270,7 @@ def insi_search(
         call.outcome, call.message = InsiCall.Outcome.UNAVAILABLE, str(exc)
         return _trace_insi_call(call, actor=actor, identity=identity, started=started, request=request)
     call.endpoint = endpoint.url
-    client = InsiClient(endpoint)
+    client = InsiClient(endpoint, bearer=psc_bearer(actor))
     try:
         result = client.search_vitale(vitale) if vitale else client.search_traits(traits)  # type: ignore[arg-type]
     except InsiError as exc:

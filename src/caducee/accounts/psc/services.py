@@ -448,3 +448,15 @@ def work_situation(session: PscSession) -> WorkSituation | None:
         return WorkSituation(**{k: str(data.get(k, "")) for k in fields})
     except TypeError:
         return None
+
+
+def psc_bearer(user: Any) -> str:
+    """The user's PSC access token for a call that may carry it (INSi, SC.INS/PSC.01), or "" without PSC session.
+
+    Never raises: a call that can also go with the structure's certificate alone must not fail because PSC did."""
+    if open_psc_session(user) is None:
+        return ""
+    try:
+        return psc_access_token(user)
+    except (PscSessionEnded, oidc.PscUnavailable, ImproperlyConfigured):
+        return ""

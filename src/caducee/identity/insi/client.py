@@ -142,8 +142,13 @@ class InsiClient:
         *,
         timeout: float | None = None,
         context: LpsContext | None = None,
+        bearer: str = "",
     ) -> None:
         self.endpoint = endpoint
+        # SC.INS/PSC.01: the Pro Santé Connect access token of the user, when they logged in through PSC, sent as
+        # `Authorization: Bearer` beside the structure's TLS certificate (volet transport PSC; [inference] on the
+        # exact carrier, the CI-SIS paragraph the requirement points to is not public).
+        self.bearer = bearer
         self.read_timeout = float(timeout if timeout is not None else settings.INSI_TIMEOUT_SECONDS)
         self.context = context or LpsContext(
             idam=settings.INSI_IDAM,
@@ -244,6 +249,8 @@ class InsiClient:
             "Content-Type": f'application/soap+xml; charset=utf-8; action="{request.action}"',
             "Accept": "application/soap+xml",
         }
+        if self.bearer:
+            headers["Authorization"] = f"Bearer {self.bearer}"
         endpoint = self.endpoint
         cert: tuple[str, str] | None = None
         if endpoint.client_cert and endpoint.client_key:
