@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.psc.services import psc_logout
 from caducee.accounts.selectors import audit_events
 from caducee.accounts.services import LoginError, practice_update_settings, user_authenticate
 from caducee.core.audit import audit_record, export_syslog
@@ -44,7 +45,12 @@ def logout_view(request: HttpRequest) -> HttpResponse:
             object_id=request.user.pk,
             request=request,
         )
+    # A Pro Santé Connect session ends at PSC too (RP-initiated logout with id_token_hint, SC.SSI/IE.38).
+    psc_end_url = psc_logout(request)
     logout(request)
+    if psc_end_url:
+        # A page that moves on by itself: CSP form-action 'self' forbids redirecting this POST to PSC's origin.
+        return render(request, "psc/logout.html", {"end_session_url": psc_end_url})
     return redirect("accounts:login")
 
 

@@ -77,6 +77,7 @@ class _Cached:
 
 _metadata: dict[str, _Cached] = {}
 _jwks: dict[str, _Cached] = {}
+_kids_reloaded: set[str] = set()
 _lock = threading.Lock()
 
 
@@ -84,6 +85,7 @@ def forget_cache() -> None:
     with _lock:
         _metadata.clear()
         _jwks.clear()
+        _kids_reloaded.clear()
 
 
 def _b64url(data: bytes) -> str:
@@ -130,12 +132,21 @@ def metadata(endpoint: PscEndpoint) -> dict[str, Any]:
     return body
 
 
-def _key_set(endpoint: PscEndpoint, *, reload: bool = False) -> KeySet:
+def _key_set(endpoint: PscEndpoint, *, missing_kid: str | None = None) -> KeySet:
+    """PSC's JWKS (cached); reloaded when a token names a kid it lacks (key rotation) — once per unknown kid, and
+    not more often than JWKS_MIN_RELOAD overall, so tokens with random kids cannot make us hammer PSC."""
     uri = str(metadata(endpoint)["jwks_uri"])
     now = time.monotonic()
     with _lock:
         cached = _jwks.get(uri)
-    if cached is None or (reload and now - cached.fetched_at >= JWKS_MIN_RELOAD):
+        reload = missing_kid is not None and missing_kid not in _kids_reloaded
+        if reload and cached is not None and now - cached.fetched_at < JWKS_MIN_RELOAD and _kids_reloaded:
+            reload = False
+        if reload:
+            _kids_reloaded.add(str(missing_kid))
+            if len(_kids_reloaded) > 100:
+                _kids_reloaded.clear()
+    if cached is None or reload:
         body = _get_json(endpoint, uri, "JWKS")
         with _lock:
             _jwks[uri] = cached = _Cached(body, now)
@@ -203,7 +214,8 @@ def _token_call(endpoint: PscEndpoint, data: dict[str, str], what: str) -> Token
         )
     if response.status_code != 200 or not isinstance(body, dict):
         raise PscUnavailable(
-            f"Pro Santé Connect indisponible (HTTP {response.status_code}).", f"{what}: HTTP {response.status_code}"
+            f"Pro Santé Connect indisponible (HTTP {response.status_code}) : réessayez dans un instant.",
+            f"{what}: HTTP {response.status_code}",
         )
     access = body.get("access_token")
     if not isinstance(access, str) or not access or str(body.get("token_type", "")).lower() != "bearer":
@@ -257,12 +269,12 @@ def _verify_jws(endpoint: PscEndpoint, token: str, what: str) -> dict[str, Any]:
         alg = header.get("alg") if isinstance(header, dict) else "?"
         raise PscError("Jeton Pro Santé Connect refusé (algorithme).", f"{what}: alg {alg} refusé")
     for reload in (False, True):
-        keys = _key_set(endpoint, reload=reload)
+        keys = _key_set(endpoint, missing_kid=str(header.get("kid", "")) if reload else None)
         try:
             decoded = jwt.decode(token, keys, algorithms=list(SIGNING_ALGORITHMS))
         except InvalidKeyIdError as exc:
             if not reload:
-                continue  # unknown kid: PSC rotated its keys, reload the JWKS once
+                continue  # unknown kid: PSC rotated its keys, reload the JWKS
             raise PscError("Signature du jeton Pro Santé Connect invalide.", f"{what}: clé inconnue") from exc
         except JoseError as exc:
             raise PscError(
