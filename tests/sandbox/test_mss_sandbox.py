@@ -11,6 +11,7 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,8 +25,9 @@ from imapclient.exceptions import LoginError
 
 from caducee.sandbox.mss import smtp as mss_smtp
 from caducee.sandbox.mss.server import MssSandbox
-from caducee.sandbox.mss.tokens import sign_jwt
+from caducee.sandbox.mss.tokens import PscTokenVerifier, TokenRejected, jwks_from_url, sign_jwt
 from caducee.sandbox.pki import SandboxPki
+from caducee.sandbox.psc import PscSandbox
 from caducee.sandbox.runner import start_sandboxes
 from tests.sandbox.mss_fixtures import (
     client_context,
@@ -36,6 +38,7 @@ from tests.sandbox.mss_fixtures import (
     start_test_mss,
     xoauth2,
 )
+from tests.sandbox.psc_fixtures import CLAIRE, HUGO, login
 
 A = "jean.medecin@demo.mssante.fr"
 B = "claire.specialiste@demo.mssante.fr"
@@ -275,6 +278,8 @@ def test_smtp_refuses_auth_and_mail_before_starttls(mss_sandbox: MssSandbox, mss
         "user": "",
         "ok": False,
         "reason": "STARTTLS obligatoire avant AUTH",
+        "token_issuer": "",
+        "subject": "",
     }
 
 
@@ -676,3 +681,168 @@ def test_partial_fetch_returns_only_the_slice(mss_sandbox, mss_pki) -> None:  # 
         assert next(v for k, v in tail.items() if k.startswith(b"BODY[]")) == whole[-10:]
     finally:
         imap.logout()
+
+
+# -- Pro Santé Connect access tokens (issue 6, SC.MSS/CONF.07) --------------------------------------------------------
+
+CLAIRE_BOX = "claire.martin@demo.mssante.fr"  # Claire MARTIN's mailbox in the PSC sandbox's records
+HUGO_BOX = "hugo.bernard@demo.mssante.fr"
+
+
+@pytest.fixture
+def mss_with_psc(tmp_path: Path, mss_pki: SandboxPki, psc_sandbox: PscSandbox) -> Iterator[MssSandbox]:
+    """An operator accepting the test's PSC sandbox's access tokens, wired as the runner does (JWKS in process)."""
+    sandbox = start_test_mss(
+        mss_pki,
+        tmp_path / "psc-mss" / "mss.sqlite3",
+        psc_verifier=PscTokenVerifier(issuer=psc_sandbox.url, jwks=psc_sandbox.jwks, reload_interval=0),
+        owners_lookup=psc_sandbox.owners_of,
+    )
+    yield sandbox
+    sandbox.stop()
+
+
+def _auth_entries(sandbox: MssSandbox) -> list[tuple[str, str, bool, str, str, str]]:
+    return [
+        (e["protocol"], e["user"], e["ok"], e["token_issuer"], e["subject"], e["reason"]) for e in sandbox.auth_log()
+    ]
+
+
+def test_xoauth2_with_a_psc_access_token_for_the_owners_mailbox(
+    mss_with_psc: MssSandbox, mss_pki: SandboxPki, psc_sandbox: PscSandbox
+) -> None:
+    """SC.MSS/CONF.07: SMTP AUTH and IMAP AUTHENTICATE XOAUTH2 with the professional's PSC access token, for the
+    mailbox their SubjectNameID holds; the auth log says "psc" and whose token it was."""
+    _, tokens = login(psc_sandbox, CLAIRE)
+    with smtp_session(mss_with_psc, mss_pki, CLAIRE_BOX, tokens["access_token"]) as client:
+        assert client.send_message(_message(CLAIRE_BOX, B)) == {}
+    with imap_session(mss_with_psc, mss_pki, CLAIRE_BOX, tokens["access_token"]) as imap:
+        assert imap.select_folder("INBOX")[b"EXISTS"] == 0
+    assert _auth_entries(mss_with_psc) == [
+        ("smtp", CLAIRE_BOX, True, "psc", CLAIRE, ""),
+        ("imap", CLAIRE_BOX, True, "psc", CLAIRE, ""),
+    ]
+    assert tokens["access_token"].split(".")[2] not in mss_with_psc.store.path.read_bytes().decode("latin-1")
+    # The operator's own tokens keep working next to PSC's (mailboxes without a PSC session).
+    with smtp_session(mss_with_psc, mss_pki, A):
+        pass
+    assert _auth_entries(mss_with_psc)[-1] == ("smtp", A, True, "operateur", "", "")
+
+
+def test_a_psc_token_for_someone_elses_mailbox_is_refused(
+    mss_with_psc: MssSandbox, mss_pki: SandboxPki, psc_sandbox: PscSandbox
+) -> None:
+    _, hugo = login(psc_sandbox, HUGO)
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        smtp_session(mss_with_psc, mss_pki, CLAIRE_BOX, hugo["access_token"])
+    assert refused.value.smtp_code == 535
+    with pytest.raises(LoginError):
+        imap_session(mss_with_psc, mss_pki, CLAIRE_BOX, hugo["access_token"])
+    with pytest.raises(LoginError):
+        imap_session(mss_with_psc, mss_pki, A, hugo["access_token"])  # a mailbox no PSC professional holds
+    reason = f"jeton PSC de {HUGO} : boîte aux lettres d'un autre professionnel"
+    assert _auth_entries(mss_with_psc) == [
+        ("smtp", CLAIRE_BOX, False, "psc", HUGO, reason),
+        ("imap", CLAIRE_BOX, False, "psc", HUGO, reason),
+        (
+            "imap",
+            A,
+            False,
+            "psc",
+            HUGO,
+            f"jeton PSC de {HUGO} : aucun titulaire PSC connu pour cette boîte aux lettres",
+        ),
+    ]
+    # An owner assigned on the operator (e.g. a shared mailbox): now accepted.
+    mss_with_psc.assign_owner(A, HUGO)
+    with imap_session(mss_with_psc, mss_pki, A, hugo["access_token"]):
+        pass
+    with imap_session(mss_with_psc, mss_pki, HUGO_BOX, hugo["access_token"]):
+        pass
+    assert [e[2:5] for e in _auth_entries(mss_with_psc)[-2:]] == [(True, "psc", HUGO)] * 2
+
+
+def test_bad_psc_tokens_are_refused(mss_with_psc: MssSandbox, mss_pki: SandboxPki, psc_sandbox: PscSandbox) -> None:
+    now = int(time.time())
+    base = {
+        "iss": psc_sandbox.url,
+        "sub": "f:x:" + CLAIRE,
+        "aud": ["caducee", "mssante"],
+        "iat": now,
+        "exp": now + 120,
+        "SubjectNameID": CLAIRE,
+    }
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cases = [
+        (psc_sandbox.keys.sign({**base, "iat": now - 300, "exp": now - 60}), "jeton PSC expiré"),
+        (sign_jwt(base, other_key, kid=psc_sandbox.keys.kid), "signature du jeton PSC invalide"),
+        (sign_jwt(base, other_key, kid="inconnu"), "clé de signature inconnue de Pro Santé Connect (kid)"),
+        (psc_sandbox.keys.sign({**base, "aud": "caducee"}), "jeton PSC non destiné à la messagerie (aud sans mssante)"),
+        (
+            psc_sandbox.keys.sign({k: v for k, v in base.items() if k != "SubjectNameID"}),
+            "jeton PSC sans SubjectNameID",
+        ),
+    ]
+    for token, _ in cases:
+        with pytest.raises(LoginError):
+            imap_session(mss_with_psc, mss_pki, CLAIRE_BOX, token)
+    assert _auth_entries(mss_with_psc) == [("imap", CLAIRE_BOX, False, "psc", "", reason) for _, reason in cases]
+
+
+def test_psc_key_rotation_is_followed_by_the_operator(
+    mss_with_psc: MssSandbox, mss_pki: SandboxPki, psc_sandbox: PscSandbox
+) -> None:
+    _, before = login(psc_sandbox, CLAIRE)
+    with imap_session(mss_with_psc, mss_pki, CLAIRE_BOX, before["access_token"]):
+        pass
+    psc_sandbox.rotate_keys()
+    _, after = login(psc_sandbox, CLAIRE)
+    with imap_session(mss_with_psc, mss_pki, CLAIRE_BOX, after["access_token"]):  # new kid: JWKS reloaded
+        pass
+    assert [e[2] for e in _auth_entries(mss_with_psc)] == [True, True]
+
+
+def test_psc_jwks_fetched_over_https(psc_sandbox: PscSandbox) -> None:
+    """The verifier can also fetch PSC's JWKS URL (what an operator outside the process does), with the sandbox CA."""
+    certs = psc_sandbox.provider.endpoints["certs"]
+    verifier = PscTokenVerifier(issuer=psc_sandbox.url, jwks=jwks_from_url(certs, ca=psc_sandbox.ca), reload_interval=0)
+    _, tokens = login(psc_sandbox, HUGO)
+    assert verifier.verify(tokens["access_token"])["SubjectNameID"] == HUGO
+    psc_sandbox.rotate_keys()
+    _, rotated = login(psc_sandbox, HUGO)
+    assert verifier.verify(rotated["access_token"])["SubjectNameID"] == HUGO  # unknown kid: reloaded
+    psc_sandbox.down = True
+    cold = PscTokenVerifier(issuer=psc_sandbox.url, jwks=jwks_from_url(certs, ca=psc_sandbox.ca))
+    with pytest.raises(TokenRejected, match="indisponibles"):
+        cold.verify(tokens["access_token"])
+
+
+def test_auth_log_of_an_older_operator_file_gets_the_new_columns(tmp_path: Path, mss_pki: SandboxPki) -> None:
+    import sqlite3
+
+    database = tmp_path / "sandbox" / "mss.sqlite3"
+    database.parent.mkdir(parents=True)
+    old = sqlite3.connect(database)
+    old.execute(
+        "CREATE TABLE auth_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, protocol TEXT NOT NULL,"
+        " mechanism TEXT NOT NULL, user TEXT NOT NULL, ok INTEGER NOT NULL, reason TEXT NOT NULL)"
+    )
+    old.execute(
+        "INSERT INTO auth_log (at, protocol, mechanism, user, ok, reason) VALUES ('t', 'smtp', 'X', 'u', 1, '')"
+    )
+    old.commit()
+    old.close()
+    sandbox = start_test_mss(mss_pki, database)
+    try:
+        assert sandbox.auth_log()[0] | {"at": ""} == {
+            "at": "",
+            "protocol": "smtp",
+            "mechanism": "X",
+            "user": "u",
+            "ok": True,
+            "reason": "",
+            "token_issuer": "",
+            "subject": "",
+        }
+    finally:
+        sandbox.stop()

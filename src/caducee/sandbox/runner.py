@@ -1,9 +1,11 @@
 """Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
 
-sandbox.json holds one key per service (`insi`, `dmp`, `mss`, `annuaire`; `psc` later), each with its
+sandbox.json holds one key per service (`insi`, `dmp`, `mss`, `annuaire`, `psc`), each with its
 URL and the PEM files a client needs for mutual TLS (and, for the DMP, the VIHF signature certificate).
 The `mss` entry gives the operator's SMTP and IMAP host/port, its token endpoint and web (patient) page,
 the CA and the practice's client certificate (token endpoint, APP mailboxes).
+The `psc` entry gives Pro Santé Connect's issuer (`url`), `metadata_url`, `wallet_url`, `client_id`, a
+`client_secret` drawn for this run, and the CA; the MSS operator accepts that PSC's access tokens (CONF.07).
 The product reads it when CADUCEE_SANDBOX=1.
 """
 
@@ -19,10 +21,13 @@ from typing import Any
 from caducee.sandbox.annuaire import AnnuaireSandbox, start_annuaire_sandbox
 from caducee.sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
 from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
-from caducee.sandbox.mss import MssSandbox, start_mss_sandbox
+from caducee.sandbox.mss import MssSandbox, PscTokenVerifier, start_mss_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
+from caducee.sandbox.psc import PscSandbox, start_psc_sandbox
 
 STATE_FILE = "sandbox.json"
+PSC_KEY_FILE = "psc-signing.pem"
+PSC_CLIENT_ID = "caducee"
 
 
 def default_reference_dir() -> Path:
@@ -42,6 +47,7 @@ class SandboxHandle:
     dmp: DmpSandbox | None = None
     mss: MssSandbox | None = None
     annuaire: AnnuaireSandbox | None = None
+    psc: PscSandbox | None = None
 
     @property
     def urls(self) -> dict[str, str]:
@@ -56,6 +62,8 @@ class SandboxHandle:
             self.mss.stop()
         if self.annuaire is not None:
             self.annuaire.stop()
+        if self.psc is not None:
+            self.psc.stop()
         try:
             if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
                 self.state_file.unlink()
@@ -73,11 +81,13 @@ def start_sandboxes(
     mss_smtp_port: int = 0,
     mss_imap_port: int = 0,
     mss_web_port: int = 0,
+    psc_port: int = 0,
 ) -> SandboxHandle:
     """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json.
 
     `port` is the INSi sandbox's, `dmp_port` the DMP sandbox's; the DMP keeps its documents in
-    data_dir/sandbox/dmp.sqlite3 across restarts; the MSS operator its mailboxes in data_dir/sandbox/mss.sqlite3."""
+    data_dir/sandbox/dmp.sqlite3 across restarts; the MSS operator its mailboxes in data_dir/sandbox/mss.sqlite3;
+    Pro Santé Connect its signing key in data_dir/sandbox/psc-signing.pem (0600), its client secret is new each run."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(data_dir)
@@ -104,6 +114,22 @@ def start_sandboxes(
         insi.stop()
         raise
     try:
+        # Pro Santé Connect first: the MSS operator checks PSC access tokens against its keys (SC.MSS/CONF.07).
+        psc = start_psc_sandbox(
+            ca=pki.ca_cert,
+            cert=pki.server_cert,
+            key=pki.server_key,
+            host=host,
+            port=psc_port,
+            keys_path=data_dir / "sandbox" / PSC_KEY_FILE,
+            client_id=PSC_CLIENT_ID,
+            client_secret=secrets.token_urlsafe(24),
+        )
+    except BaseException:
+        insi.stop()
+        dmp.stop()
+        raise
+    try:
         mss = start_mss_sandbox(
             ca=pki.ca_cert,
             cert=pki.server_cert,
@@ -113,10 +139,13 @@ def start_sandboxes(
             smtp_port=mss_smtp_port,
             imap_port=mss_imap_port,
             web_port=mss_web_port,
+            psc_verifier=PscTokenVerifier(issuer=psc.url, jwks=psc.jwks),
+            owners_lookup=psc.owners_of,
         )
     except BaseException:
         insi.stop()
         dmp.stop()
+        psc.stop()
         raise
     try:
         # The Annuaire Santé FHIR API v2 stand-in (its API key is a per-run secret, kept in sandbox.json only).
@@ -126,6 +155,7 @@ def start_sandboxes(
     except BaseException:
         insi.stop()
         dmp.stop()
+        psc.stop()
         mss.stop()
         raise
     state: dict[str, Any] = {
@@ -155,6 +185,14 @@ def start_sandboxes(
             "client_key": str(pki.client_key),
         },
         "annuaire": {"url": annuaire.url, "ca": str(pki.ca_cert), "api_key": annuaire.api_key},
+        "psc": {
+            "url": psc.url,
+            "metadata_url": psc.metadata_url,
+            "wallet_url": psc.wallet_url,
+            "client_id": psc.client_id,
+            "client_secret": psc.client_secret,
+            "ca": str(pki.ca_cert),
+        },
     }
     state_file = data_dir / STATE_FILE
     tmp = state_file.with_suffix(".json.tmp")
@@ -169,6 +207,7 @@ def start_sandboxes(
         dmp=dmp,
         mss=mss,
         annuaire=annuaire,
+        psc=psc,
     )
 
 

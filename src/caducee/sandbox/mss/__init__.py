@@ -3,9 +3,10 @@
 What it offers (docs: the "Sandbox operator" part of the MSS contract):
 - SMTP (RFC 5321) and IMAP4rev1, both with STARTTLS mandatory before any authentication (TLS ≥ 1.2,
   SC.MSS/CONF.01/05/06), the server certificate being the sandbox's and the CA the sandbox CA;
-- SASL XOAUTH2 with a JWT issued by the sandbox's token endpoint (stands for Pro Santé Connect,
-  SC.MSS/CONF.07, SASL-IR accepted, CONF.09) and SASL PLAIN for an application mailbox whose TLS
-  client certificate chains to the sandbox CA (CONF.12); every attempt recorded, never the token;
+- SASL XOAUTH2 with a JWT issued by the sandbox's token endpoint or a Pro Santé Connect access token whose
+  SubjectNameID holds the mailbox (SC.MSS/CONF.07, SASL-IR accepted, CONF.09) and SASL PLAIN for an
+  application mailbox whose TLS client certificate chains to the sandbox CA (CONF.12); every attempt
+  recorded, never the token;
 - delivery between any `*.mssante.fr` mailboxes (created on first use), patient mailboxes
   `<matricule INS>@patient.mssante.fr`, DSN (RFC 3464) for delivered and failed recipients,
   a "Mon espace santé"-like patient web page (read with MDN `displayed`, reply refused after
@@ -26,5 +27,6 @@ Why Twisted (twisted.mail) rather than Debian's Dovecot (+ Postfix):
 """
 
 from caducee.sandbox.mss.server import MssSandbox, start_mss_sandbox
+from caducee.sandbox.mss.tokens import PscTokenVerifier
 
-__all__ = ["MssSandbox", "start_mss_sandbox"]
+__all__ = ["MssSandbox", "PscTokenVerifier", "start_mss_sandbox"]

@@ -4,12 +4,15 @@ One Twisted reactor per process, run once in a daemon thread (`reactor.run(insta
 each operator opens its listeners from the caller's thread through `blockingCallFromThread`, so tests and
 `caducee demo` start and stop as many operators as they like. The operator's state lives in its SQLite file
 (`database`) and its token signing key next to it (`mss-token-key.pem`, 0600).
+Given a `psc_verifier` (the runner passes the PSC sandbox's), XOAUTH2 also takes Pro Santé Connect access tokens;
+the mailboxes a PSC professional holds come from `owners_lookup` (the PSC records' `mss` lists) and `assign_owner`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -19,7 +22,7 @@ from caducee.sandbox.mss.imap import ImapFactory
 from caducee.sandbox.mss.service import MssService
 from caducee.sandbox.mss.smtp import SmtpFactory
 from caducee.sandbox.mss.store import MssStore
-from caducee.sandbox.mss.tokens import TOKEN_LIFETIME, TokenIssuer
+from caducee.sandbox.mss.tokens import TOKEN_LIFETIME, PscTokenVerifier, TokenIssuer
 from caducee.sandbox.mss.web import MssWebServer, web_ssl_context
 
 logger = logging.getLogger("caducee.sandbox.mss")
@@ -109,6 +112,7 @@ class MssSandbox:
     web_url: str
     service: MssService
     issuer: TokenIssuer
+    authenticator: Authenticator | None = field(default=None, repr=False)
     _ports: list[Any] = field(default_factory=list, repr=False)
     _factories: list[Any] = field(default_factory=list, repr=False)
     _web: MssWebServer | None = field(default=None, repr=False)
@@ -134,6 +138,12 @@ class MssSandbox:
     def issue_token(self, mailbox: str, *, lifetime: int = TOKEN_LIFETIME, now: float | None = None) -> str:
         """A token as the token endpoint would give (tests: expired ones with a negative lifetime)."""
         return self.issuer.issue(mailbox, lifetime=lifetime, now=now)
+
+    def assign_owner(self, address: str, national_id: str) -> None:
+        """Let the PSC professional `national_id` (SubjectNameID) open `address` with a PSC access token (tests;
+        the PSC sandbox's records already give their `mss` addresses)."""
+        assert self.authenticator is not None
+        self.authenticator.assign_owner(address, national_id)
 
     def messages(self, mailbox: str) -> list[Any]:
         return self.store.messages(mailbox)
@@ -201,8 +211,11 @@ def start_mss_sandbox(
     imap_port: int = 0,
     web_port: int = 0,
     slow_delay: float = 5.0,
+    psc_verifier: PscTokenVerifier | None = None,
+    owners_lookup: Callable[[str], Iterable[str]] | None = None,
 ) -> MssSandbox:
-    """Start the MSS operator (port 0 = any free port) over its SQLite file `database`."""
+    """Start the MSS operator (port 0 = any free port) over its SQLite file `database`; with `psc_verifier`, PSC
+    access tokens open the mailboxes `owners_lookup(address)` (national ids) or `assign_owner` give them."""
     from twisted.internet.threads import blockingCallFromThread
 
     database = Path(database)
@@ -217,7 +230,7 @@ def start_mss_sandbox(
             reactor.callFromThread(imap_holder[0].delivered, address)
 
     service = MssService(store, slow_delay=slow_delay, on_delivered=delivered)
-    authenticator = Authenticator(store, issuer)
+    authenticator = Authenticator(store, issuer, psc=psc_verifier, owners_lookup=owners_lookup)
     smtp_factory = SmtpFactory(tls=tls, service=service, authenticator=authenticator)
     imap_factory = ImapFactory(tls=tls, service=service, authenticator=authenticator)
     imap_holder.append(imap_factory)
@@ -246,6 +259,7 @@ def start_mss_sandbox(
         web_url=web_url,
         service=service,
         issuer=issuer,
+        authenticator=authenticator,
         _ports=ports,
         _factories=[smtp_factory, imap_factory],
         _web=web,

@@ -51,9 +51,13 @@ CREATE TABLE IF NOT EXISTS auth_log (
     mechanism TEXT NOT NULL,
     user TEXT NOT NULL,
     ok INTEGER NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    token_issuer TEXT NOT NULL DEFAULT '',  -- XOAUTH2: psc | operateur (issue 6, SC.MSS/CONF.07)
+    subject TEXT NOT NULL DEFAULT ''        -- the PSC SubjectNameID of a PSC token
 );
 """
+# Columns added after the first release: a file created before gets them at open (ALTER TABLE … ADD COLUMN).
+_ADDED_COLUMNS = {"auth_log": (("token_issuer", "TEXT NOT NULL DEFAULT ''"), ("subject", "TEXT NOT NULL DEFAULT ''"))}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,12 @@ class MssStore(SqliteStore):
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path, SCHEMA)
+        with self.write() as db:
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                for name, definition in columns:
+                    if name not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     # -- mailboxes --------------------------------------------------------------------------------------
 
@@ -226,15 +236,28 @@ class MssStore(SqliteStore):
 
     # -- authentication log -----------------------------------------------------------------------------
 
-    def log_auth(self, *, protocol: str, mechanism: str, user: str, ok: bool, reason: str = "") -> None:
+    def log_auth(
+        self,
+        *,
+        protocol: str,
+        mechanism: str,
+        user: str,
+        ok: bool,
+        reason: str = "",
+        token_issuer: str = "",
+        subject: str = "",
+    ) -> None:
         with self.write() as db:
             db.execute(
-                "INSERT INTO auth_log (at, protocol, mechanism, user, ok, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                (_now(), protocol, mechanism, user, int(ok), reason),
+                "INSERT INTO auth_log (at, protocol, mechanism, user, ok, reason, token_issuer, subject)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (_now(), protocol, mechanism, user, int(ok), reason, token_issuer, subject[:40]),
             )
 
     def auth_log(self) -> list[dict[str, Any]]:
-        rows = self._db().execute("SELECT at, protocol, mechanism, user, ok, reason FROM auth_log ORDER BY seq")
+        rows = self._db().execute(
+            "SELECT at, protocol, mechanism, user, ok, reason, token_issuer, subject FROM auth_log ORDER BY seq"
+        )
         return [{**dict(row), "ok": bool(row["ok"])} for row in rows]
 
 

@@ -6,6 +6,10 @@ signature verifies with that key, the token has not expired and its `mailbox` cl
 `iss` (the web URL) is not compared: the key survives a restart of the operator on other ports, and so do
 the tokens a client holds (they expire within two minutes anyway).
 The token itself is never logged nor stored (CONF.28 on the client side; the operator does the same).
+
+Since issue 6 the operator also accepts Pro Santé Connect access tokens (`PscTokenVerifier`): RS256 by a key of
+PSC's JWKS (chosen by `kid`, reloaded once when the kid is unknown: PSC rotated its keys), PSC's issuer, not expired,
+`mssante` among the audiences and a `SubjectNameID`; who may open which mailbox is the Authenticator's business.
 """
 
 from __future__ import annotations
@@ -16,13 +20,20 @@ import hashlib
 import json
 import os
 import secrets
+import ssl
+import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jwt as jose_jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from caducee.sandbox.mss.addresses import normalize
 
@@ -136,4 +147,110 @@ class TokenIssuer:
         claimed = claims.get("mailbox")
         if not isinstance(claimed, str) or normalize(claimed) != normalize(mailbox):
             raise TokenRejected("le jeton n'est pas celui de cette boîte aux lettres")
+        return claims
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a compact JWS without any check (to route it to the right verifier); {} when unreadable."""
+    parts = token.split(".") if token and len(token) <= MAX_TOKEN_LENGTH else []
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(_unb64url(parts[1]))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwks_from_url(url: str, *, ca: Path | None = None, timeout: float = 10.0) -> Callable[[], dict[str, Any]]:
+    """A JWKS loader fetching `url` over HTTPS (verified with `ca`, else the system store) at each call."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+
+    def load() -> dict[str, Any]:
+        with urllib.request.urlopen(url, context=context, timeout=timeout) as answer:  # noqa: S310 - https JWKS URL
+            body = json.loads(answer.read(1_000_000))
+        if not isinstance(body, dict):
+            raise ValueError("JWKS illisible")
+        return body
+
+    return load
+
+
+class PscTokenVerifier:
+    """Checks Pro Santé Connect access tokens for XOAUTH2 (SC.MSS/CONF.07).
+
+    `jwks` gives PSC's public key set: in process (`PscSandbox.jwks`) or fetched (`jwks_from_url`). It is cached
+    and asked again, at most every `reload_interval` seconds, when a token names a kid the cache does not hold."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        jwks: Callable[[], dict[str, Any]],
+        audience: str = "mssante",
+        reload_interval: float = 1.0,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._load = jwks
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._loaded_at = 0.0
+        self.reload_interval = reload_interval
+
+    def handles(self, token: str) -> bool:
+        """Whether the token says it comes from this PSC (then only this verifier may accept it)."""
+        return unverified_claims(token).get("iss") == self.issuer
+
+    def _key_set(self, kid: str) -> KeySet:
+        with self._lock:
+            stale = self._keys is None or (
+                kid not in {k.kid for k in self._keys.keys}
+                and time.monotonic() - self._loaded_at >= self.reload_interval
+            )
+            if stale:
+                try:
+                    self._keys = KeySet.import_key_set(self._load())  # type: ignore[arg-type]
+                except (OSError, ValueError, KeyError, TypeError, JoseError) as exc:
+                    raise TokenRejected("clés de Pro Santé Connect indisponibles (JWKS)") from exc
+                self._loaded_at = time.monotonic()
+            assert self._keys is not None
+            return self._keys
+
+    def verify(self, token: str, *, now: float | None = None) -> dict[str, Any]:
+        """The claims of a valid PSC access token; TokenRejected otherwise (reasons name PSC)."""
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise TokenRejected("jeton PSC mal formé (JWS compact attendu)")
+        try:
+            header = json.loads(_unb64url(token.split(".")[0]))
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise TokenRejected("jeton PSC illisible") from exc
+        if not isinstance(header, dict) or header.get("alg") != "RS256":
+            raise TokenRejected("algorithme de signature refusé (RS256 attendu)")
+        kid = str(header.get("kid", ""))
+        keys = self._key_set(kid)
+        if kid not in {k.kid for k in keys.keys}:
+            raise TokenRejected("clé de signature inconnue de Pro Santé Connect (kid)")
+        try:
+            claims = dict(jose_jwt.decode(token, keys, algorithms=["RS256"]).claims)
+        except JoseError as exc:
+            raise TokenRejected("signature du jeton PSC invalide") from exc
+        except (ValueError, TypeError) as exc:
+            raise TokenRejected("jeton PSC illisible") from exc
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected("jeton d'un autre émetteur que Pro Santé Connect")
+        current = time.time() if now is None else now
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW < current:
+            raise TokenRejected("jeton PSC expiré")
+        iat = claims.get("iat")
+        if isinstance(iat, int | float) and not isinstance(iat, bool) and iat - CLOCK_SKEW > current:
+            raise TokenRejected("jeton PSC émis dans le futur")
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if self.audience not in audiences:
+            raise TokenRejected(f"jeton PSC non destiné à la messagerie (aud sans {self.audience})")
+        subject = claims.get("SubjectNameID")
+        if not isinstance(subject, str) or not subject:
+            raise TokenRejected("jeton PSC sans SubjectNameID")
         return claims
