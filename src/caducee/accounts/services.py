@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
-from django.db.models import F
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from caducee.accounts.models import Practice, User
+from caducee.accounts.models import Practice, Role, User
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
 from caducee.identity.models import ID_DOCUMENTS
@@ -25,7 +25,13 @@ class LoginError(Exception):
 
 
 def user_authenticate(*, request: HttpRequest, username: str, password: str) -> User:
-    """Check a password, counting failures; lock the account after LOGIN_MAX_FAILURES (IAM.90 traced)."""
+    """Check a password, counting failures; lock the account after LOGIN_MAX_FAILURES (IAM.90 traced).
+
+    SC.SSI/IAM.90: every attempt is traced with the identifier typed and the result (`auth.login`, `auth.lockout`).
+    A user with TOTP only passes the first step here (`auth.password`): the failure counter is not cleared, so
+    failed codes add up toward the same lockout, and `totp.totp_verify` records the login. SC.SSI/IAM.93: a
+    dormant administrator account is disabled on its next attempt (and by `accounts_disable_dormant`).
+    """
     account = User.objects.filter(username=username).first()
     now = timezone.now()
     if account and account.locked_until and account.locked_until > now:
@@ -39,15 +45,12 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
             request=request,
         )
         raise LoginError("Compte verrouillé après plusieurs échecs. Réessayez plus tard.")
+    if account and account.is_active and account_is_dormant(account, now=now):
+        account_disable(account=account, reason="dormant", request=request)
     user = authenticate(request, username=username, password=password)
     if user is None:
         if account:
-            with transaction.atomic():
-                User.objects.filter(pk=account.pk).update(failed_logins=F("failed_logins") + 1)
-                account.refresh_from_db(fields=["failed_logins"])
-                if account.failed_logins >= settings.LOGIN_MAX_FAILURES:
-                    lock = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-                    User.objects.filter(pk=account.pk).update(locked_until=lock, failed_logins=0)
+            count_failure(account, request=request)
         audit_record(
             actor=None,
             action="auth.login",
@@ -59,9 +62,60 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
         )
         raise LoginError("Identifiant ou mot de passe incorrect.")
     assert isinstance(user, User)
+    if user.totp_enabled_at:
+        audit_record(
+            actor=None,
+            action="auth.password",
+            object_type="user",
+            object_id=user.pk,
+            detail={"username": username, "second_factor": "totp"},
+            request=request,
+        )
+        return user
     User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
-    audit_record(actor=user, action="auth.login", object_type="user", object_id=user.pk, request=request)
+    audit_record(
+        actor=user,
+        action="auth.login",
+        object_type="user",
+        object_id=user.pk,
+        detail={"username": username},
+        request=request,
+    )
     return user
+
+
+def account_is_dormant(user: User, *, now: datetime | None = None) -> bool:
+    """SC.SSI/IAM.93: an administrator account not used for ADMIN_DORMANT_DAYS (never used: since its creation)."""
+    if user.role != Role.ADMINISTRATEUR or not user.is_active:
+        return False
+    last = user.last_login or user.date_joined
+    return last < (now or timezone.now()) - timedelta(days=settings.ADMIN_DORMANT_DAYS)
+
+
+def account_disable(*, account: User, reason: str, actor: Any = None, request: HttpRequest | None = None) -> None:
+    User.objects.filter(pk=account.pk).update(is_active=False)
+    account.is_active = False
+    audit_record(
+        actor=actor,
+        action="auth.account_disable",
+        object_type="user",
+        object_id=account.pk,
+        detail={"username": account.username, "reason": reason},
+        request=request,
+    )
+
+
+def accounts_disable_dormant(*, now: datetime | None = None) -> list[str]:
+    """SC.SSI/IAM.93: disables every administrator account unused for ADMIN_DORMANT_DAYS; their usernames."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.ADMIN_DORMANT_DAYS)
+    dormant = User.objects.filter(role=Role.ADMINISTRATEUR, is_active=True).filter(
+        Q(last_login__lt=cutoff) | Q(last_login__isnull=True, date_joined__lt=cutoff)
+    )
+    names = []
+    for account in dormant.order_by("username"):
+        account_disable(account=account, reason="dormant")
+        names.append(account.username)
+    return names
 
 
 def practice_update_settings(

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.psc.services import psc_logout
+from caducee.accounts.security_views import login_code_begin, login_landing
 from caducee.accounts.selectors import audit_events
 from caducee.accounts.services import LoginError, practice_update_settings, user_authenticate
 from caducee.core.audit import audit_record, export_syslog
@@ -18,6 +19,9 @@ from caducee.identity.models import ID_DOCUMENTS
 
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
+    # No open redirect after login: only same-host relative targets.
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        next_url = ""
     context = {"next": next_url, "username": "", "error": ""}
     if request.method == "POST":
         username = request.POST.get("username", "").strip()
@@ -27,11 +31,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
         except LoginError as exc:
             context["error"] = str(exc)
             return render(request, "accounts/login.html", context, status=401)
+        if user.totp_enabled_at:
+            # Second step (issue 6): no session is opened before the code; the pending user lives 5 minutes.
+            login_code_begin(request, user=user, next_url=next_url)
+            return redirect("security:login_code")
         login(request, user)
-        # No open redirect after login: only same-host relative targets.
-        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-            next_url = ""
-        return redirect(next_url or ("accounts:audit" if user.role == "admin" else "patients:list"))
+        return redirect(login_landing(request, user, next_url))
     return render(request, "accounts/login.html", context)
 
 

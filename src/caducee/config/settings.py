@@ -56,6 +56,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "caducee.accounts.middleware.LoginRequiredMiddleware",
+    # Administrators: TOTP enrolment and an expired password come first after a password login (issue 6, IAM.92).
+    "caducee.accounts.middleware.AccountSecurityMiddleware",
+    # Uploads: a request body larger than UPLOAD_MAX_BYTES is refused before it is read (issue 6 §3).
+    "caducee.core.uploads.UploadLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "caducee.accounts.psc.middleware.PscSessionMiddleware",
 ]
@@ -95,7 +99,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # PGSSI-S (SC.SSI/IE.36): 12 characters from 3 classes for everyone; administrators 16 from all 4 (IAM.92).
+    {"NAME": "caducee.accounts.passwords.CharacterClassesValidator", "OPTIONS": {"min_classes": 3}},
+    {"NAME": "caducee.accounts.passwords.AdministratorPasswordValidator", "OPTIONS": {"min_length": 16}},
+    {"NAME": "caducee.accounts.passwords.NotCurrentPasswordValidator"},
 ]
+# SC.SSI/IAM.92: an administrator's password expires after a year at most; IAM.93: an administrator account
+# unused for this many days is disabled (`caducee accounts-disable-dormant`, and at its next login attempt).
+ADMIN_PASSWORD_MAX_AGE_DAYS = env_int("CADUCEE_ADMIN_PASSWORD_MAX_AGE_DAYS", 365, minimum=1)
+ADMIN_DORMANT_DAYS = env_int("CADUCEE_ADMIN_DORMANT_DAYS", 365, minimum=1)
+# TOTP second factor (accounts/totp.py): the label in the authenticator app; the code step follows the password
+# within this delay.
+TOTP_ISSUER = env_str("CADUCEE_TOTP_ISSUER", "Caducée")
+TOTP_PENDING_SECONDS = env_int("CADUCEE_TOTP_PENDING_SECONDS", 300, minimum=30)
+# SC.SSI/IAM.90: authentication events (auth.*) forwarded live as RFC 5424 syslog: "host:port" (UDP),
+# "tcp://host:port", or a unix socket path such as /dev/log. Empty: kept in the audit trail only.
+SYSLOG_ADDRESS = env_str("CADUCEE_SYSLOG_ADDRESS", "")
 # Lockout after repeated failures (PGSSI-S); counted per account.
 LOGIN_MAX_FAILURES = env_int("CADUCEE_LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("CADUCEE_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
@@ -113,10 +132,17 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads (issue 6 §3): files above 2.5 MB go to a temporary file, not memory; at most 10 files per request; a
+# request body above UPLOAD_MAX_BYTES is refused (413); each upload view also checks the type by its magic bytes
+# (core/uploads.py).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+UPLOAD_MAX_BYTES = env_int("CADUCEE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 LANGUAGE_CODE = "fr-fr"
 TIME_ZONE = "Europe/Paris"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
+import threading
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from caducee.core.models import AuditEvent
@@ -30,7 +34,7 @@ def audit_record(
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         actor=user,
         actor_label=(user.get_full_name() or user.get_username()) if user else "système",
         action=action,
@@ -41,6 +45,9 @@ def audit_record(
         detail=_scrub(detail or {}),
         ip=request.META.get("REMOTE_ADDR") if request else None,
     )
+    if action.startswith("auth.") and settings.SYSLOG_ADDRESS:
+        forward_syslog(event)
+    return event
 
 
 # RFC 5424: facility 13 = log audit; severity 6 informational, 4 warning (refused), 3 error.
@@ -80,3 +87,80 @@ def to_syslog(event: AuditEvent, hostname: str | None = None) -> str:
 def export_syslog(events: Iterable[AuditEvent]) -> Iterable[str]:
     for event in events:
         yield to_syslog(event) + "\n"
+
+
+# --- SC.SSI/IAM.90: authentication events forwarded live to the practice's syslog collector -------------------
+
+logger = logging.getLogger(__name__)
+
+
+class SyslogSender:
+    """Sends RFC 5424 lines to one collector: "host:port" (UDP, RFC 5426), "tcp://host:port" (RFC 6587
+    octet counting), or a unix socket path (datagram, as /dev/log, else stream). Never raises: a collector down must
+    not stop a login (the event stays in the audit trail, exportable later)."""
+
+    def __init__(self, address: str, timeout: float = 2.0) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> socket.socket:
+        address = self.address
+        if address.startswith("/"):
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                sock.settimeout(self.timeout)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EPROTOTYPE:  # a stream socket: connect again as one
+                    raise
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                sock.connect(address)
+            return sock
+        tcp = address.startswith("tcp://")
+        host, _, port = address.removeprefix("tcp://").removeprefix("udp://").rpartition(":")
+        host = host.strip("[]")
+        family, kind, proto, _, target = socket.getaddrinfo(
+            host, int(port), type=socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(self.timeout)
+        sock.connect(target)
+        return sock
+
+    def send(self, line: str) -> bool:
+        data = line.encode("utf-8")
+        stream = self.address.startswith("tcp://")
+        with self._lock:
+            for attempt in (1, 2):  # a stream collector restarted: reconnect once
+                try:
+                    if self._sock is None:
+                        self._sock = self._open()
+                        stream = stream or self._sock.type == socket.SOCK_STREAM
+                    if stream:
+                        self._sock.sendall(b"%d %s" % (len(data), data))
+                    else:
+                        self._sock.send(data)
+                    return True
+                except (OSError, ValueError) as exc:
+                    if self._sock is not None:
+                        self._sock.close()
+                        self._sock = None
+                    if attempt == 2:
+                        logger.warning("Collecteur syslog %s injoignable : %s", self.address, exc)
+        return False
+
+
+_senders: dict[str, SyslogSender] = {}
+
+
+def forward_syslog(event: AuditEvent) -> bool:
+    """Forwards `event` (already scrubbed of secrets) to CADUCEE_SYSLOG_ADDRESS, in export_syslog's format."""
+    address = settings.SYSLOG_ADDRESS
+    sender = _senders.get(address)
+    if sender is None:
+        sender = _senders.setdefault(address, SyslogSender(address))
+    return sender.send(to_syslog(event))
