@@ -34,7 +34,8 @@ def browser_page(live_server) -> Iterator:  # type: ignore[no-untyped-def]
                 "--disable-quic",
             ],
         )
-        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+        # The sandboxes' pages (PSC's e-CPS approval) carry certificates of the sandbox CA, unknown to the browser.
+        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
         page = context.new_page()
         page.set_default_timeout(15000)
         errors: list[str] = []

@@ -38,7 +38,7 @@ _BANNER = (
 def _page(title: str, body: str, css_url: str) -> bytes:
     return (
         '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
         f"<title>{html.escape(title)} – Pro Santé Connect (bac à sable)</title>"
         f'<link rel="stylesheet" href="{html.escape(css_url)}"></head><body>'
         f"<header><h1>{html.escape(title)}</h1></header>{_BANNER}{body}</body></html>"

@@ -41,7 +41,7 @@ WALLET_PATH = "/wallet/auth"
 CSS_PATH = "/wallet/wallet.css"
 MAX_BODY = 64 * 1024
 USERINFO_FORMATS = ("json", "jwt")
-_PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+_PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 
 
 def psc_ssl_context(*, ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
