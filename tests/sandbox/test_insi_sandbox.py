@@ -96,7 +96,7 @@ def test_pki_is_created_once_with_private_keys_0600(insi_sandbox_session):
 def test_sandbox_json_publishes_the_services_and_stop_removes_it(tmp_path):
     handle = start_sandboxes(tmp_path, reference_dir=Path(settings.REFERENCE_DIR))
     state = json.loads((tmp_path / "sandbox.json").read_text())
-    assert set(state) == {"insi", "dmp", "mss", "annuaire"}
+    assert set(state) == {"insi", "dmp", "mss", "annuaire", "psc"}
     assert state["insi"]["url"] == handle.insi.url and handle.insi.url.startswith("https://127.0.0.1:")
     assert state["insi"]["client_cert"] == str(handle.pki.client_cert)
     assert state["insi"]["ca"] == str(handle.pki.ca_cert)
