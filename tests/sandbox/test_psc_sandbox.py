@@ -231,6 +231,22 @@ def test_client_secret_post_and_a_wrong_secret(psc_sandbox: PscSandbox) -> None:
     assert wrong.headers["WWW-Authenticate"].startswith("Basic")
     no_auth = requests.post(psc_sandbox.provider.endpoints["token"], data=data, verify=str(psc_sandbox.ca), timeout=10)
     assert no_auth.status_code == 401 and no_auth.json()["error"] == "invalid_client"
+    in_query = requests.post(  # credentials in the URL are not client authentication
+        psc_sandbox.provider.endpoints["token"],
+        params={"client_id": psc_sandbox.client_id, "client_secret": psc_sandbox.client_secret},
+        data=data,
+        verify=str(psc_sandbox.ca),
+        timeout=10,
+    )
+    assert in_query.status_code == 401 and in_query.json()["error"] == "invalid_client"
+    mixed = requests.post(
+        psc_sandbox.provider.endpoints["token"],
+        data={**data, "client_id": "autre"},
+        auth=(psc_sandbox.client_id, psc_sandbox.client_secret),
+        verify=str(psc_sandbox.ca),
+        timeout=10,
+    )
+    assert mixed.status_code == 400 and mixed.json()["error"] == "invalid_request"
     posted = token_call(psc_sandbox, data, basic=False)  # client_secret_post; the code was not spent by the refusals
     assert posted.status_code == 200, posted.text
     assert _verify(psc_sandbox, posted.json()["id_token"])["SubjectNameID"] == HUGO
@@ -308,6 +324,16 @@ def test_refresh_rotates_and_the_old_refresh_token_is_refused(psc_sandbox: PscSa
     }
     assert _refresh(psc_sandbox, fresh["refresh_token"]).status_code == 200
     assert _outcomes(psc_sandbox, "refresh") == ["ok", "invalid_grant", "ok"]
+
+
+def test_concurrent_refreshes_with_one_token_give_one_new_pair(psc_sandbox: PscSandbox) -> None:
+    """Rotation is atomic: eight clients racing with the same refresh token, one wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, tokens = login(psc_sandbox)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(lambda _: _refresh(psc_sandbox, tokens["refresh_token"]).status_code, range(8)))
+    assert statuses == [200] + [400] * 7
 
 
 def test_expired_session_makes_refresh_invalid_grant(psc_sandbox: PscSandbox) -> None:

@@ -38,6 +38,7 @@ SESSION_IDLE = 1800  # …or 30 min without activity
 CODE_LIFETIME = 60
 ID_TOKEN_LIFETIME = 300
 FORM_LIFETIME = 600  # an approval page left open this long must be reloaded
+MAX_EVENTS = 10_000
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 §4.1
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
@@ -176,6 +177,8 @@ class Provider:
         """Note what happened for the tests (`events`); never a token."""
         with self._lock:
             self.events.append({"at": self.now(), "event": event, "outcome": outcome, **details})
+            if len(self.events) > MAX_EVENTS:  # a sandbox left running for days keeps the recent ones
+                del self.events[: MAX_EVENTS // 5]
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -244,6 +247,7 @@ class Provider:
         self._codes = {k: v for k, v in self._codes.items() if v.created + 10 * CODE_LIFETIME > now}
         self._refresh = {k: v for k, v in self._refresh.items() if v.exp > now}
         self._access = {k: v for k, v in self._access.items() if v.exp + 60 > now}
+        self._sessions = {k: v for k, v in self._sessions.items() if v.auth_time + SESSION_MAX + 3600 > now}
 
     # -- authorization (the wallet) ---------------------------------------------------------------------------
 

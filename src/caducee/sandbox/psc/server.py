@@ -116,9 +116,8 @@ class PscHandler(SandboxRequestHandler):
             self._json(413, {"error": "invalid_request", "error_description": "requête trop volumineuse"})
             return
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-        params = dict(parse_qsl(split.query, keep_blank_values=True))
-        params.update(parse_qsl(body, keep_blank_values=True))
-        self._dispatch(split.path, params, post=True)
+        # A POST's parameters are its form body only: credentials and tokens never come from the URL.
+        self._dispatch(split.path, dict(parse_qsl(body, keep_blank_values=True)), post=True)
 
     def _dispatch(self, path: str, params: dict[str, str], *, post: bool) -> None:
         if self.server.down:
