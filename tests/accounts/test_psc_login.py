@@ -42,6 +42,13 @@ def _link_and_choose(client: Client, response, username: str = "medecin"):  # ty
     return response
 
 
+def _refused(client: Client, response, message: str) -> None:  # type: ignore[no-untyped-def]
+    """A refused step sends back to the login page, which shows the reason."""
+    assert response.status_code == 302 and response["Location"] == "/connexion/", response
+    page = client.get("/connexion/").content.decode()
+    assert message in html.unescape(page), page[-2000:]
+
+
 def _session_count() -> int:
     return PscSession.objects.count()
 
@@ -102,8 +109,7 @@ def test_one_work_situation_is_taken_without_asking(client: Client, psc_env, pra
 def test_linking_refuses_another_local_account(client: Client, psc_env, doctor, secretary) -> None:  # type: ignore[no-untyped-def]
     """SC.PSC.02: only the account bearing the same national id can be linked, whatever password is known."""
     response = _link_and_choose(client, psc_login(client, psc_env, CLAIRE), username="secretaire")
-    assert response.status_code == 403
-    assert "ne porte pas votre identifiant national" in response.content.decode()
+    _refused(client, response, "ne porte pas votre identifiant national")
     assert User.objects.filter(psc_sub__isnull=False).count() == 0 and _session_count() == 0
     assert client.get("/").status_code == 302
 
@@ -118,8 +124,7 @@ def test_wrong_password_does_not_link(client: Client, psc_env, doctor) -> None: 
 
 def test_professional_without_local_account_is_refused(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
     response = psc_login(client, psc_env, JULIEN)
-    assert response.status_code == 403
-    assert "Aucun compte Caducée ne porte votre identifiant national" in response.content.decode()
+    _refused(client, response, "Aucun compte Caducée ne porte votre identifiant national")
     assert _session_count() == 0 and client.get("/").status_code == 302
     refused = AuditEvent.objects.get(action="auth.psc.login")
     assert refused.outcome == "refused" and refused.detail["reason"] == "aucun compte"
@@ -129,7 +134,7 @@ def test_replayed_state_is_refused(client: Client, psc_env, doctor) -> None:  # 
     back = psc_env.approve_for_tests(start(client), CLAIRE)
     assert client.get(callback_path(back))["Location"] == "/connexion/psc/rapprochement/"
     replay = client.get(callback_path(back))
-    assert replay.status_code == 403 and "rejoué ou expiré" in replay.content.decode()
+    _refused(client, replay, "rejoué ou expiré")
     assert AuditEvent.objects.filter(action="auth.psc.login", detail__reason="state inconnu ou rejoué").count() == 1
 
 
@@ -137,21 +142,23 @@ def test_state_from_another_browser_is_refused(client: Client, psc_env, doctor) 
     """Login CSRF: a callback started in someone else's browser has no state here."""
     back = psc_env.approve_for_tests(start(Client()), CLAIRE)
     response = client.get(callback_path(back))
-    assert response.status_code == 403 and _session_count() == 0
+    _refused(client, response, "ne correspond à aucune connexion en cours")
+    assert _session_count() == 0
 
 
 def test_denied_on_the_ecps(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
     back = psc_env.deny_for_tests(start(client))
     response = client.get(callback_path(back))
-    assert response.status_code == 403 and "Connexion refusée sur votre e-CPS" in response.content.decode()
+    _refused(client, response, "Connexion refusée sur votre e-CPS")
     assert _session_count() == 0
 
 
 def test_psc_down_gives_a_clear_refusal(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
     psc_env.down = True
-    response = client.get("/connexion/psc/")
-    assert response.status_code == 503
-    assert "Pro Santé Connect" in response.content.decode() and "mot de passe" in response.content.decode()
+    response = client.get("/connexion/psc/", follow=True)
+    assert response.redirect_chain == [("/connexion/", 302)]
+    page = response.content.decode()
+    assert "Pro Santé Connect indisponible (HTTP 503)" in page and 'id="password"' in page  # the password still works
     assert AuditEvent.objects.get(action="auth.psc.login").outcome == "refused"
     assert _session_count() == 0
 
@@ -160,8 +167,16 @@ def test_psc_down_between_the_redirect_and_the_callback(client: Client, psc_env,
     back = psc_env.approve_for_tests(start(client), CLAIRE)
     psc_env.down = True
     response = client.get(callback_path(back))
-    assert response.status_code == 403 and "réessayez" in response.content.decode()
+    _refused(client, response, "réessayez")
     assert _session_count() == 0 and client.get("/").status_code == 302
+
+
+def test_psc_not_configured_sends_back_to_the_password_login(client: Client, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.SANDBOX, settings.PSC_METADATA_URL = False, ""
+    response = client.get("/connexion/psc/", follow=True)
+    assert response.redirect_chain == [("/connexion/", 302)]
+    assert "Pro Santé Connect non configuré" in response.content.decode()
+    assert "Se connecter avec Pro Santé Connect" not in response.content.decode()  # not offered either
 
 
 def test_userinfo_as_signed_jwt(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
@@ -276,7 +291,7 @@ def test_tampered_id_token_in_the_flow_creates_no_session(client: Client, psc_en
 
     monkeypatch.setattr(oidc, "exchange_code", tampered)
     response = psc_login(client, psc_env, CLAIRE)
-    assert response.status_code == 403 and "Signature du jeton" in response.content.decode()
+    _refused(client, response, "Signature du jeton")
     assert _session_count() == 0 and client.get("/").status_code == 302
     assert AuditEvent.objects.get(action="auth.psc.login").detail["reason"].startswith("id_token: signature")
 

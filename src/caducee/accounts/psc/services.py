@@ -94,6 +94,8 @@ def psc_login_start(request: HttpRequest, *, next_url: str = "", login_hint: str
         auth = oidc.authorization_request(endpoint, redirect_uri=redirect_uri(request), login_hint=login_hint)
     except oidc.PscError as exc:
         _refuse(request, exc.reason, str(exc))
+    except ImproperlyConfigured as exc:
+        _refuse(request, "non configuré", f"Connexion par Pro Santé Connect indisponible sur ce poste : {exc}")
     pending: dict[str, Any] = dict(request.session.get(PENDING_KEY) or {})
     pending[auth.state] = {
         "nonce": auth.nonce,
@@ -139,6 +141,8 @@ def psc_login_callback(request: HttpRequest, params: dict[str, str]) -> Callback
         userinfo = oidc.fetch_userinfo(endpoint, tokens.access_token, subject=str(id_claims["sub"]))
     except oidc.PscError as exc:
         _refuse(request, exc.reason, str(exc))
+    except ImproperlyConfigured as exc:
+        _refuse(request, "non configuré", f"Connexion par Pro Santé Connect indisponible sur ce poste : {exc}")
     identity = identity_from_userinfo(userinfo)
     if not identity.national_id:
         _refuse(request, "SubjectNameID absent", "Pro Santé Connect n'a pas transmis votre identifiant national.")

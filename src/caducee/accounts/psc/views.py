@@ -28,15 +28,20 @@ def _done(request: HttpRequest, outcome: services.CallbackOutcome) -> HttpRespon
 
 
 def _failed(request: HttpRequest, error: str) -> HttpResponse:
-    return render(request, "psc/error.html", {"error": error}, status=403)
+    """A refused PSC step: back to the login page with the reason (PSC again, or the password)."""
+    messages.error(request, error)
+    return redirect("accounts:login")
 
 
 def start_view(request: HttpRequest) -> HttpResponse:
-    """GET /connexion/psc/ → the PSC wallet (a link, not a form: CSP form-action stays 'self')."""
+    """GET /connexion/psc/ → the PSC wallet (a link, not a form: CSP form-action stays 'self').
+
+    PSC down or not configured: back to the login page with the reason, where the password still works."""
     try:
         url = services.psc_login_start(request, next_url=request.GET.get("next", ""))
     except services.PscLoginError as exc:
-        return render(request, "psc/error.html", {"error": str(exc)}, status=503)
+        messages.error(request, str(exc))
+        return redirect("accounts:login")
     return redirect(url)
 
 
