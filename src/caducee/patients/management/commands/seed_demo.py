@@ -28,3 +28,8 @@ def print_logins(out: Any) -> None:
     out.write(f"Comptes de démonstration (mot de passe : {DEMO_PASSWORD}) :")
     for u in DEMO_USERS:
         out.write(f"  {u.username:<12} {u.first_name} {u.last_name} — {Role(u.role).label}")
+    out.write(
+        "Pro Santé Connect (bac à sable) : « Se connecter avec Pro Santé Connect », identifiant national "
+        "889970012345 (Claire MARTIN, deux situations d'exercice) ou 889970023456 (Hugo BERNARD) ; la page e-CPS "
+        "simulée a un certificat de l'autorité du bac à sable (DATA_DIR/sandbox/pki/ca.pem) : acceptez-le."
+    )
