@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import requests
 from joserfc import jwe, jwt
@@ -187,8 +187,8 @@ def _token_call(endpoint: PscEndpoint, data: dict[str, str], what: str) -> Token
     auth: tuple[str, str] | None = None
     if endpoint.cert:
         data = {**data, "client_id": endpoint.client_id}  # tls_client_auth: the certificate authenticates
-    else:
-        auth = (endpoint.client_id, endpoint.client_secret)
+    else:  # client_secret_basic: both parts form-urlencoded first (RFC 6749 §2.3.1; Keycloak decodes them)
+        auth = (quote_plus(endpoint.client_id), quote_plus(endpoint.client_secret))
     try:
         response = requests.post(
             str(meta["token_endpoint"]),
