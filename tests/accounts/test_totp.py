@@ -199,9 +199,9 @@ def test_the_pending_login_expires_after_five_minutes(
     client.post("/deconnexion/")
     import caducee.accounts.security_views as views
 
-    real = views.time.time()
     _login_password(client, "medecin")
-    monkeypatch.setattr(views.time, "time", lambda: real + 301)
+    started = client.session[views.PENDING_LOGIN]["at"]
+    monkeypatch.setattr(views.time, "time", lambda: started + 301)
     clock["t"] = T0 + 30
     response = client.post("/connexion/code/", {"code": _code(doctor, T0 + 30)})
     assert response.status_code == 302 and response.url == "/connexion/"
@@ -258,3 +258,22 @@ def test_an_administrator_switches_off_the_totp_of_a_user(
     assert doctor.totp_enabled_at is None
     event = AuditEvent.objects.filter(action="auth.totp_disable").get()
     assert event.actor_id == administrator.pk and event.object_id == str(doctor.pk)
+
+
+def test_the_operator_switches_off_an_administrators_totp_from_the_server(
+    client: Client, administrator: User, clock: dict[str, float]
+) -> None:
+    """SC.SSI/IE.35 when no other administrator can: `caducee totp-disable`, traced."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    client.force_login(administrator)
+    _enrol(client, administrator, T0)
+    out = StringIO()
+    call_command("totp_disable", "administrateur", stdout=out)
+    assert "désactivée pour administrateur" in out.getvalue()
+    administrator.refresh_from_db()
+    assert administrator.totp_enabled_at is None and administrator.totp_secret == ""
+    event = AuditEvent.objects.filter(action="auth.totp_disable").get()
+    assert event.actor is None and event.detail == {"username": "administrateur"}

@@ -166,9 +166,12 @@ def totp_enrol_confirm(*, actor: User, code: str, request: HttpRequest | None = 
     )
 
 
-def totp_disable(*, actor: User, user: User, request: HttpRequest | None = None) -> None:
-    """SC.SSI/IE.35: the user switches their device off (lost, stolen), or an administrator does it for them."""
-    if actor.pk != user.pk:
+def totp_disable(*, actor: User | None, user: User, request: HttpRequest | None = None) -> None:
+    """SC.SSI/IE.35: the user switches their device off (lost, stolen), or an administrator does it for them.
+
+    `actor` None: the operator on the server (`caducee totp-disable`), for an administrator without another one.
+    """
+    if actor is not None and actor.pk != user.pk:
         check_permission(actor, Perm.PRACTICE_MANAGE)
     User.objects.filter(pk=user.pk).update(totp_secret="", totp_enabled_at=None, totp_last_step=0)
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = "", None, 0
