@@ -130,7 +130,8 @@ def test_dmp_tab_query_budget_does_not_grow_with_the_dmp(  # type: ignore[no-unt
             service_start_time=timezone.now(),
         )
     client.force_login(doctor)
-    # session, user, patient, audit ×3, access, consent, entries, deliveries, the top bar's unread counter
-    with django_assert_max_num_queries(12):
+    # session, user, patient, audit ×3, access, consent, entries, deliveries, the top bar's unread counter and
+    # replacement banner
+    with django_assert_max_num_queries(13):
         html = client.get(f"/dmp/patient/{patient.pk}/").content.decode()
     assert html.count('data-unique-id="1.2.3^') == 40

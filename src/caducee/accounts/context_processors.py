@@ -27,3 +27,19 @@ def _unread(user: Any) -> int:
     from caducee.mss.selectors import unread_count
 
     return unread_count(user)
+
+
+def replacement(request: HttpRequest) -> dict[str, Any]:
+    """The replacement banner of the top bar (« Remplacement du Dr X ») and the « Remplacement » menu entry.
+
+    One indexed query per page, for professionals who can replace or be replaced only."""
+    from caducee.accounts.replacement import REMPLACANT_ROLES, open_replacement_for
+
+    user = getattr(request, "user", None)
+    professional = has_permission(user, Perm.CLINICAL_WRITE) and getattr(user, "role", "") in REMPLACANT_ROLES
+    return {
+        # The replacement the user works in as remplaçant (None outside one).
+        "replacement_current": open_replacement_for(user) if professional else None,
+        # The page: a médecin (open/close his replacements), a remplaçant (his), an administrator (close any).
+        "perms_replacement": professional or has_permission(user, Perm.PRACTICE_MANAGE),
+    }

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from caducee.accounts import replacement_views
+
+app_name = "replacement"
+urlpatterns = [
+    path("remplacement/", replacement_views.replacement_page, name="page"),
+    path("remplacement/<int:replacement_id>/fin/", replacement_views.replacement_end, name="end"),
+]

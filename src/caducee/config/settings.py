@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "caducee.accounts.context_processors.navigation",
+                "caducee.accounts.context_processors.replacement",
             ],
         },
     }

@@ -27,6 +27,7 @@ from fontTools.ttLib import TTFont  # fpdf2's own dependency (it parses and subs
 from fpdf import FPDF
 
 from caducee.accounts.models import Practice, User
+from caducee.accounts.replacement import signature_name
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity
@@ -103,10 +104,13 @@ def render_pdf(
     pdf.set_font(FONT_FAMILY, "", 9)
     address = f"{practice.address_line} {practice.postal_code} {practice.city}".strip()
     pdf.cell(0, 5, printable(address), new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(
+    # The author signs with their own name and RPPS; while replacing a doctor, with the mention
+    # « Dr <remplaçant>, remplaçant le Dr <remplacé> » (accounts.replacement), frozen in the stored PDF.
+    signature = signature_name(author)
+    pdf.multi_cell(
         0,
         5,
-        printable(f"{author.display_name()} — RPPS {author.rpps}" if author.rpps else author.display_name()),
+        printable(f"{signature} — RPPS {author.rpps}" if author.rpps else signature),
         new_x="LMARGIN",
         new_y="NEXT",
     )

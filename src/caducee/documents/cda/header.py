@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from caducee.accounts.models import Practice, User
+from caducee.accounts.replacement import open_replacement_for
 from caducee.accounts.services import SandboxDataError
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
@@ -159,6 +160,14 @@ def check_header(*, practice: Practice | None, author: User | None, patient: Pat
     problems = header_problems(practice=practice, author=author, patient=patient)
     if problems:
         raise MissingDataError(problems)
+
+
+def _replacement_participants(author: User, practice: Practice) -> tuple[Element, ...]:
+    """The replaced doctor while the author works as his remplaçant (accounts.replacement), else nothing."""
+    current = open_replacement_for(author)
+    if current is None:
+        return ()
+    return (replaced_participant(current.replaced, practice, current.opened_at),)
 
 
 # --- Builders ----------------------------------------------------------------------------------
@@ -340,6 +349,34 @@ def pcp_participant(patient: Patient, practice: Practice) -> Element:
     )
 
 
+# TRE_R258 RelationPriseCharge "CORRE" (JDV_J47_FunctionCode_CISIS): the function the ANS eP-MED-DM 2024.01 example
+# gives the replaced professional (« PS remplacé, obligatoire si prescription faite par un PS remplaçant »).
+FUNCTION_REPLACED = Code("CORRE", "1.2.250.1.213.1.1.4.2.280", "Correspondant")
+
+
+def replaced_participant(doctor: User, practice: Practice, since: dt.datetime) -> Element:
+    """The doctor the author replaces, as header participant CON / functionCode CORRE (ANS eP-MED-DM 2024.01
+    example): the author stays the remplaçant, with his own RPPS; the replacement's start is the participation
+    time. StrucMin CI-SISParticipant: an id needs root and extension, so a doctor without RPPS/ADELI has none."""
+    entity: list[Element] = []
+    if doctor.national_id:
+        entity.append(professional_id(doctor))
+    if author_code(doctor) is not None:
+        entity.append(_code_of(doctor))
+    entity += [
+        practice_address(practice),
+        telecom(practice.phone, "WP"),
+        E.associatedPerson(person_name(doctor)),
+        organization("scopingOrganization", practice),
+    ]
+    return E.participant(
+        coded("functionCode", FUNCTION_REPLACED, name=False),
+        E.time(E.low(value=ts_datetime(since))),
+        E.associatedEntity(*entity, classCode="PROV"),
+        typeCode="CON",
+    )
+
+
 def build_header(h: HeaderInput) -> Element:
     """A ClinicalDocument carrying the whole CI-SIS header; the caller appends the body `component`.
 
@@ -384,6 +421,7 @@ def build_header(h: HeaderInput) -> Element:
         E.custodian(E.assignedCustodian(organization("representedCustodianOrganization", practice))),
         E.legalAuthenticator(E.time(value=when), E.signatureCode(code="S"), assigned_entity(author, practice)),
         *h.participants,
+        *_replacement_participants(author, practice),
     )
     service_event = [
         E.effectiveTime(E.low(value=when)),

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from caducee.accounts.models import Practice, User
+from caducee.accounts.replacement import signature_name
 from caducee.patients.models import Patient
 
 # Anything between `{{` and `}}` is a field reference, so `{{Patient.Nom}}` or `{{ patient.nom|upper }}` is
@@ -32,7 +33,7 @@ FIELDS: dict[str, str] = {
     "structure.adresse": "adresse du cabinet",
     "structure.ville": "ville du cabinet",
     "structure.telephone": "téléphone du cabinet",
-    "medecin.nom": "le médecin auteur (Dr Prénom NOM)",
+    "medecin.nom": "le médecin auteur (Dr Prénom NOM ; « Dr …, remplaçant le Dr … » pendant un remplacement)",
     "medecin.rpps": "son numéro RPPS",
     "date": "date du jour (JJ/MM/AAAA)",
 }
@@ -75,7 +76,9 @@ class MergeContext:
             ),
             "structure.ville": practice.city,
             "structure.telephone": practice.phone,
-            "medecin.nom": self.author.display_name(),
+            # While replacing a doctor the author signs « Dr <remplaçant>, remplaçant le Dr <remplacé> », so every
+            # template (« Je soussigné(e), {{medecin.nom}}, … », the signature line) carries the mention.
+            "medecin.nom": signature_name(self.author),
             "medecin.rpps": self.author.rpps,
             "date": f"{self.today:%d/%m/%Y}",
         }
