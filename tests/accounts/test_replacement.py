@@ -258,9 +258,20 @@ def test_two_doctors_opening_at_once_for_the_same_remplacant_make_one(
         for thread in threads:
             thread.join(60)
         assert sorted(outcomes) == ["ouvert", "refusé"]
-        connection.close()  # reconnect to the shared copy to read what the threads wrote
-        assert Replacement.objects.filter(remplacant=remplacant, closed_at__isnull=True).count() == 1
-    connection.close()
+        # Read what the threads wrote from a thread too (its connection opens the shared database; closing this
+        # thread's connection would drop SQLite's in-memory test database).
+        counted: list[int] = []
+
+        def count() -> None:
+            try:
+                counted.append(Replacement.objects.filter(remplacant=remplacant, closed_at__isnull=True).count())
+            finally:
+                connection.close()
+
+        reader = threading.Thread(target=count)
+        reader.start()
+        reader.join(60)
+        assert counted == [1]
 
 
 def test_candidates_are_the_free_remplacants_and_medecins(replaced, remplacant, colleague, secretary) -> None:  # type: ignore[no-untyped-def]
@@ -395,7 +406,7 @@ def test_the_remplacant_sees_the_banner_while_the_replacement_is_open(practice, 
     replacement = replacement_open(actor=replaced, remplacant=remplacant)
     html = client.get("/patients/").content.decode()
     assert "Remplacement du Dr Jean MEDECIN</a>" in html
-    assert f"« {MENTION} »" in html
+    assert f"«&nbsp;{MENTION}&nbsp;»" in html
     page = client.get("/remplacement/").content.decode()
     assert "Vous remplacez le Dr Jean MEDECIN" in page
     assert "Me faire remplacer" not in page  # a remplaçant opens nothing
@@ -427,3 +438,21 @@ def test_who_sees_the_page(practice, secretary, administrator, replaced, remplac
     admin_client.post(f"/remplacement/{replacement.pk}/fin/")
     replacement.refresh_from_db()
     assert replacement.closed_by == administrator
+
+
+def test_a_replaced_doctor_without_rpps_is_named_without_an_id(  # type: ignore[no-untyped-def]
+    cda_validator, practice, replaced, remplacant, make_patient, referral
+) -> None:
+    """StrucMin CI-SISParticipant: an id needs root and extension, so a replaced doctor with no RPPS/ADELI (and no
+    known profession) is written by name only — the document stays valid."""
+    User.objects.filter(pk=replaced.pk).update(rpps="", profession_code="", specialty_code="")
+    replacement_open(actor=User.objects.get(pk=replaced.pk), remplacant=remplacant)
+    document = _letter(remplacant, make_patient(), referral)
+    xml = bytes(document.cda)
+    report = cda_validator.validate(xml)
+    assert report.is_valid, report.format()
+    (participant,) = xp(parse(xml), REPLACED_PARTICIPANT)
+    assert xp(participant, "h:associatedEntity/h:id") == []
+    assert xp(participant, "h:associatedEntity/h:code") == []
+    assert xp(participant, "h:associatedEntity/h:associatedPerson/h:name/h:family/text()") == ["MEDECIN"]
+    assert MENTION in pdf_text(bytes(document.pdf))
