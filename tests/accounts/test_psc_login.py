@@ -378,3 +378,29 @@ def test_logout_is_rp_initiated(client: Client, psc_env, doctor) -> None:  # typ
     assert hashlib.sha256(id_token.encode()).hexdigest() not in json.dumps(
         list(AuditEvent.objects.values_list("detail", flat=True))
     )
+
+
+def test_mutual_tls_instead_of_the_client_secret(psc_env, psc_pki) -> None:  # type: ignore[no-untyped-def]
+    """Client authentication at the token endpoint by certificate (tls_client_auth), no secret sent."""
+    from dataclasses import replace
+
+    from tests.sandbox.psc_fixtures import authorize_url, query
+
+    auth = authorize_url(psc_env)
+    code = query(psc_env.approve_for_tests(auth.url, CLAIRE))["code"]
+    with_cert = replace(
+        psc_endpoint(), client_secret="", client_cert=psc_pki.client_cert, client_key=psc_pki.client_key
+    )
+    tokens = oidc.exchange_code(with_cert, code=code, redirect_uri=auth.redirect_uri, code_verifier=auth.verifier)
+    assert oidc.verify_id_token(with_cert, tokens.id_token, nonce=auth.nonce)["SubjectNameID"] == CLAIRE
+    # Without the certificate and without the secret: refused.
+    auth = authorize_url(psc_env)
+    code = query(psc_env.approve_for_tests(auth.url, CLAIRE))["code"]
+    with pytest.raises(oidc.PscError) as caught:
+        oidc.exchange_code(
+            replace(psc_endpoint(), client_secret=""),
+            code=code,
+            redirect_uri=auth.redirect_uri,
+            code_verifier=auth.verifier,
+        )
+    assert caught.value.reason == "code: invalid_client"

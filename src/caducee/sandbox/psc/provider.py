@@ -211,7 +211,7 @@ class Provider:
             "id_token_signing_alg_values_supported": ["RS256"],
             "userinfo_signing_alg_values_supported": ["RS256"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
             "claims_supported": [
                 "sub",
                 "iss",
@@ -353,9 +353,17 @@ class Provider:
 
     # -- client authentication ------------------------------------------------------------------------------
 
-    def authenticate_client(self, authorization: str, form: dict[str, str], event: str) -> str:
-        """client_secret_basic or client_secret_post; OAuthError(invalid_client, 401) otherwise."""
+    def authenticate_client(
+        self, authorization: str, form: dict[str, str], event: str, *, tls_client: bool = False
+    ) -> str:
+        """client_secret_basic, client_secret_post, or tls_client_auth (RFC 8705: a client certificate of the
+        sandbox CA and the client_id, no secret — PSC-POC's "mTLS avec PSC"); OAuthError(invalid_client, 401)."""
         client_id = secret = ""
+        if tls_client and not authorization and "client_secret" not in form:
+            if hmac.compare_digest(form.get("client_id", "").encode(), self.client_id.encode()):
+                return self.client_id
+            self.record(event, "invalid_client", client_id=form.get("client_id", "")[:100], method="tls")
+            raise OAuthError("invalid_client", "authentification du client refusée", 401)
         if authorization[:6].lower() == "basic ":
             try:
                 decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
@@ -378,10 +386,10 @@ class Provider:
 
     # -- token endpoint -------------------------------------------------------------------------------------
 
-    def token(self, authorization: str, form: dict[str, str]) -> dict[str, Any]:
+    def token(self, authorization: str, form: dict[str, str], *, tls_client: bool = False) -> dict[str, Any]:
         grant_type = form.get("grant_type", "")
         event = "refresh" if grant_type == "refresh_token" else "token"
-        client_id = self.authenticate_client(authorization, form, event)
+        client_id = self.authenticate_client(authorization, form, event, tls_client=tls_client)
         if grant_type == "authorization_code":
             return self._code_grant(client_id, form)
         if grant_type == "refresh_token":

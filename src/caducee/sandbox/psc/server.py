@@ -167,7 +167,15 @@ class PscHandler(SandboxRequestHandler):
 
     def _token(self, params: dict[str, str], post: bool) -> None:
         self._only_post(post)
-        self._json(200, self.provider.token(self.headers.get("Authorization", ""), params))
+        self._json(
+            200,
+            self.provider.token(self.headers.get("Authorization", ""), params, tls_client=self._tls_client()),
+        )
+
+    def _tls_client(self) -> bool:
+        """A client certificate was presented and verified against the sandbox CA (tls_client_auth, RFC 8705)."""
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        return bool(getpeercert and getpeercert())
 
     def _introspect(self, params: dict[str, str], post: bool) -> None:
         self._only_post(post)
