@@ -112,7 +112,7 @@ def test_metadata_has_psc_paths_and_capabilities(psc_sandbox: PscSandbox) -> Non
         "scopes_supported": ["openid", "scope_all"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "userinfo_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }
     jwks = _get(psc_sandbox, meta["jwks_uri"]).json()
