@@ -277,3 +277,31 @@ def test_the_operator_switches_off_an_administrators_totp_from_the_server(
     assert administrator.totp_enabled_at is None and administrator.totp_secret == ""
     event = AuditEvent.objects.filter(action="auth.totp_disable").get()
     assert event.actor is None and event.detail == {"username": "administrateur"}
+
+
+def test_the_secret_is_renewed_at_the_configured_age(
+    client: Client, doctor: User, clock: dict[str, float], settings: Any
+) -> None:
+    """SC.SSI/IE.34: after TOTP_RENEWAL_DAYS the login ends on a new enrolment, before any other page."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.TOTP_RENEWAL_DAYS = 180
+    client.force_login(doctor)
+    _enrol(client, doctor, T0)
+    client.post("/deconnexion/")
+    User.objects.filter(pk=doctor.pk).update(totp_enabled_at=timezone.now() - timedelta(days=181))
+    old_secret = unseal(User.objects.get(pk=doctor.pk).totp_secret)
+    clock["t"] = T0 + 30
+    _login_password(client, "medecin")
+    response = client.post("/connexion/code/", {"code": _code(doctor, T0 + 30)})
+    assert response.status_code == 302 and response.url == "/compte/securite/totp/"
+    assert client.get("/").url == "/compte/securite/totp/"
+    clock["t"] = T0 + 60
+    client.get("/compte/securite/totp/")
+    doctor.refresh_from_db()
+    assert unseal(doctor.totp_secret) != old_secret  # a new secret
+    client.post("/compte/securite/totp/", {"code": _code(doctor, T0 + 60)})
+    assert client.get("/").status_code == 200
+    assert AuditEvent.objects.filter(action="auth.totp_disable", detail__reason="renewal").count() == 1

@@ -28,6 +28,7 @@ from caducee.accounts.totp import (
     totp_disable,
     totp_enrol_confirm,
     totp_enrol_start,
+    totp_renewal_due,
     totp_required,
     totp_verify,
 )
@@ -99,6 +100,14 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
         else:
             request.session.pop(PENDING_LOGIN, None)
             login(request, user, backend=pending["backend"])
+            if totp_renewal_due(user):
+                # SC.SSI/IE.34: the secret has reached its age; a new one is enrolled before anything else.
+                totp_disable(actor=None, user=user, request=request, reason="renewal")
+                request.session[ENROL_REQUIRED] = True
+                messages.warning(
+                    request, "Votre double authentification doit être renouvelée : enregistrez-la à nouveau."
+                )
+                return redirect("security:totp_enrol")
             return redirect(login_landing(request, user, pending.get("next", "")))
     return render(request, "accounts/login_code.html", {"error": error}, status=401 if error else 200)
 

@@ -166,7 +166,14 @@ def totp_enrol_confirm(*, actor: User, code: str, request: HttpRequest | None = 
     )
 
 
-def totp_disable(*, actor: User | None, user: User, request: HttpRequest | None = None) -> None:
+def totp_renewal_due(user: Any, *, now: Any = None) -> bool:
+    """SC.SSI/IE.34: the secret is renewed every TOTP_RENEWAL_DAYS (0: never), a setting of the practice."""
+    days = settings.TOTP_RENEWAL_DAYS
+    enabled = getattr(user, "totp_enabled_at", None)
+    return bool(days and enabled and enabled < (now or timezone.now()) - timedelta(days=days))
+
+
+def totp_disable(*, actor: User | None, user: User, request: HttpRequest | None = None, reason: str = "") -> None:
     """SC.SSI/IE.35: the user switches their device off (lost, stolen), or an administrator does it for them.
 
     `actor` None: the operator on the server (`caducee totp-disable`), for an administrator without another one.
@@ -180,7 +187,7 @@ def totp_disable(*, actor: User | None, user: User, request: HttpRequest | None 
         action="auth.totp_disable",
         object_type="user",
         object_id=user.pk,
-        detail={"username": user.username},
+        detail={"username": user.username, **({"reason": reason} if reason else {})},
         request=request,
     )
 

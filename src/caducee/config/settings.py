@@ -113,6 +113,8 @@ ADMIN_DORMANT_DAYS = env_int("CADUCEE_ADMIN_DORMANT_DAYS", 365, minimum=1)
 # within this delay.
 TOTP_ISSUER = env_str("CADUCEE_TOTP_ISSUER", "Caducée")
 TOTP_PENDING_SECONDS = env_int("CADUCEE_TOTP_PENDING_SECONDS", 300, minimum=30)
+# SC.SSI/IE.34: renew the TOTP secret every this many days (0: never); the user enrols again after the login.
+TOTP_RENEWAL_DAYS = env_int("CADUCEE_TOTP_RENEWAL_DAYS", 0)
 # SC.SSI/IAM.90: authentication events (auth.*) forwarded live as RFC 5424 syslog: "host:port" (UDP),
 # "tcp://host:port", or a unix socket path such as /dev/log. Empty: kept in the audit trail only.
 SYSLOG_ADDRESS = env_str("CADUCEE_SYSLOG_ADDRESS", "")
