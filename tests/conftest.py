@@ -63,3 +63,20 @@ def make_patient(practice: Practice, secretary: User):  # type: ignore[no-untype
         return patient_create(actor=secretary, traits=clean_traits(data))
 
     return make
+
+
+# National identifiers of the users made by `user_of_role` (issue 6 §2 role matrix): the authors of CDA documents
+# need one (RPPS for the doctors and the interne, ADELI for the paramédical).
+_ROLE_IDS: dict[str, dict[str, str]] = {
+    Role.MEDECIN: {"rpps": "89970099001", "profession_code": "10"},
+    Role.REMPLACANT: {"rpps": "89970099002", "profession_code": "10"},
+    Role.INTERNE: {"rpps": "89970099003", "profession_code": "10"},
+    Role.PARAMEDICAL: {"adeli": "699999004", "profession_code": "60"},
+}
+
+
+@pytest.fixture(params=list(Role), ids=[role.value for role in Role])
+def user_of_role(request: pytest.FixtureRequest, db: None) -> User:
+    """A user of each of the seven roles in turn (the test runs once per role)."""
+    role = request.param
+    return _user(f"u-{role}", role, first_name=role.label, **_ROLE_IDS.get(role, {}))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from caducee.accounts import views
+from caducee.accounts import audit_views, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("audit/", views.audit_view, name="audit"),
     path("structure/", views.practice_view, name="practice"),
     path("audit/export.log", views.audit_export_view, name="audit_export"),
+    path("audit/patient/<int:patient_id>/", audit_views.audit_patient_view, name="audit_patient"),
 ]

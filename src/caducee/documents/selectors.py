@@ -1,16 +1,61 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
 
+from caducee.accounts.permissions import (
+    RESTRICTED_CONFIDENTIALITY,
+    Perm,
+    can_read_confidentiality,
+    check_permission,
+    has_permission,
+)
+from caducee.core.audit import audit_record
+from caducee.core.models import AuditEvent
 from caducee.documents.models import Document
 from caducee.patients.models import Patient
+
+
+def visible_documents(viewer: Any, documents: QuerySet[Document]) -> QuerySet[Document]:
+    """What the care team shares with `viewer` (issue 6 §2): documents of confidentiality R/V only for
+    CLINICAL_RESTRICTED_READ (médecins, remplaçants) or their author; nothing without CLINICAL_READ."""
+    check_permission(viewer, Perm.CLINICAL_READ)
+    if has_permission(viewer, Perm.CLINICAL_RESTRICTED_READ):
+        return documents
+    return documents.filter(~Q(confidentiality__in=RESTRICTED_CONFIDENTIALITY) | Q(author_id=viewer.pk))
+
+
+def document_for(
+    viewer: Any, document_id: int, *, queryset: QuerySet[Document] | None = None, request: HttpRequest | None = None
+) -> Document:
+    """The document `viewer` opens (detail, PDF, CDA): 404 when missing, PermissionDenied (audited, outcome
+    refused, naming the patient) when its confidentiality R/V is not for this viewer."""
+    check_permission(viewer, Perm.CLINICAL_READ)
+    document = get_object_or_404(queryset if queryset is not None else Document.objects.all(), pk=document_id)
+    if not can_read_confidentiality(viewer, document.confidentiality, document.author_id):
+        audit_record(
+            actor=viewer,
+            action="document.read",
+            object_type="document",
+            object_id=document.pk,
+            patient_id=document.patient_id,
+            outcome=AuditEvent.Outcome.REFUSED,
+            detail={"confidentiality": document.confidentiality},
+            request=request,
+        )
+        raise PermissionDenied("Document à diffusion restreinte : réservé aux médecins en charge du patient.")
+    return document
 
 
 def document_list(
     patient: Patient,
     *,
+    viewer: Any,
     category: str = "",
     state: str = "",
     since: dt.date | None = None,
@@ -18,8 +63,10 @@ def document_list(
     text: str = "",
 ) -> QuerySet[Document]:
     """The patient's documents, newest first, filtered by category, state, period and text (title, theme,
-    correspondent). The CDA and PDF blobs are not loaded for the list."""
-    documents = Document.objects.filter(patient=patient).select_related("author").defer("cda", "pdf")
+    correspondent), as `viewer` may see them (`visible_documents`). The CDA and PDF blobs are not loaded."""
+    documents = visible_documents(
+        viewer, Document.objects.filter(patient=patient).select_related("author").defer("cda", "pdf")
+    )
     if category:
         documents = documents.filter(category=category)
     if state:

@@ -17,7 +17,7 @@ from caducee.documents.deliveries import document_deliveries
 from caducee.documents.models import Document
 from caducee.documents.production import vsm_create
 from caducee.documents.render import render_cda
-from caducee.documents.selectors import document_list
+from caducee.documents.selectors import document_for, document_list
 from caducee.patients.models import Patient
 
 
@@ -35,6 +35,7 @@ def documents_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     documents = list(
         document_list(
             patient,
+            viewer=request.user,
             category=filters["categorie"],
             state=filters["etat"],
             since=_date(filters["du"]),
@@ -67,9 +68,11 @@ def documents_view(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
-    check_permission(request.user, Perm.CLINICAL_READ)
-    document = get_object_or_404(
-        Document.objects.select_related("patient", "patient__identity", "author"), pk=document_id
+    document = document_for(
+        request.user,
+        document_id,
+        queryset=Document.objects.select_related("patient", "patient__identity", "author"),
+        request=request,
     )
     audit_record(
         actor=request.user,
@@ -98,9 +101,21 @@ def _dmp_state(document: Document) -> dict[str, object]:
     return {"label": label, "can_send": label == NOT_SENT and document.state != Document.State.RECEIVED}
 
 
+def _audit_read(request: HttpRequest, document: Document, action: str) -> None:
+    """A download of the PDF or CDA is a read of the patient's record like the page (issue 6 §2)."""
+    audit_record(
+        actor=request.user,
+        action=action,
+        object_type="document",
+        object_id=document.pk,
+        patient_id=document.patient_id,
+        request=request,
+    )
+
+
 def document_pdf(request: HttpRequest, document_id: int) -> HttpResponse:
-    check_permission(request.user, Perm.CLINICAL_READ)
-    document = get_object_or_404(Document, pk=document_id)
+    document = document_for(request.user, document_id, request=request)
+    _audit_read(request, document, "document.pdf")
     if not document.pdf:
         return HttpResponse("Pas de PDF pour ce document.", status=404, content_type="text/plain; charset=utf-8")
     response = HttpResponse(bytes(document.pdf), content_type="application/pdf")
@@ -112,8 +127,8 @@ def document_pdf(request: HttpRequest, document_id: int) -> HttpResponse:
 
 
 def document_cda(request: HttpRequest, document_id: int) -> HttpResponse:
-    check_permission(request.user, Perm.CLINICAL_READ)
-    document = get_object_or_404(Document, pk=document_id)
+    document = document_for(request.user, document_id, request=request)
+    _audit_read(request, document, "document.cda")
     response = HttpResponse(bytes(document.cda), content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{document.unique_id_ext}.xml"'
     return response

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity, Sex, VigilanceCase, french_date
 from caducee.identity.selectors import identity_panel, insi_call_for, open_vigilance_cases
@@ -25,6 +26,18 @@ from caducee.identity.traits import STRICT_TRAITS, TRAIT_LABELS, TraitsError, cl
 
 def _identity(identity_id: int) -> Identity:
     return get_object_or_404(Identity.objects.select_related("patient"), pk=identity_id)
+
+
+def _audit_read(request: HttpRequest, identity: Identity) -> None:
+    """Showing an identity is a read of the patient's record (issue 6 §2: every read audited, naming the patient)."""
+    audit_record(
+        actor=request.user,
+        action="identity.read",
+        object_type="identity",
+        object_id=identity.pk,
+        patient_id=identity.patient.pk,
+        request=request,
+    )
 
 
 def _back(identity: Identity) -> HttpResponse:
@@ -56,6 +69,7 @@ def insi_result(request: HttpRequest, identity_id: int, call_id: int) -> HttpRes
     call = insi_call_for(identity, call_id)
     if call is None:
         raise Http404("Appel INSi introuvable")
+    _audit_read(request, identity)
     rows = []
     if call.result:
         returned = {
@@ -149,6 +163,8 @@ def identity_edit(request: HttpRequest, identity_id: int) -> HttpResponse:
         else:
             messages.success(request, "Identité enregistrée.")
             return _back(identity)
+    if request.method != "POST":
+        _audit_read(request, identity)
     locked = identity.status in ("RECUP", "QUAL") and not request.user.is_identity_superuser  # type: ignore[union-attr]
     return render(
         request,

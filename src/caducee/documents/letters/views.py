@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.audit import audit_record
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.letters.merge import FIELDS, MergeError
 from caducee.documents.letters.services import CORRESPONDENT_MAX, LetterError, letter_create, letter_draft
@@ -29,6 +30,18 @@ def _template(raw: str | None) -> LetterTemplate:
     return get_object_or_404(LetterTemplate, pk=int(raw), is_active=True)
 
 
+def _audit_read(request: HttpRequest, patient: Patient, action: str) -> None:
+    """The letter screens show the patient's data (merged into the text): a read of the record (issue 6 §2)."""
+    audit_record(
+        actor=request.user,
+        action=action,
+        object_type="patient",
+        object_id=patient.pk,
+        patient_id=patient.pk,
+        request=request,
+    )
+
+
 def suggested_correspondent(patient: Patient, author: Any) -> str:
     """The patient's médecin traitant, when it is someone else than the author (who writes to them)."""
     if patient.medecin_traitant is not None and patient.medecin_traitant != author:
@@ -39,6 +52,7 @@ def suggested_correspondent(patient: Patient, author: Any) -> str:
 def letter_choose(request: HttpRequest, patient_id: int) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_WRITE)
     patient = _patient(patient_id)
+    _audit_read(request, patient, "letter.new")
     return render(
         request,
         "documents/letters/choose.html",
@@ -79,6 +93,7 @@ def letter_write(request: HttpRequest, patient_id: int) -> HttpResponse:
     else:
         template = _template(request.GET.get("modele"))
         correspondent = request.GET.get("correspondant", "")
+        _audit_read(request, patient, "letter.draft")
         try:
             body = letter_draft(actor=request.user, patient=patient, template=template, correspondent=correspondent)
         except MergeError as exc:
