@@ -19,6 +19,7 @@ from django.utils import timezone
 from caducee.accounts import totp
 from caducee.accounts.models import User
 from caducee.config import settings as settings_module
+from caducee.core import audit
 from caducee.core.crypto import unseal
 from caducee.core.uploads import UploadError, check_upload
 from tests.conftest import PASSWORD
@@ -158,6 +159,7 @@ def test_secrets_never_in_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     settings.SYSLOG_ADDRESS = "tcp://127.0.0.1:9"  # a collector down: its warning must not carry secrets either
+    monkeypatch.setattr(audit, "_senders", {})
     monkeypatch.setattr(totp, "clock", lambda: 1_900_000_000.0)
     client.post("/connexion/", {"username": "medecin", "password": "Mauvais-Secret-Tape-1"})
     client.post("/connexion/", {"username": "medecin", "password": PASSWORD})

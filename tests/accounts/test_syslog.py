@@ -176,6 +176,16 @@ def test_a_collector_down_does_not_stop_the_login(client: Client, secretary: Use
     settings.SYSLOG_ADDRESS = f"tcp://127.0.0.1:{port}"
     try:
         response = client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        sender = audit._senders[settings.SYSLOG_ADDRESS]
+        # Down: the next events do not try again (no login waits on a dead collector) until the retry delay.
+        opened: list[object] = []
+        original_open = sender._open
+        sender._open = lambda: opened.append(1) or original_open()  # type: ignore[method-assign]
+        client.post("/deconnexion/")
+        assert opened == []
+        sender._down_until = 0.0
+        client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        assert opened == [1, 1]  # tried again (twice) after the delay
     finally:
         audit._senders.clear()
     assert response.status_code == 302 and response.url == "/"

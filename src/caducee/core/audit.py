@@ -6,6 +6,7 @@ import errno
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -99,11 +100,14 @@ class SyslogSender:
     octet counting), or a unix socket path (datagram, as /dev/log, else stream). Never raises: a collector down must
     not stop a login (the event stays in the audit trail, exportable later)."""
 
+    RETRY_AFTER_SECONDS = 30
+
     def __init__(self, address: str, timeout: float = 2.0) -> None:
         self.address = address
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
+        self._down_until = 0.0
 
     def _open(self) -> socket.socket:
         address = self.address
@@ -135,6 +139,8 @@ class SyslogSender:
         data = line.encode("utf-8")
         stream = self.address.startswith("tcp://")
         with self._lock:
+            if time.monotonic() < self._down_until:
+                return False  # the collector failed just before: no login waits on it again for a while
             for attempt in (1, 2):  # a stream collector restarted: reconnect once
                 try:
                     if self._sock is None:
@@ -150,7 +156,14 @@ class SyslogSender:
                         self._sock.close()
                         self._sock = None
                     if attempt == 2:
-                        logger.warning("Collecteur syslog %s injoignable : %s", self.address, exc)
+                        self._down_until = time.monotonic() + self.RETRY_AFTER_SECONDS
+                        logger.warning(
+                            "Collecteur syslog %s injoignable (%s) : nouvel essai dans %d s, les événements restent "
+                            "dans le journal d'audit.",
+                            self.address,
+                            exc,
+                            self.RETRY_AFTER_SECONDS,
+                        )
         return False
 
 
