@@ -146,6 +146,14 @@ def test_the_session_ends_after_the_idle_timeout(client: Client, secretary: User
     assert response.status_code == 302 and response.url.startswith("/connexion/")
 
 
+def test_the_session_cookie_ends_with_the_browser(client: Client, secretary: User) -> None:
+    """SC.SSI/IE.40/41: a browser-session cookie (no Expires, no Max-Age), HttpOnly, SameSite."""
+    client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+    cookie = client.cookies["sessionid"]
+    assert cookie["expires"] == "" and cookie["max-age"] == ""
+    assert cookie["httponly"] is True and cookie["samesite"] == "Lax"
+
+
 def test_the_explicit_logout_ends_the_session_server_side(client: Client, secretary: User) -> None:
     """SC.SSI/IE.38: the session is deleted, not only the cookie."""
     client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
