@@ -29,7 +29,7 @@ WRITERS = frozenset({Role.MEDECIN, Role.REMPLACANT, Role.INTERNE})
 SENIORS = frozenset({Role.MEDECIN, Role.REMPLACANT})
 ADMIN = frozenset({Role.ADMINISTRATEUR})
 NOBODY: frozenset[Role] = frozenset()
-PSC_FLOW = (200, 302, 403, 503)  # a login-flow step out of its flow: its page, back to the login, refused, PSC away
+PSC_FLOW = (302,)  # a login-flow step out of its flow: on to PSC, or back to the login page with the reason
 
 ORG_BOX = "cabinet@test.mssante.fr"
 NEW_PASSWORD = "Un-autre-mot-de-passe-2027!"
@@ -258,7 +258,7 @@ MATRIX: dict[str, Url] = {
     ),
     "security:totp_disable_for": Url(lambda w: {"user_id": w.doctor.pk}, post=ADMIN),
     # Pro Santé Connect: the login flow, open to anyone and the same for every role (each step checks the state it
-    # needs itself: tests/accounts/psc); its answers to a request out of the flow vary with PSC's configuration.
+    # needs itself: tests/accounts/test_psc_login.py); out of its flow each step redirects (to PSC or to the login).
     "psc:start": Url(get=ALL, get_ok=PSC_FLOW),
     "psc:callback": Url(get=ALL, get_ok=PSC_FLOW),
     "psc:link": Url(get=ALL, get_ok=PSC_FLOW),

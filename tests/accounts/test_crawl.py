@@ -77,7 +77,8 @@ def test_anonymous_requests_are_sent_to_the_login_page_with_the_security_headers
 
 
 @pytest.mark.parametrize(
-    "role", [Role.MEDECIN, Role.REMPLACANT, Role.PARAMEDICAL, Role.ASSISTANT, Role.SECRETAIRE, Role.ADMINISTRATEUR]
+    "role",
+    list(Role),  # the seven roles of issue 6 §2
 )
 def test_every_url_answers_each_role_without_a_server_error(
     client: Client, role: str, practice: Any, make_patient: Any

@@ -135,6 +135,9 @@ def test_r26_strict_traits_read_only_and_r27_downgrade_by_superuser(
         actor=identity_superuser, identity=identity, version=identity.version, traits=changed
     )
     assert identity.status == Status.VALI  # R27: QUAL → VALI
+    # Issue 6 §2: identity changes name the patient, so « Qui a consulté ce dossier » lists them (refusal included).
+    updates = AuditEvent.objects.filter(action="identity.update")
+    assert updates.count() == 3 and set(updates.values_list("patient_id", flat=True)) == {identity.patient.pk}
 
 
 def test_optimistic_concurrency_no_lost_update(make_patient, secretary) -> None:  # type: ignore[no-untyped-def]

@@ -40,6 +40,7 @@ from caducee.dmp.services import (
 )
 from caducee.documents.models import Document
 from caducee.documents.render import embedded_pdf, render_cda
+from caducee.documents.selectors import document_for
 from caducee.identity.ins import transmissible_ins
 from caducee.patients.models import Patient
 
@@ -242,7 +243,13 @@ def dmp_archive_view(request: HttpRequest, entry_id: int) -> HttpResponse:
 @require_POST
 def document_send_view(request: HttpRequest, document_id: int) -> HttpResponse:
     """ "Envoyer au DMP" on any stored document: one click, the outbox does the rest."""
-    document = get_object_or_404(Document.objects.select_related("patient", "patient__identity"), pk=document_id)
+    # A document of confidentiality R/V goes only with someone who may open it (issue 6 §2).
+    document = document_for(
+        request.user,
+        document_id,
+        queryset=Document.objects.select_related("patient", "patient__identity"),
+        request=request,
+    )
     visibility = [v for v in request.POST.getlist("visibility") if v in VISIBILITY]
     try:
         dmp_send_document(actor=request.user, document=document, visibility=visibility, request=request)

@@ -184,6 +184,7 @@ def identity_update(
                 action="identity.update",
                 object_type="identity",
                 object_id=identity.pk,
+                patient_id=_patient_id(identity),
                 outcome=AuditEvent.Outcome.REFUSED,
                 detail={"fields": ",".join(strict_changed)},
                 request=request,
@@ -213,6 +214,7 @@ def identity_update(
             action="identity.update",
             object_type="identity",
             object_id=identity.pk,
+            patient_id=_patient_id(identity),
             detail={"fields": ",".join(changed), "status": identity.status},
             request=request,
         )
@@ -242,6 +244,7 @@ def identity_set_attributes(
             action="identity.attributes",
             object_type="identity",
             object_id=identity.pk,
+            patient_id=_patient_id(identity),
             detail={"douteuse": doubtful, "fictive": fictitious},
             request=request,
         )

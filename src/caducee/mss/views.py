@@ -21,6 +21,7 @@ from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.documents.models import Document
+from caducee.documents.selectors import visible_documents
 from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_medecin_traitant_default
 from caducee.mss import selectors
 from caducee.mss.annuaire.search import directory_search
@@ -63,7 +64,7 @@ def _patient(value: str | None) -> Patient:
     return get_object_or_404(Patient.objects.select_related("identity"), pk=int(value))
 
 
-CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.PARAMEDICAL, Role.ASSISTANT)
+CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.INTERNE, Role.PARAMEDICAL, Role.ASSISTANT)
 
 
 def inbox_view(request: HttpRequest) -> HttpResponse:
@@ -233,9 +234,18 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_WRITE)
     data = request.POST if request.method == "POST" else request.GET
     patient = _patient(data.get("patient"))
-    documents = list(
-        Document.objects.filter(patient=patient, pk__in=[d for d in data.getlist("document") if d.isdigit()])
-    )
+    # Only documents the sender may open (confidentiality R/V, issue 6 §2).
+    visible = visible_documents(request.user, Document.objects.filter(patient=patient))
+    documents = list(visible.filter(pk__in=[d for d in data.getlist("document") if d.isdigit()]))
+    if request.method == "GET":  # the form shows the patient's identity and documents: a read of the record
+        audit_record(
+            actor=request.user,
+            action="mss.compose",
+            object_type="patient",
+            object_id=patient.pk,
+            patient_id=patient.pk,
+            request=request,
+        )
     proposed = proposed_recipients(patient, request.user)  # type: ignore[arg-type]
     roles = _preselected(patient, documents, request.user)
     # A corrected document whose previous version went by MSSanté: "Annule et remplace" to the same recipients.
@@ -257,7 +267,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
         chosen += [a.strip() for a in request.POST.get("autre", "").split(",") if a.strip() and a.strip() not in chosen]
         attached = list(documents)
         if request.POST.get("joindre_vsm") == "1":
-            summary = Document.objects.filter(patient=patient, model__in=SUMMARY_MODELS).order_by("-created_at").first()
+            summary = visible.filter(model__in=SUMMARY_MODELS).order_by("-created_at").first()
             if summary is not None and summary not in attached:
                 attached.append(summary)
         try:
