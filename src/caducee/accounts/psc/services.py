@@ -263,7 +263,9 @@ def _open_session(request: HttpRequest, user: User, carried: dict[str, Any], sit
         refreshed_at=now,
     )
     request.session[SESSION_KEY] = session.pk
-    request.session[SITUATION_LABEL_KEY] = situation.get("label", "")
+    # The top bar shows the structure's name; the full label (sector, mode) is its tooltip.
+    request.session[SITUATION_LABEL_KEY] = situation.get("organization") or situation.get("label", "")
+    request.session[SITUATION_LABEL_KEY + "_detail"] = situation.get("label", "")
     User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None, last_login=now)
     audit_record(
         actor=user,
