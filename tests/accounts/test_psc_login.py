@@ -28,6 +28,7 @@ from caducee.core.crypto import unseal
 from caducee.core.models import AuditEvent
 from caducee.dmp.caller import dmp_caller
 from tests.accounts.psc_client import callback_path, psc_login, start
+from tests.accounts.test_syslog import LINE
 from tests.conftest import PASSWORD
 from tests.sandbox.psc_fixtures import CLAIRE, HUGO, JULIEN
 
@@ -404,3 +405,27 @@ def test_mutual_tls_instead_of_the_client_secret(psc_env, psc_pki) -> None:  # t
             code_verifier=auth.verifier,
         )
     assert caught.value.reason == "code: invalid_client"
+
+
+def test_no_open_redirect_after_a_psc_login(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
+    for hostile in ("https://evil.example/", "//evil.example", "/\\evil.example"):
+        other = Client()
+        response = psc_login(other, psc_env, CLAIRE, next_url=hostile)
+        if response["Location"] == "/connexion/psc/rapprochement/":
+            response = _link_and_choose(other, response)
+        response = other.post("/connexion/psc/situation/", {"situation": "e0-a0"})
+        assert response["Location"] == "/", hostile
+
+
+def test_psc_logins_and_refusals_reach_the_syslog_collector(client: Client, psc_env, doctor, udp_collector) -> None:  # type: ignore[no-untyped-def]
+    """SC.SSI/IAM.90 covers delegated authentication: PSC refusals and logins go out as syslog like the others."""
+    psc_login(client, psc_env, JULIEN)  # refused: no local account
+    _logged_in(client, psc_env, doctor)
+    lines = [udp_collector.recv(65535).decode() for _ in range(4)]
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    events = [(m["msgid"], m["pri"]) for m in parsed if m]
+    # 13*8 + 4 (warning) for a refusal, + 6 (informational) for a success
+    assert ("auth.psc.login", "108") in events and ("auth.psc.login", "110") in events, events
+    assert ("auth.psc.link", "110") in events, events
+    assert not any("eyJ" in line for line in lines)  # no token ever
