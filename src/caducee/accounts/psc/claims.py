@@ -68,9 +68,6 @@ class PscIdentity:
         nid = self.national_id
         return nid[1:] if len(nid) == 10 and nid.startswith("0") and nid.isdigit() else ""
 
-    def situation(self, key: str) -> WorkSituation | None:
-        return next((s for s in self.situations if s.key == key), None)
-
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import PscSession, User
 from caducee.accounts.psc import oidc
-from caducee.accounts.psc.claims import PscIdentity, WorkSituation, identity_from_userinfo
+from caducee.accounts.psc.claims import PscIdentity, identity_from_userinfo
 from caducee.accounts.psc.endpoint import PscEndpoint, psc_endpoint
 from caducee.accounts.services import user_authenticate
 from caducee.core.audit import audit_record
@@ -444,16 +444,6 @@ def psc_logout(request: HttpRequest) -> str:
         post_logout_redirect_uri=_absolute(request, reverse("psc:logged_out")),
         state=str(session.pk),
     )
-
-
-def work_situation(session: PscSession) -> WorkSituation | None:
-    """The stored work situation as an object (for the clients that need the structure)."""
-    data = session.work_situation or {}
-    fields = WorkSituation.__dataclass_fields__
-    try:
-        return WorkSituation(**{k: str(data.get(k, "")) for k in fields})
-    except TypeError:
-        return None
 
 
 def psc_bearer(user: Any) -> str:
