@@ -51,6 +51,21 @@ def audit_record(
     return event
 
 
+def audit_patient_read(
+    request: HttpRequest, action: str, patient_id: int, *, object_type: str = "patient", object_id: object = None
+) -> AuditEvent:
+    """A screen or a download showing a patient's record: one row naming the patient, so « Qui a consulté ce
+    dossier » lists it (issue 6 §2)."""
+    return audit_record(
+        actor=request.user,
+        action=action,
+        object_type=object_type,
+        object_id=patient_id if object_id is None else object_id,
+        patient_id=patient_id,
+        request=request,
+    )
+
+
 # RFC 5424: facility 13 = log audit; severity 6 informational, 4 warning (refused), 3 error.
 _SEVERITY: dict[str, int] = {"ok": 6, "refused": 4, "error": 3}
 _FACILITY_LOG_AUDIT = 13

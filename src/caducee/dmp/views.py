@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from caducee.accounts.models import User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.services import SandboxDataError
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read
 from caducee.dmp.api import STATUS_ARCHIVED
 from caducee.dmp.codes import VISIBILITY
 from caducee.dmp.models import DmpEntry
@@ -117,14 +117,7 @@ def _panel_context(request: HttpRequest, patient: Patient) -> dict[str, object]:
 def dmp_view(request: HttpRequest, patient_id: int) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_READ)
     patient = get_object_or_404(Patient.objects.select_related("identity"), pk=patient_id)
-    audit_record(
-        actor=request.user,
-        action="dmp.panel",
-        object_type="patient",
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, "dmp.panel", patient.pk)
     return render(request, "dmp/panel.html", _panel_context(request, patient))
 
 

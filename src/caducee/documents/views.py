@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read
 from caducee.dmp.selectors import NOT_SENT, document_dmp_state, document_dmp_states
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.deliveries import document_deliveries
@@ -44,14 +44,7 @@ def documents_view(request: HttpRequest, patient_id: int) -> HttpResponse:
         )[:200]
     )
     dmp_states = document_dmp_states(documents)
-    audit_record(
-        actor=request.user,
-        action="document.list",
-        object_type="patient",
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, "document.list", patient.pk)
     return render(
         request,
         "documents/list.html",
@@ -74,14 +67,7 @@ def document_view(request: HttpRequest, document_id: int) -> HttpResponse:
         queryset=Document.objects.select_related("patient", "patient__identity", "author"),
         request=request,
     )
-    audit_record(
-        actor=request.user,
-        action="document.read",
-        object_type="document",
-        object_id=document.pk,
-        patient_id=document.patient_id,
-        request=request,
-    )
+    audit_patient_read(request, "document.read", document.patient_id, object_type="document", object_id=document.pk)
     return render(
         request,
         "documents/detail.html",
@@ -103,14 +89,7 @@ def _dmp_state(document: Document) -> dict[str, object]:
 
 def _audit_read(request: HttpRequest, document: Document, action: str) -> None:
     """A download of the PDF or CDA is a read of the patient's record like the page (issue 6 §2)."""
-    audit_record(
-        actor=request.user,
-        action=action,
-        object_type="document",
-        object_id=document.pk,
-        patient_id=document.patient_id,
-        request=request,
-    )
+    audit_patient_read(request, action, document.patient_id, object_type="document", object_id=document.pk)
 
 
 def document_pdf(request: HttpRequest, document_id: int) -> HttpResponse:

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity, Sex, VigilanceCase, french_date
 from caducee.identity.selectors import identity_panel, insi_call_for, open_vigilance_cases
@@ -30,14 +30,7 @@ def _identity(identity_id: int) -> Identity:
 
 def _audit_read(request: HttpRequest, identity: Identity) -> None:
     """Showing an identity is a read of the patient's record (issue 6 §2: every read audited, naming the patient)."""
-    audit_record(
-        actor=request.user,
-        action="identity.read",
-        object_type="identity",
-        object_id=identity.pk,
-        patient_id=identity.patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, "identity.read", identity.patient.pk, object_type="identity", object_id=identity.pk)
 
 
 def _back(identity: Identity) -> HttpResponse:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read, audit_record
 from caducee.documents.models import Document
 from caducee.documents.selectors import visible_documents
 from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_medecin_traitant_default
@@ -118,7 +118,7 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
         action="mss.message.read",
         object_type="inbound_message",
         object_id=message.pk,
-        patient_id=patient.pk if patient else None,
+        patient_id=patient.pk if patient else None,  # a message not matched to a patient yet names none
         request=request,
     )
     return render(
@@ -238,14 +238,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     visible = visible_documents(request.user, Document.objects.filter(patient=patient))
     documents = list(visible.filter(pk__in=[d for d in data.getlist("document") if d.isdigit()]))
     if request.method == "GET":  # the form shows the patient's identity and documents: a read of the record
-        audit_record(
-            actor=request.user,
-            action="mss.compose",
-            object_type="patient",
-            object_id=patient.pk,
-            patient_id=patient.pk,
-            request=request,
-        )
+        audit_patient_read(request, "mss.compose", patient.pk)
     proposed = proposed_recipients(patient, request.user)  # type: ignore[arg-type]
     roles = _preselected(patient, documents, request.user)
     # A corrected document whose previous version went by MSSanté: "Annule et remplace" to the same recipients.

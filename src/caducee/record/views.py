@@ -22,7 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from caducee.accounts.permissions import Perm, check_permission, has_permission
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read
 from caducee.patients.models import Ald, Patient
 from caducee.patients.services import patient_open
 from caducee.record import forms as record_forms
@@ -147,14 +147,7 @@ def _page(request: HttpRequest, patient: Patient, *, status: int = 200, **extra:
 def record_page(request: HttpRequest, patient_id: int) -> HttpResponse:
     """The "Dossier médical" on its own page (the chart shows the same section)."""
     patient = _open(request, patient_id, Perm.CLINICAL_READ)
-    audit_record(
-        actor=request.user,
-        action="record.read",
-        object_type="patient",
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, "record.read", patient.pk)
     return _page(request, patient)
 
 
@@ -257,14 +250,7 @@ def allergy_statement(request: HttpRequest, patient_id: int) -> HttpResponse:
 def record_changes(request: HttpRequest, patient_id: int) -> HttpResponse:
     """Every change of the record: who, when, what (RecordHistory)."""
     patient = _open(request, patient_id, Perm.CLINICAL_READ)
-    audit_record(
-        actor=request.user,
-        action="record.history_read",
-        object_type="patient",
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, "record.history_read", patient.pk)
     return render(
         request,
         "record/history.html",

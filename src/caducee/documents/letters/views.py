@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.core.audit import audit_record
+from caducee.core.audit import audit_patient_read
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.letters.merge import FIELDS, MergeError
 from caducee.documents.letters.services import CORRESPONDENT_MAX, LetterError, letter_create, letter_draft
@@ -32,14 +32,7 @@ def _template(raw: str | None) -> LetterTemplate:
 
 def _audit_read(request: HttpRequest, patient: Patient, action: str) -> None:
     """The letter screens show the patient's data (merged into the text): a read of the record (issue 6 §2)."""
-    audit_record(
-        actor=request.user,
-        action=action,
-        object_type="patient",
-        object_id=patient.pk,
-        patient_id=patient.pk,
-        request=request,
-    )
+    audit_patient_read(request, action, patient.pk)
 
 
 def suggested_correspondent(patient: Patient, author: Any) -> str:
