@@ -3,6 +3,7 @@ expiry (IAM.92), dormant administrator accounts disabled (IAM.93)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -50,6 +51,31 @@ def test_administrators_need_16_characters_from_all_4_classes(administrator: Use
 def test_the_current_password_is_refused_as_the_new_one(secretary: User) -> None:
     """SC.SSI/IAM.92 « pas de réutilisation »: at least not the password in use."""
     assert "password_reused" in _errors(PASSWORD, secretary)
+
+
+def test_an_administrator_cannot_reuse_a_previous_password(administrator: User, settings: Any) -> None:
+    """SC.SSI/IAM.92 « pas de réutilisation de mot de passe »: none of the last ADMIN_PASSWORD_HISTORY ones."""
+    from caducee.accounts.models import PasswordHistory
+    from caducee.accounts.passwords import PasswordChangeError, password_change
+
+    settings.ADMIN_PASSWORD_HISTORY = 2
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only: the rule is the same
+    administrator.set_password("Premier-Secret-Admin-2026!")
+    administrator.save()
+    chain = ["Premier-Secret-Admin-2026!", "Deuxieme-Secret-Admin-2026!", "Troisieme-Secret-Admin-26!"]
+    for old, new in itertools.pairwise(chain):
+        password_change(actor=administrator, old_password=old, new_password=new, confirmation=new)
+    assert PasswordHistory.objects.filter(user=administrator).count() == 2
+    for reused in chain[:2]:  # both previous ones refused
+        with pytest.raises(PasswordChangeError, match="déjà été utilisé"):
+            password_change(actor=administrator, old_password=chain[2], new_password=reused, confirmation=reused)
+    fourth = "Quatrieme-Secret-Admin-2026!"
+    password_change(actor=administrator, old_password=chain[2], new_password=fourth, confirmation=fourth)
+    # The history keeps the last two: the first password is allowed again, the third is not.
+    assert PasswordHistory.objects.filter(user=administrator).count() == 2
+    with pytest.raises(PasswordChangeError, match="déjà été utilisé"):
+        password_change(actor=administrator, old_password=fourth, new_password=chain[2], confirmation=chain[2])
+    password_change(actor=administrator, old_password=fourth, new_password=chain[0], confirmation=chain[0])
 
 
 def _change(client: Client, old: str, new: str, confirmation: str | None = None) -> Any:

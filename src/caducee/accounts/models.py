@@ -90,6 +90,21 @@ class User(AbstractUser):
         return prefix + (full or self.username)
 
 
+class PasswordHistory(models.Model):
+    """SC.SSI/IAM.92 « pas de réutilisation de mot de passe »: the hashes an administrator's password had before
+    (the last ADMIN_PASSWORD_HISTORY are compared with a new one; older rows are deleted)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)  # the hash, as in User.password
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-replaced_at"], name="password_history_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.replaced_at:%Y-%m-%d}"
+
+
 class PscSession(models.Model):
     """A Pro Santé Connect session of a user (one per login through PSC).
 

@@ -5,7 +5,8 @@
   uppercase, digits, special characters) — `CharacterClassesValidator`.
 - Administrators (SC.SSI/IAM.92): at least 16 characters (the rule asks 15) using all four classes
   (`AdministratorPasswordValidator`), a password at most `ADMIN_PASSWORD_MAX_AGE_DAYS` old (one year: the login
-  then leads to the change form, `password_expired`), not the password already in use (`NotCurrentPasswordValidator`),
+  then leads to the change form, `password_expired`), none of the last ADMIN_PASSWORD_HISTORY passwords nor the one
+  in use (`NotReusedPasswordValidator`, `PasswordHistory`; for everyone else: not the one in use),
   blocking after 5 failures (LOGIN_MAX_FAILURES).
 - SC.SSI/IAM.91: every attempt to change a password is traced (`auth.password_change`, with the identifier and the
   result), and forwarded to the syslog collector like the other `auth.*` events.
@@ -17,12 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from caducee.accounts.models import Role, User
+from caducee.accounts.models import PasswordHistory, Role, User
 from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
@@ -86,18 +89,33 @@ class AdministratorPasswordValidator:
         )
 
 
-class NotCurrentPasswordValidator:
-    """SC.SSI/IAM.92 « pas de réutilisation » — as far as the account keeps it: not the password in use."""
+class NotReusedPasswordValidator:
+    """SC.SSI/IAM.92 « pas de réutilisation de mot de passe »: never the password in use; for an administrator,
+    none of the last ADMIN_PASSWORD_HISTORY ones either (`PasswordHistory`, filled by `password_change`)."""
 
     def validate(self, password: str, user: Any = None) -> None:
-        if user is not None and getattr(user, "pk", None) and user.has_usable_password():
-            if user.check_password(password):
+        if user is None or not getattr(user, "pk", None):
+            return
+        if user.has_usable_password() and user.check_password(password):
+            raise ValidationError("Le nouveau mot de passe doit être différent de l'actuel.", code="password_reused")
+        if getattr(user, "role", None) != Role.ADMINISTRATEUR:
+            return
+        for _, previous in _history(user)[: settings.ADMIN_PASSWORD_HISTORY]:
+            if check_password(password, previous):
                 raise ValidationError(
-                    "Le nouveau mot de passe doit être différent de l'actuel.", code="password_reused"
+                    "Compte administrateur : ce mot de passe a déjà été utilisé (les %(n)d derniers sont refusés).",
+                    code="password_reused",
+                    params={"n": settings.ADMIN_PASSWORD_HISTORY},
                 )
 
     def get_help_text(self) -> str:
-        return "Différent du mot de passe actuel."
+        return "Différent du mot de passe actuel (et, pour un administrateur, des précédents)."
+
+
+def _history(user: Any) -> list[tuple[int, str]]:
+    """The user's previous password hashes, newest first."""
+    rows = PasswordHistory.objects.filter(user_id=user.pk).order_by("-replaced_at", "-id")
+    return list(rows.values_list("pk", "password"))
 
 
 def password_expired(user: Any, *, now: datetime | None = None) -> bool:
@@ -145,10 +163,15 @@ def password_change(
             request=request,
         )
         raise PasswordChangeError(problems)
-    actor.set_password(new_password)
-    actor.password_changed_at = timezone.now()
-    actor.failed_logins = 0
-    actor.save(update_fields=["password", "password_changed_at", "failed_logins"])
+    with transaction.atomic():
+        if actor.role == Role.ADMINISTRATEUR and actor.has_usable_password():
+            PasswordHistory.objects.create(user=actor, password=actor.password)
+            stale = [pk for pk, _ in _history(actor)[settings.ADMIN_PASSWORD_HISTORY :]]
+            PasswordHistory.objects.filter(pk__in=stale).delete()
+        actor.set_password(new_password)
+        actor.password_changed_at = timezone.now()
+        actor.failed_logins = 0
+        actor.save(update_fields=["password", "password_changed_at", "failed_logins"])
     audit_record(
         actor=actor,
         action="auth.password_change",

@@ -103,11 +103,13 @@ AUTH_PASSWORD_VALIDATORS = [
     # PGSSI-S (SC.SSI/IE.36): 12 characters from 3 classes for everyone; administrators 16 from all 4 (IAM.92).
     {"NAME": "caducee.accounts.passwords.CharacterClassesValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "caducee.accounts.passwords.AdministratorPasswordValidator", "OPTIONS": {"min_length": 16}},
-    {"NAME": "caducee.accounts.passwords.NotCurrentPasswordValidator"},
+    {"NAME": "caducee.accounts.passwords.NotReusedPasswordValidator"},
 ]
 # SC.SSI/IAM.92: an administrator's password expires after a year at most; IAM.93: an administrator account
 # unused for this many days is disabled (`caducee accounts-disable-dormant`, and at its next login attempt).
 ADMIN_PASSWORD_MAX_AGE_DAYS = env_int("CADUCEE_ADMIN_PASSWORD_MAX_AGE_DAYS", 365, minimum=1)
+# IAM.92: an administrator may not reuse any of this many previous passwords (besides the current one).
+ADMIN_PASSWORD_HISTORY = env_int("CADUCEE_ADMIN_PASSWORD_HISTORY", 5, minimum=1)
 ADMIN_DORMANT_DAYS = env_int("CADUCEE_ADMIN_DORMANT_DAYS", 365, minimum=1)
 # TOTP second factor (accounts/totp.py): the label in the authenticator app; the code step follows the password
 # within this delay.
