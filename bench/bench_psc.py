@@ -22,32 +22,19 @@ import argparse
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import percentile
+from bench_common import fresh_django, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "var" / "bench-psc"
 
 
 def _setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caducee.config.settings")
-    os.environ["CADUCEE_DATA_DIR"] = str(DATA_DIR)
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
-    if not os.environ.get("DATABASE_URL"):
-        for suffix in ("", "-wal", "-shm"):
-            (DATA_DIR / f"caducee.sqlite3{suffix}").unlink(missing_ok=True)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    fresh_django(DATA_DIR)
 
 
 def _report(label: str, values: list[float], target: str) -> None:
