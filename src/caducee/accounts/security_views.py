@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from caducee.accounts.landing import home_url
 from caducee.accounts.models import User
 from caducee.accounts.passwords import PasswordChangeError, password_change, password_expired
 from caducee.accounts.permissions import Perm, has_permission
@@ -76,7 +77,7 @@ def login_landing(request: HttpRequest, user: User, next_url: str) -> str:
     if password_expired(user):
         request.session[PASSWORD_CHANGE_REQUIRED] = True
         return reverse("security:account")
-    return next_url or reverse("accounts:audit" if totp_required(user) else "patients:list")
+    return next_url or home_url(user)
 
 
 def login_code_view(request: HttpRequest) -> HttpResponse:

@@ -4,9 +4,9 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from caducee.accounts.landing import safe_next
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.psc.services import psc_logout
@@ -18,10 +18,7 @@ from caducee.identity.models import ID_DOCUMENTS
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    # No open redirect after login: only same-host relative targets.
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        next_url = ""
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next") or "")
     context = {"next": next_url, "username": "", "error": ""}
     if request.method == "POST":
         username = request.POST.get("username", "").strip()

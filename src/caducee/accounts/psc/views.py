@@ -5,18 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from caducee.accounts.landing import home_url, safe_next
 from caducee.accounts.psc import services
 from caducee.accounts.services import LoginError
-
-
-def _next(request: HttpRequest, next_url: str, user_role: str) -> HttpResponse:
-    # No open redirect after login: only same-host relative targets.
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        next_url = ""
-    return redirect(next_url or ("accounts:audit" if user_role == "admin" else "patients:list"))
 
 
 def _done(request: HttpRequest, outcome: services.CallbackOutcome) -> HttpResponse:
@@ -24,7 +17,7 @@ def _done(request: HttpRequest, outcome: services.CallbackOutcome) -> HttpRespon
         return redirect("psc:link")
     if outcome.kind == "situation":
         return redirect("psc:situation")
-    return _next(request, outcome.next_url, getattr(request.user, "role", ""))
+    return redirect(safe_next(request, outcome.next_url) or home_url(request.user))
 
 
 def _failed(request: HttpRequest, error: str) -> HttpResponse:
