@@ -103,9 +103,9 @@ def vsm_xdm(practice: Any, author: Any, patient: Any, ext: str) -> bytes:
     """The IHE_XDM.zip of a VSM 1.4 of `patient` (product builders, outside document root `SENDER_ROOT`)."""
     import datetime as dt
 
-    from caducee.dmp.xds import xds_metadata
     from caducee.documents.cda.header import DocumentIds
     from caducee.documents.cda.vsm import build_vsm
+    from caducee.documents.xds import xds_metadata
     from caducee.mss.xdm import build_xdm
     from caducee.record.selectors import record_summary
     from caducee.sandbox.dmp.testing import submission

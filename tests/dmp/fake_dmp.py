@@ -36,7 +36,7 @@ from caducee.dmp.api import (
     DmpRejected,
     DmpSubmitResult,
 )
-from caducee.dmp.xds import SubmissionInfo, XdsDocumentEntry
+from caducee.documents.xds import SubmissionInfo, XdsDocumentEntry
 
 
 @dataclass
@@ -131,7 +131,7 @@ class FakeDmp:
         confidentiality: tuple[str, ...] = ("N",),
     ) -> DmpDocument:
         """A document some other professional put in the DMP (hospital letter, lab report…)."""
-        from caducee.dmp.codes import XdsCode
+        from caducee.documents.xds_codes import XdsCode
 
         logical = f"urn:uuid:{uuid.uuid4()}"
         doc = DmpDocument(

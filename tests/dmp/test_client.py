@@ -34,7 +34,7 @@ from caducee.dmp.api import (
 )
 from caducee.dmp.client import DmpClient, dmp_client
 from caducee.dmp.endpoint import DmpEndpoint
-from caducee.dmp.xds import NS_RIM, NS_XDSB, SubmissionInfo
+from caducee.documents.xds import NS_RIM, NS_XDSB, SubmissionInfo
 from tests.dmp.test_xades import Issued, entry, issue
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"

@@ -106,7 +106,7 @@ def test_mutated_answers_only_ever_raise_dmp_invalid_response() -> None:
 
     from caducee.dmp import registry, soap
     from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpError
-    from caducee.dmp.codes import CLASS_REPORT, FORMAT_N1_PDF
+    from caducee.documents.xds_codes import CLASS_REPORT, FORMAT_N1_PDF
 
     content = b"<ClinicalDocument>contenu</ClinicalDocument>"
     document = DmpDocument(

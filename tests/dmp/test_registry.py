@@ -10,9 +10,10 @@ from dataclasses import replace
 import pytest
 from lxml import etree
 
-from caducee.dmp import codes, registry
+from caducee.dmp import registry
 from caducee.dmp.api import STATUS_APPROVED, STATUS_DELETED, DmpDocument, DmpInvalidResponse, DmpRejected
-from caducee.dmp.xds import SubmissionInfo, XdsAuthor
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import SubmissionInfo, XdsAuthor
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"
 NS = registry.NSMAP

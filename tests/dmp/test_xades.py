@@ -16,8 +16,9 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 
-from caducee.dmp import codes, registry, xades
-from caducee.dmp.xds import NSMAP, SubmissionInfo, XdsAuthor, XdsDocumentEntry
+from caducee.dmp import registry, xades
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import NSMAP, SubmissionInfo, XdsAuthor, XdsDocumentEntry
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"
 DOCS = {"1.2.250.1.999.1.1^9": b"<ClinicalDocument>un</ClinicalDocument>", "1.2.250.1.999.1.2": b"\x00\xffbinaire"}

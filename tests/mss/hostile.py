@@ -11,9 +11,9 @@ import zipfile
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from caducee.dmp.xds import xds_metadata
 from caducee.documents.cda.header import DocumentIds
 from caducee.documents.cda.vsm import build_vsm
+from caducee.documents.xds import xds_metadata
 from caducee.mss.xdm import METADATA, SUBSET, build_xdm
 from caducee.record.selectors import record_summary
 from caducee.sandbox.dmp.testing import sample_entry, submission

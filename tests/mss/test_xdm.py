@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from caducee.dmp import registry
-from caducee.dmp.xds import NS_RIM, xds_metadata
+from caducee.documents.xds import NS_RIM, xds_metadata
 from caducee.mss.xdm import METADATA, SUBSET, XdmError, build_xdm, read_xdm
 from caducee.sandbox.dmp.testing import sample_entry, submission
 

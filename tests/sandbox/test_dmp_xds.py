@@ -12,10 +12,11 @@ import requests
 from lxml import etree
 
 from caducee.core.oids import OID_INS_NIR
-from caducee.dmp import codes, registry
+from caducee.dmp import registry
 from caducee.dmp.api import STATUS_APPROVED, STATUS_ARCHIVED, STATUS_DELETED, STATUS_DEPRECATED, DmpRejected
-from caducee.dmp.codes import XdsCode
-from caducee.dmp.xds import NS_LCM, NS_RIM, XdsAuthor
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import NS_LCM, NS_RIM, XdsAuthor
+from caducee.documents.xds_codes import XdsCode
 from caducee.sandbox.dmp import demo
 from caducee.sandbox.dmp.service import DUPLICATE_SLOT
 from caducee.sandbox.dmp.testing import (

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from caducee.dmp.codes import XdsCode
-from caducee.dmp.xds import SubmissionInfo, XdsDocumentEntry
+from caducee.documents.xds import SubmissionInfo, XdsDocumentEntry
+from caducee.documents.xds_codes import XdsCode
 
 # Actions of the TD0.3 setAuthorization message (urn:si-dmp-habilitations).
 AUTHORIZATION_ADD = "AJOUT"

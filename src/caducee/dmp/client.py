@@ -41,7 +41,7 @@ from caducee.dmp.api import (
     DmpUnavailable,
 )
 from caducee.dmp.endpoint import DmpEndpoint, dmp_endpoint
-from caducee.dmp.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor, XdsDocumentEntry, hl7_escape
+from caducee.documents.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor, XdsDocumentEntry, hl7_escape
 
 ACTION_TD02 = "urn:hl7-org:v3:PRPA_IN201307UV02"
 ACTION_TD02_RESPONSE = "urn:hl7-org:v3:PRPA_IN201308UV02"

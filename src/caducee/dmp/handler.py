@@ -31,7 +31,6 @@ from caducee.accounts.models import User
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
-from caducee.dmp import codes
 from caducee.dmp.api import (
     STATUS_APPROVED,
     DmpApi,
@@ -39,9 +38,10 @@ from caducee.dmp.api import (
     DmpError,
     DmpRejected,
 )
-from caducee.dmp.xds import SubmissionInfo, XdsMetadataError, xds_metadata
+from caducee.documents import xds_codes as codes
 from caducee.documents.cda.header import practice_oid_root
 from caducee.documents.models import Document
+from caducee.documents.xds import SubmissionInfo, XdsMetadataError, xds_metadata
 
 CHANNEL = "dmp"
 

@@ -27,11 +27,11 @@ from pathlib import Path
 from django.conf import settings
 from lxml import etree
 
-from caducee.dmp import codes
 from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpInvalidResponse, DmpRejected
-from caducee.dmp.codes import XdsCode
 from caducee.dmp.mtom import NS_XOP, include_target
-from caducee.dmp.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor
+from caducee.documents.xds_codes import XdsCode
 
 NS_RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 NS_QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"

@@ -35,7 +35,6 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import delivery_enqueue
-from caducee.dmp import codes
 from caducee.dmp.api import (
     AUTHORIZATION_ADD,
     STATUS_APPROVED,
@@ -51,15 +50,16 @@ from caducee.dmp.api import (
 )
 from caducee.dmp.caller import CallerError, dmp_caller
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
-from caducee.dmp.xds import ins_cx
+from caducee.documents import xds_codes as codes
 from caducee.documents.models import Document
+from caducee.documents.xds import ins_cx
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import Identity
 from caducee.patients.models import Patient
 
 CHANNEL = "dmp"
 ACTION_PUBLISH = "publish"
-# Document models Caducée can send (their XDS formatCode is known: dmp.codes.FORMAT_OF_TEMPLATE).
+# Document models Caducée can send (their XDS formatCode is known: xds_codes.FORMAT_OF_TEMPLATE).
 SENDABLE_MODELS = {"n1": "CDA N1 (PDF)", "vsm": "VSM 1.4", "ips": "IPS-FR"}
 # A TD0.2 answer is trusted this long before a consultation (a new one is asked otherwise: CONF.01).
 CHECK_FRESHNESS = timedelta(minutes=5)

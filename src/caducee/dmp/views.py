@@ -24,7 +24,6 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.services import SandboxDataError
 from caducee.core.audit import audit_patient_read
 from caducee.dmp.api import STATUS_ARCHIVED
-from caducee.dmp.codes import VISIBILITY
 from caducee.dmp.models import DmpEntry
 from caducee.dmp.selectors import delivery_label, dmp_panel
 from caducee.dmp.services import (
@@ -41,6 +40,7 @@ from caducee.dmp.services import (
 from caducee.documents.models import Document
 from caducee.documents.render import embedded_pdf, render_cda
 from caducee.documents.selectors import document_for
+from caducee.documents.xds_codes import VISIBILITY
 from caducee.identity.ins import transmissible_ins
 from caducee.patients.models import Patient
 

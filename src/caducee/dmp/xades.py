@@ -34,11 +34,11 @@ from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 from signxml.exceptions import InvalidInput, InvalidSignature
 
-from caducee.dmp import codes
-from caducee.dmp.codes import XdsCode
 from caducee.dmp.keys import SigningKeyError, rsa_signing_key
-from caducee.dmp.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
+from caducee.documents import xds_codes as codes
 from caducee.documents.validation import UnsafeXml, parse_untrusted
+from caducee.documents.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
+from caducee.documents.xds_codes import XdsCode
 
 NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 NS_XADES = "http://uri.etsi.org/01903/v1.3.2#"

@@ -1,7 +1,8 @@
 """The MSSanté message: subject, headers, body and attachments (issue 5 §2; notes §2.3; SC.MSS.10–16, CONF.14–21).
 
 One patient per message (ECO.2.1.1). The stored documents travel in one `IHE_XDM.zip` (`caducee.mss.xdm.build_xdm`,
-with the DMP's XDS metadata computed from the stored CDA bytes by `caducee.dmp.xds.xds_metadata`) and each with its
+with the DMP's XDS metadata computed from the stored CDA bytes by
+`caducee.documents.xds.xds_metadata`) and each with its
 PDF. A CDA without INS (the identity was not QUAL when it was produced, R28) cannot carry XDS metadata (patientId is
 the INS): that document travels as its PDF only, and the message says so in its headers (no X-MSS-CODECDA for it).
 
@@ -38,10 +39,10 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from caducee.core.oids import INS_OIDS
-from caducee.dmp import codes
-from caducee.dmp.xds import SubmissionInfo, XdsDocumentEntry, XdsMetadataError, xds_metadata
+from caducee.documents import xds_codes as codes
 from caducee.documents.models import Document
 from caducee.documents.validation import UnsafeXml, parse_untrusted
+from caducee.documents.xds import SubmissionInfo, XdsDocumentEntry, XdsMetadataError, xds_metadata
 from caducee.identity.ins import transmissible_ins
 from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage
 from caducee.mss.xdm import build_xdm

@@ -2,7 +2,7 @@
 
 Layout (../shared/reference/dmp_mss/examples/xdm_zip_layout.txt, notes §2.3): `INDEX.HTM` (a human index),
 `README.TXT` (sender, software), `IHE_XDM/SUBSET01/METADATA.XML` (an ebRIM `SubmitObjectsRequest` with the same
-XDS metadata as the DMP — `caducee.dmp.xds` — each ExtrinsicObject naming its file in a `URI` slot), and the CDA
+XDS metadata as the DMP — `caducee.documents.xds` — each ExtrinsicObject naming its file in a `URI` slot), and the CDA
 files under `IHE_XDM/SUBSET01/`.
 
 `read_xdm` treats every archive as hostile: names with `..`, absolute paths, backslashes or drive letters,
@@ -25,9 +25,9 @@ from pathlib import PurePosixPath
 
 from lxml import etree
 
-from caducee.dmp import codes
-from caducee.dmp.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
+from caducee.documents import xds_codes as codes
 from caducee.documents.validation import UnsafeXml, parse_untrusted
+from caducee.documents.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
 
 SUBSET = "IHE_XDM/SUBSET01"
 METADATA = f"{SUBSET}/METADATA.XML"
@@ -87,7 +87,7 @@ def build_xdm(
     software: str,
     now: dt.datetime | None = None,
 ) -> bytes:
-    """The `IHE_XDM.zip` of one patient's documents (metadata from `caducee.dmp.xds.xds_metadata`)."""
+    """The `IHE_XDM.zip` of one patient's documents (metadata from `caducee.documents.xds.xds_metadata`)."""
     request = provide_and_register_request(entries, submission)  # one patient per lot, checked there
     metadata = copy.deepcopy(request.find(f"{{{NS_LCM}}}SubmitObjectsRequest"))
     assert metadata is not None

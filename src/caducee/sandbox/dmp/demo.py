@@ -17,9 +17,9 @@ from xml.sax.saxutils import escape, quoteattr
 from fpdf import FPDF
 
 from caducee.core.oids import OID_INS_NIR_TEST, OID_PS_NATIONAL_ID, OID_STRUCTURE_ID
-from caducee.dmp import codes
-from caducee.dmp.codes import XdsCode
-from caducee.dmp.xds import SubmissionInfo, XdsAuthor, XdsDocumentEntry, ins_cx, provide_and_register_request
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import SubmissionInfo, XdsAuthor, XdsDocumentEntry, ins_cx, provide_and_register_request
+from caducee.documents.xds_codes import XdsCode
 from caducee.sandbox.dmp.patients import state_of
 from caducee.sandbox.dmp.registry import NS_LCM, R, registry_form
 from caducee.sandbox.dmp.service import DmpService

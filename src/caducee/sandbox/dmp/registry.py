@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from caducee.dmp import codes
+from caducee.documents import xds_codes as codes
 
 NS_RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 NS_LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
@@ -148,7 +148,7 @@ class ValueSets:
             j58 = json.loads((directory / "JDV_J58_ConfidentialityCode_DMP.json").read_text(encoding="utf-8"))
             j60 = json.loads((directory / "JDV_J60_FormatCode_DMP.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            # Reference kit absent: the codes Caducée itself knows (caducee.dmp.codes).
+            # Reference kit absent: the codes Caducée itself knows (caducee.documents.xds_codes).
             return cls(
                 frozenset((c, codes.CLASS_SYSTEM) for c in ("10", "11", "42", "52")) | {(SIGNATURE_CLASS, "")},
                 frozenset((c, codes.HL7_CONFIDENTIALITY) for c in codes.CONFIDENTIALITY)

@@ -28,7 +28,8 @@ from typing import Any
 
 from lxml import etree
 
-from caducee.dmp import codes, hl7v3, xades
+from caducee.dmp import hl7v3, xades
+from caducee.documents import xds_codes as codes
 from caducee.sandbox.dmp.checks import VihfClaims
 from caducee.sandbox.dmp.patients import InsRefused, PatientState, add_months, split_cx, state_of
 from caducee.sandbox.dmp.registry import (

@@ -1,7 +1,7 @@
 """A raw wire-level client of the DMP sandbox, for tests and manual checks (not the product's client).
 
 It builds what docs/dmp.md says a DMPi client sends: SOAP 1.2 + WS-Addressing, the VIHF signed with the sandbox's
-signature certificate (`caducee.dmp.vihf`), ITI-41 bodies from `caducee.dmp.xds` with the lot's signature
+signature certificate (`caducee.dmp.vihf`), ITI-41 bodies from `caducee.documents.xds` with the lot's signature
 document (classCode urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1, HasMember + `signs`, notes §1.3), sent MTOM/XOP.
 Every knob a test needs to send a bad request is a keyword argument.
 """
@@ -20,9 +20,9 @@ import requests
 from lxml import etree
 
 from caducee.core.oids import NS_SOAP12, OID_INS_NIR_TEST, OID_PS_NATIONAL_ID
-from caducee.dmp import codes, hl7v3, vihf, xades
-from caducee.dmp.codes import XdsCode
-from caducee.dmp.xds import (
+from caducee.dmp import hl7v3, vihf, xades
+from caducee.documents import xds_codes as codes
+from caducee.documents.xds import (
     NS_LCM,
     NS_RIM,
     NS_XDSB,
@@ -32,6 +32,7 @@ from caducee.dmp.xds import (
     ins_cx,
     provide_and_register_request,
 )
+from caducee.documents.xds_codes import XdsCode
 from caducee.sandbox.dmp import wire
 from caducee.sandbox.dmp.registry import RPLC
 from caducee.sandbox.dmp.server import (

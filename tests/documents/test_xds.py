@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from caducee.dmp import codes
-from caducee.dmp.xds import (
+from caducee.documents import xds_codes as codes
+from caducee.documents.cda import codes as cda_codes
+from caducee.documents.cda.header import DocumentIds
+from caducee.documents.cda.n1 import build_n1
+from caducee.documents.cda.vsm import build_vsm
+from caducee.documents.xds import (
     NSMAP,
     SubmissionInfo,
     XdsDocumentEntry,
@@ -21,10 +25,6 @@ from caducee.dmp.xds import (
     provide_and_register_request,
     xds_metadata,
 )
-from caducee.documents.cda import codes as cda_codes
-from caducee.documents.cda.header import DocumentIds
-from caducee.documents.cda.n1 import build_n1
-from caducee.documents.cda.vsm import build_vsm
 from tests.documents.cda_records import SPECIAL, TEST_INS, TEST_INS_OID, build_summary, qualify
 
 pytestmark = pytest.mark.django_db

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from caducee.core.oids import INS_OIDS, OID_PS_NATIONAL_ID, OID_STRUCTURE_ID
-from caducee.dmp import codes
-from caducee.dmp.codes import XdsCode
+from caducee.documents import xds_codes as codes
 from caducee.documents.render import pdf_of_root
 from caducee.documents.validation import parse_untrusted
+from caducee.documents.xds_codes import XdsCode
 
 NS_XDSB = "urn:ihe:iti:xds-b:2007"
 NS_LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
