@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 from django.test import Client
@@ -60,12 +61,27 @@ def test_one_step_of_drift_either_way_and_no_more() -> None:
 def test_secret_and_provisioning_uri() -> None:
     secret = totp.new_secret()
     assert len(secret) == 32 and len(totp.secret_bytes(secret)) == 20
-    uri = totp.provisioning_uri("JBSWY3DPEHPK3PXP", account="dr.martin", issuer="Caducée")
-    assert uri == (
-        "otpauth://totp/Caduc%C3%A9e:dr.martin?secret=JBSWY3DPEHPK3PXP&issuer=Caduc%C3%A9e&algorithm=SHA1"
-        "&digits=6&period=30"
-    )
+    seed = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of the RFC 6238 SHA-1 seed
+    uri = totp.provisioning_uri(seed, account="dr.martin", issuer="Caducée")
+    parts = urlsplit(uri)
+    # Key Uri Format: otpauth://totp/ISSUER:ACCOUNT?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30
+    assert (parts.scheme, parts.netloc, unquote(parts.path)) == ("otpauth", "totp", "/Caducée:dr.martin")
+    assert dict(parse_qsl(parts.query)) == {
+        "secret": seed,
+        "issuer": "Caducée",
+        "algorithm": "SHA1",
+        "digits": "6",
+        "period": "30",
+    }
     assert totp.qr_data_uri(uri).startswith("data:image/svg+xml")
+
+
+def test_only_six_ascii_digits_are_codes() -> None:
+    secret = totp.new_secret()
+    code = totp.totp(totp.secret_bytes(secret), T0)
+    assert totp.matching_step(secret, f" {code[:3]} {code[3:]} ", unix_time=T0) == totp.time_step(T0)
+    arabic_indic = code.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert totp.matching_step(secret, arabic_indic, unix_time=T0) is None
 
 
 # --- enrolment and login ---------------------------------------------------------------------------------------

@@ -5,21 +5,24 @@ one step of clock drift accepted either way; a time step is accepted once (`User
 seen over a shoulder cannot be replayed. The secret is sealed at rest (`core.crypto`) and shown only while
 enrolling. Failed codes count toward the password lockout (SC.SSI/IE.36, IAM.92: blocking after 5 failures).
 SC.SSI/IE.35: the user, or an administrator, can switch the device off when it is lost or stolen.
+The HOTP/TOTP arithmetic, the constant-time comparison and the otpauth:// URI are `cryptography`'s (PyCA's
+`hazmat.primitives.twofactor`, already a dependency); this module keeps the policy: the drift window, the
+replay guard, the sealed secret, the lockout and the traces.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets
-import struct
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import segno
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.twofactor import InvalidToken
+from cryptography.hazmat.primitives.twofactor.hotp import HOTP
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -34,6 +37,8 @@ from caducee.core.models import AuditEvent
 
 STEP_SECONDS = 30
 DIGITS = 6
+# HMAC-SHA-1: RFC 6238's default and the one every authenticator app reads (SHA-1 collisions do not weaken HMAC).
+DIGEST = "sha1"
 DRIFT_STEPS = 1  # RFC 6238 §5.2: accept the previous and next step for clock drift
 SECRET_BYTES = 20  # RFC 4226 §4 R6: 160 bits, the length of an HMAC-SHA-1 key
 
@@ -45,12 +50,16 @@ class TotpError(Exception):
 # --- RFC 4226 / RFC 6238 -------------------------------------------------------------------------------------
 
 
-def hotp(key: bytes, counter: int, *, digits: int = DIGITS, digest: str = "sha1") -> str:
+_DIGESTS: dict[str, type[hashes.SHA1 | hashes.SHA256 | hashes.SHA512]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha512": hashes.SHA512,
+}
+
+
+def hotp(key: bytes, counter: int, *, digits: int = DIGITS, digest: str = DIGEST) -> str:
     """RFC 4226 §5.3: HMAC of the 8-byte counter, dynamic truncation, modulo 10^digits."""
-    mac = hmac.new(key, struct.pack(">Q", counter), getattr(hashlib, digest)).digest()
-    offset = mac[-1] & 0x0F
-    binary = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(binary % 10**digits).zfill(digits)
+    return HOTP(key, digits, _DIGESTS[digest]()).generate(counter).decode("ascii")
 
 
 def clock() -> float:
@@ -63,8 +72,9 @@ def time_step(unix_time: float, *, step: int = STEP_SECONDS) -> int:
     return int(unix_time // step)
 
 
-def totp(key: bytes, unix_time: float, *, digits: int = DIGITS, digest: str = "sha1", step: int = STEP_SECONDS) -> str:
-    return hotp(key, time_step(unix_time, step=step), digits=digits, digest=digest)
+def totp(key: bytes, unix_time: float, *, digits: int = DIGITS, digest: str = DIGEST, step: int = STEP_SECONDS) -> str:
+    """RFC 6238 §4: the HOTP of the time step."""
+    return TOTP(key, digits, _DIGESTS[digest](), step).generate(unix_time).decode("ascii")
 
 
 def new_secret() -> str:
@@ -80,24 +90,25 @@ def secret_bytes(secret: str) -> bytes:
 def matching_step(secret: str, code: str, *, unix_time: float | None = None) -> int | None:
     """The time step (now ± DRIFT_STEPS) whose code is `code`, compared in constant time; None if none."""
     code = "".join(code.split())
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
-    key = secret_bytes(secret)
+    generator = HOTP(secret_bytes(secret), DIGITS, _DIGESTS[DIGEST]())
     now = time_step(clock() if unix_time is None else unix_time)
     found = None
-    for candidate in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
-        if hmac.compare_digest(hotp(key, candidate), code):
-            found = candidate
+    for candidate in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):  # every step checked: no early exit
+        try:
+            generator.verify(code.encode("ascii"), candidate)
+        except InvalidToken:
+            continue
+        found = candidate
     return found
 
 
 def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
-    """The otpauth:// URI of the Key Uri Format read by authenticator apps (label `issuer:account`)."""
-    label = quote(f"{issuer}:{account}", safe=":@")
-    query = urlencode(
-        {"secret": secret, "issuer": issuer, "algorithm": "SHA1", "digits": DIGITS, "period": STEP_SECONDS}
-    )
-    return f"otpauth://totp/{label}?{query}"
+    """The otpauth:// URI of the Key Uri Format read by authenticator apps (label `issuer:account`, the secret,
+    SHA1, 6 digits, 30-second period)."""
+    generator = TOTP(secret_bytes(secret), DIGITS, _DIGESTS[DIGEST](), STEP_SECONDS)
+    return generator.get_provisioning_uri(account, issuer)
 
 
 def qr_data_uri(uri: str) -> str:

@@ -1,6 +1,8 @@
 """Access tokens of the sandbox operator: JWT RS256, standing for Pro Santé Connect's until issue 6 (SC.MSS/CONF.07).
 
-The signing key is the sandbox's own (an RSA key created once next to the operator's database, 0600);
+Signing, verifying and the time claims are joserfc's (JWS/JWT, RFC 7515/7519); this module holds the operator's
+policy. The signing key is the sandbox's own (an RSA key created once next to the operator's database, 0600,
+`sandbox/signing.py`);
 a token carries `iss`, `sub`, `mailbox`, `iat`, `exp` (and a `jti`). XOAUTH2 is accepted only when the
 signature verifies with that key, the token has not expired and its `mailbox` claim is the SASL `user=`.
 `iss` (the web URL) is not compared: the key survives a restart of the operator on other ports, and so do
@@ -14,11 +16,7 @@ PSC's JWKS (chosen by `kid`, reloaded once when the kid is unknown: PSC rotated 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
-import os
 import secrets
 import ssl
 import threading
@@ -28,14 +26,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jws
 from joserfc import jwt as jose_jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.errors import (
+    BadSignatureError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    JoseError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import KeySet, RSAKey
 
 from caducee.sandbox.mss.addresses import normalize
+from caducee.sandbox.signing import ALGORITHM, jose_key, load_or_create_key
 
 TOKEN_LIFETIME = 120  # seconds, as announced in the token answer's expires_in
 MAX_TOKEN_LENGTH = 8192
@@ -50,57 +55,61 @@ class TokenRejected(Exception):
         self.reason = reason
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+def sign_jwt(claims: dict[str, Any], key: rsa.RSAPrivateKey | RSAKey, *, kid: str = "") -> str:
+    """A compact JWS (RS256) of `claims`, `kid` in its header when given."""
+    header = {"alg": ALGORITHM, "typ": "JWT", **({"kid": kid} if kid else {})}
+    signing_key = key if isinstance(key, RSAKey) else RSAKey.import_key(key)
+    return jose_jwt.encode(header, claims, signing_key, algorithms=[ALGORITHM])
 
 
-def _unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def _header(token: str, *, name: str) -> dict[str, Any]:
+    """The JOSE header of a compact JWS, unverified (to check its alg and pick its key)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise TokenRejected(f"jeton{name} mal formé (JWS compact attendu)")
+    try:
+        header = jws.extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, UnicodeError) as exc:
+        raise TokenRejected(f"jeton{name} illisible") from exc
+    if header.get("alg") != ALGORITHM:
+        raise TokenRejected("algorithme de signature refusé (RS256 attendu)")
+    return header
 
 
-def load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
-    """The operator's signing key, created 0600 on first use."""
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{path.name} : clé RSA attendue")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    tmp.replace(path)  # two processes starting at once: one key wins, both read it back
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    assert isinstance(loaded, rsa.RSAPrivateKey)
-    return loaded
+def _decode(token: str, key: RSAKey | KeySet, *, name: str) -> dict[str, Any]:
+    """The claims of a JWS whose RS256 signature verifies with `key`."""
+    try:
+        return dict(jose_jwt.decode(token, key, algorithms=[ALGORITHM]).claims)
+    except UnsupportedAlgorithmError as exc:
+        raise TokenRejected("algorithme de signature refusé (RS256 attendu)") from exc
+    except BadSignatureError as exc:
+        raise TokenRejected(f"signature du jeton{name} invalide") from exc
+    except (JoseError, ValueError, TypeError, UnicodeError) as exc:
+        raise TokenRejected(f"jeton{name} illisible") from exc
 
 
-def sign_jwt(claims: dict[str, Any], key: rsa.RSAPrivateKey, *, kid: str = "") -> str:
-    header = {"alg": "RS256", "typ": "JWT", **({"kid": kid} if kid else {})}
-    signing_input = (
-        _b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64url(json.dumps(claims, separators=(",", ":")).encode())
-    )
-    signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return signing_input + "." + _b64url(signature)
+def _check_times(claims: dict[str, Any], *, now: float | None, name: str) -> None:
+    """`exp` present and not passed, `iat` not in the future, CLOCK_SKEW seconds of tolerance (RFC 7519 §4.1)."""
+    current = int(time.time() if now is None else now)
+    registry = jose_jwt.JWTClaimsRegistry(now=current, leeway=CLOCK_SKEW, exp={"essential": True})
+    try:
+        registry.validate(claims)
+    except (ExpiredTokenError, MissingClaimError) as exc:
+        raise TokenRejected(f"jeton{name} expiré") from exc
+    except InvalidClaimError as exc:
+        if exc.claim == "exp":
+            raise TokenRejected(f"jeton{name} expiré") from exc
+        if exc.claim == "iat":
+            raise TokenRejected(f"jeton{name} émis dans le futur") from exc
+        raise TokenRejected(f"jeton{name} illisible ({exc.claim})") from exc
 
 
 class TokenIssuer:
-    """Issues and verifies the operator's tokens."""
+    """Issues and verifies the operator's tokens (joserfc, RS256)."""
 
     def __init__(self, key_path: Path, issuer: str = "") -> None:
-        self.key = load_or_create_key(key_path)
+        self.key = jose_key(load_or_create_key(key_path))
         self.issuer = issuer
-        public = self.key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.kid = hashlib.sha256(public).hexdigest()[:16]
+        self.kid = str(self.key.kid)
 
     def issue(self, mailbox: str, *, lifetime: int = TOKEN_LIFETIME, now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
@@ -118,32 +127,9 @@ class TokenIssuer:
         """The claims of a valid token for `mailbox`; TokenRejected otherwise."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("jeton absent ou trop long")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise TokenRejected("jeton mal formé (JWS compact attendu)")
-        try:
-            header = json.loads(_unb64url(parts[0]))
-            claims = json.loads(_unb64url(parts[1]))
-            signature = _unb64url(parts[2])
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise TokenRejected("jeton illisible") from exc
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            raise TokenRejected("jeton illisible")
-        if header.get("alg") != "RS256":
-            raise TokenRejected("algorithme de signature refusé (RS256 attendu)")
-        try:
-            self.key.public_key().verify(
-                signature, f"{parts[0]}.{parts[1]}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256()
-            )
-        except (InvalidSignature, UnicodeEncodeError) as exc:
-            raise TokenRejected("signature du jeton invalide") from exc
-        current = time.time() if now is None else now
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW < current:
-            raise TokenRejected("jeton expiré")
-        iat = claims.get("iat")
-        if isinstance(iat, int | float) and not isinstance(iat, bool) and iat - CLOCK_SKEW > current:
-            raise TokenRejected("jeton émis dans le futur")
+        _header(token, name="")
+        claims = _decode(token, self.key, name="")
+        _check_times(claims, now=now, name="")
         claimed = claims.get("mailbox")
         if not isinstance(claimed, str) or normalize(claimed) != normalize(mailbox):
             raise TokenRejected("le jeton n'est pas celui de cette boîte aux lettres")
@@ -152,12 +138,11 @@ class TokenIssuer:
 
 def unverified_claims(token: str) -> dict[str, Any]:
     """The payload of a compact JWS without any check (to route it to the right verifier); {} when unreadable."""
-    parts = token.split(".") if token and len(token) <= MAX_TOKEN_LENGTH else []
-    if len(parts) != 3:
+    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         return {}
     try:
-        claims = json.loads(_unb64url(parts[1]))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        claims = json.loads(jws.extract_compact(token.encode("ascii")).payload or b"")
+    except (JoseError, ValueError, UnicodeError):
         return {}
     return claims if isinstance(claims, dict) else {}
 
@@ -219,33 +204,14 @@ class PscTokenVerifier:
 
     def verify(self, token: str, *, now: float | None = None) -> dict[str, Any]:
         """The claims of a valid PSC access token; TokenRejected otherwise (reasons name PSC)."""
-        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise TokenRejected("jeton PSC mal formé (JWS compact attendu)")
-        try:
-            header = json.loads(_unb64url(token.split(".")[0]))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-            raise TokenRejected("jeton PSC illisible") from exc
-        if not isinstance(header, dict) or header.get("alg") != "RS256":
-            raise TokenRejected("algorithme de signature refusé (RS256 attendu)")
-        kid = str(header.get("kid", ""))
+        kid = str(_header(token, name=" PSC").get("kid", ""))
         keys = self._key_set(kid)
         if kid not in {k.kid for k in keys.keys}:
             raise TokenRejected("clé de signature inconnue de Pro Santé Connect (kid)")
-        try:
-            claims = dict(jose_jwt.decode(token, keys, algorithms=["RS256"]).claims)
-        except JoseError as exc:
-            raise TokenRejected("signature du jeton PSC invalide") from exc
-        except (ValueError, TypeError) as exc:
-            raise TokenRejected("jeton PSC illisible") from exc
+        claims = _decode(token, keys, name=" PSC")
         if claims.get("iss") != self.issuer:
             raise TokenRejected("jeton d'un autre émetteur que Pro Santé Connect")
-        current = time.time() if now is None else now
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp + CLOCK_SKEW < current:
-            raise TokenRejected("jeton PSC expiré")
-        iat = claims.get("iat")
-        if isinstance(iat, int | float) and not isinstance(iat, bool) and iat - CLOCK_SKEW > current:
-            raise TokenRejected("jeton PSC émis dans le futur")
+        _check_times(claims, now=now, name=" PSC")
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if self.audience not in audiences:

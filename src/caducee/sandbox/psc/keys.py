@@ -1,6 +1,6 @@
 """The PSC sandbox's signing keys: RSA 2048, RS256, published as a JWKS with a `kid` per key.
 
-The current key lives 0600 at `keys_path` (created by the MSS operator's `load_or_create_key`), so tokens
+The current key lives 0600 at `keys_path` (created by `sandbox/signing.py`'s `load_or_create_key`), so tokens
 signed before a restart still verify after it. `rotate()` makes a new key the signing one (written to
 `keys_path` in place of the old) while the old public key stays in the JWKS until dropped: a client that cached
 the JWKS must reload it when it meets an unknown `kid` (what keycloak-prosanteconnect does, notes/psc §1.6).
@@ -17,9 +17,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
-from caducee.sandbox.mss.tokens import load_or_create_key
-
-ALGORITHM = "RS256"
+from caducee.sandbox.signing import ALGORITHM, jose_key, load_or_create_key
 
 
 class TokenInvalid(Exception):
@@ -30,19 +28,13 @@ class TokenInvalid(Exception):
         self.reason = reason
 
 
-def _jose_key(private: Any) -> RSAKey:
-    key = RSAKey.import_key(private)
-    kid = key.thumbprint()
-    return RSAKey.import_key(private, {"kid": kid, "use": "sig", "alg": ALGORITHM})
-
-
 class KeyRing:
     """The signing key and the keys still published (newest first); thread-safe."""
 
     def __init__(self, keys_path: Path) -> None:
         self.path = Path(keys_path)
         self._lock = threading.Lock()
-        self._current = _jose_key(load_or_create_key(self.path))
+        self._current = jose_key(load_or_create_key(self.path))
         self._published: list[RSAKey] = [self._current]
 
     @property
@@ -60,7 +52,7 @@ class KeyRing:
             previous = self.path.with_name(self.path.name + ".old")
             self.path.replace(previous)
             try:
-                fresh = _jose_key(load_or_create_key(self.path))  # a new 0600 key at the same place
+                fresh = jose_key(load_or_create_key(self.path))  # a new 0600 key at the same place
             finally:
                 previous.unlink(missing_ok=True)
             self._current = fresh
