@@ -26,7 +26,7 @@ from caducee.dmp.api import (
 from caducee.dmp.client import DmpClient, dmp_client
 from caducee.dmp.endpoint import sandbox_endpoint
 from caducee.sandbox.dmp.server import DmpSandbox
-from caducee.sandbox.dmp.testing import DR_BERNARD, DR_MARTIN, Professional, ins, sample_entry, submission
+from tests.sandbox.dmp_client import DR_BERNARD, DR_MARTIN, Professional, ins, sample_entry, submission
 from tests.sandbox.fixtures import dmp_sandbox, dmp_state  # noqa: F401
 
 OPEN = "101063417209334"  # open DMP (tests/sandbox/test_dmp_sandbox.py personas)

@@ -16,7 +16,7 @@ from caducee.documents.cda.vsm import build_vsm
 from caducee.documents.xds import xds_metadata
 from caducee.mss.xdm import METADATA, SUBSET, build_xdm
 from caducee.record.selectors import record_summary
-from caducee.sandbox.dmp.testing import sample_entry, submission
+from tests.sandbox.dmp_client import sample_entry, submission
 
 # An outside practice's document OID (the sender's, never ours).
 SENDER_ROOT = "1.2.250.1.999.77.1"

@@ -11,7 +11,7 @@ from lxml import etree
 from caducee.dmp import registry
 from caducee.documents.xds import NS_RIM, xds_metadata
 from caducee.mss.xdm import METADATA, SUBSET, XdmError, build_xdm, read_xdm
-from caducee.sandbox.dmp.testing import sample_entry, submission
+from tests.sandbox.dmp_client import sample_entry, submission
 
 MATRICULE = "101063417209334"
 

@@ -15,8 +15,8 @@ from caducee.core.oids import OID_INS_NIR
 from caducee.dmp import hl7v3
 from caducee.sandbox.dmp.checks import NS_WSSE
 from caducee.sandbox.dmp.server import ACTION_TD02, BASE_PATH
-from caducee.sandbox.dmp.testing import DR_BERNARD, DR_MARTIN, Professional, SandboxClient, ins
 from caducee.sandbox.pki import ensure_pki
+from tests.sandbox.dmp_client import DR_BERNARD, DR_MARTIN, Professional, SandboxClient, ins
 from tests.sandbox.fixtures import dmp_state
 
 OPEN = "101063417209334"  # D'ARTAGNAN DE L'HERAULT: open DMP
@@ -190,7 +190,8 @@ def test_td02_open_dmp_without_authorization_then_td03(client):
 
 
 def test_td02_expired_authorization(dmp_sandbox, client):
-    dmp_sandbox.store.set_authorization(ins(OPEN), DR_MARTIN.national_id, dt.date.today() - dt.timedelta(days=1))
+    yesterday = dmp_sandbox.server.service.today() - dt.timedelta(days=1)  # the sandbox's day (UTC), not the local one
+    dmp_sandbox.store.set_authorization(ins(OPEN), DR_MARTIN.national_id, yesterday)
     assert status(client, OPEN).authorization == "EXPIREE"
 
 

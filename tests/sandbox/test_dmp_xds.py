@@ -19,7 +19,7 @@ from caducee.documents.xds import NS_LCM, NS_RIM, XdsAuthor
 from caducee.documents.xds_codes import XdsCode
 from caducee.sandbox.dmp import demo
 from caducee.sandbox.dmp.service import DUPLICATE_SLOT
-from caducee.sandbox.dmp.testing import (
+from tests.sandbox.dmp_client import (
     DR_BERNARD,
     DR_MARTIN,
     Professional,

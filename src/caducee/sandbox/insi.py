@@ -21,6 +21,7 @@ import re
 import ssl
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -39,7 +40,6 @@ from caducee.core.oids import (
     NS_SOAP12,
     NS_WSA,
 )
-from caducee.core.text import normalize_trait
 from caducee.sandbox.tls import (
     MutualTlsServer,
     SandboxRequestHandler,
@@ -312,8 +312,18 @@ def load_personas(path: Path = PERSONAS_FILE) -> list[dict[str, Any]]:
     return list(json.loads(Path(path).read_text(encoding="utf-8"))["personas"])
 
 
+# The service compares traits regardless of case, diacritics, ligatures and apostrophe look-alikes: the sandbox's own
+# folding (not the product's `core.text`, so a normalisation mistake in the client is not mirrored here).
+_FOLD = str.maketrans(
+    {"Æ": "AE", "æ": "AE", "Œ": "OE", "œ": "OE", "ß": "SS", "’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"}
+)
+
+
 def _norm(value: str) -> str:
-    return normalize_trait(value or "")
+    """Upper case, without diacritics, single spaces: the form of the personas' traits."""
+    decomposed = unicodedata.normalize("NFKD", (value or "").translate(_FOLD))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper()
+    return " ".join(bare.split())
 
 
 def behaviour_persona(personas: list[dict[str, Any]], birth_name: str) -> dict[str, Any] | None:

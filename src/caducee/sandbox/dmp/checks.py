@@ -21,13 +21,27 @@ from lxml import etree
 from signxml import XMLVerifier
 from signxml.exceptions import InvalidInput, InvalidSignature
 
-from caducee.dmp import vihf
+NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"  # WSS 1.0
+NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"  # SAML core §2
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"  # XML-DSig
+_S = f"{{{NS_SAML}}}"
 
-NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-_S = f"{{{vihf.NS_SAML}}}"
+# The sandbox's own reading of [MAP] (mapping.md §"Mapping VIHF pour le DMP") and of the real DMP request
+# (examples/dmp_ProvideAndRegister_trimmed_from_DRIM-M_DATA.xml): attribute names, as the DMP expects them.
+A_VERSION = "VIHF_Version"
+A_SECTOR = "Secteur_Activite"
+A_SUBJECT_ID = "urn:oasis:names:tc:xspa:1.0:subject:subject-id"
+A_STRUCTURE = "Identifiant_Structure"
+A_RESOURCE_ID = "urn:oasis:names:tc:xacml:2.0:resource:resource-id"
+A_AUTH_MODE = "Authentification_Mode"
+A_ROLE = "urn:oasis:names:tc:xacml:2.0:subject:role"
+A_CONFIDENTIALITY = "urn:oasis:names:tc:xspa:1.0:resource:patient:hl7:confidentiality-code"  # [MAP] only
+AUTH_MODES = ("INDIRECTE", "INDIRECTE_RENFORCEE", "DIRECTE")  # [MAP] INDIRECTE; notes §1.6 the two others
+OID_SECTOR = "1.2.250.1.71.4.2.4"  # JDV_J61 secteur d'activité, `SAxx^OID` in the example request
+OID_PROFESSION = "1.2.250.1.71.1.2.7"  # TRE_G15 profession: the first Role of the example request
 ACCEPTED_VERSIONS = ("4.0", "3.0")  # [MAP] 4.0; DRIMbox (notes §1.6) still sends 3.0
 CLOCK_SKEW = dt.timedelta(seconds=60)
-REQUIRED = (vihf.A_VERSION, vihf.A_AUTH_MODE, vihf.A_STRUCTURE, vihf.A_SECTOR, vihf.A_ROLE, vihf.A_SUBJECT_ID)
+REQUIRED = (A_VERSION, A_AUTH_MODE, A_STRUCTURE, A_SECTOR, A_ROLE, A_SUBJECT_ID)
 
 
 class VihfRejected(Exception):
@@ -117,7 +131,7 @@ def verify_vihf(header: etree._Element, *, ca_file: str, now: dt.datetime | None
     if len(assertions) != 1:
         raise _invalid("Jeton VIHF (saml2:Assertion) absent de wsse:Security.")
     assertion = assertions[0]
-    if assertion.find(f"{{{vihf.NS_DS}}}Signature") is None:
+    if assertion.find(f"{{{NS_DS}}}Signature") is None:
         raise _invalid("Jeton VIHF non signé.")
     signed = _verified_assertion(assertion, ca_file)
 
@@ -152,35 +166,35 @@ def verify_vihf(header: etree._Element, *, ca_file: str, now: dt.datetime | None
             for coded in value:
                 if not isinstance(coded.tag, str):
                     continue
-                if name == vihf.A_ROLE:
+                if name == A_ROLE:
                     roles.append(f"{coded.get('code', '')}^{coded.get('codeSystem', '')}")
                     attributes.setdefault(name, []).append(coded.get("code", ""))
-                elif name == vihf.A_CONFIDENTIALITY:
+                elif name == A_CONFIDENTIALITY:
                     secret = coded.get("code") in ("R", "V")
                 else:
                     attributes.setdefault(name, []).append(coded.get("code", ""))
     for required in REQUIRED:
         if not attributes.get(required):
             raise _failed(f"VIHF : attribut {required} absent ou vide.")
-    version = attributes[vihf.A_VERSION][0]
+    version = attributes[A_VERSION][0]
     if version not in ACCEPTED_VERSIONS:
         raise _failed(f"VIHF : VIHF_Version {version} non prise en charge (4.0 attendue).")
-    auth_mode = attributes[vihf.A_AUTH_MODE][0]
-    if auth_mode not in vihf.AUTH_MODES:
+    auth_mode = attributes[A_AUTH_MODE][0]
+    if auth_mode not in AUTH_MODES:
         raise _failed(f"VIHF : mode d'authentification {auth_mode} inconnu.")
-    sector = attributes[vihf.A_SECTOR][0]
-    if not sector.startswith("SA") or (("^" in sector) and not sector.endswith(f"^{vihf.OID_SECTOR}")):
+    sector = attributes[A_SECTOR][0]
+    if not sector.startswith("SA") or (("^" in sector) and not sector.endswith(f"^{OID_SECTOR}")):
         raise _failed(f"VIHF : secteur d'activité {sector} hors JDV_J61.")
-    if not roles or not roles[0].endswith(f"^{vihf.OID_PROFESSION}"):
+    if not roles or not roles[0].endswith(f"^{OID_PROFESSION}"):
         raise _failed("VIHF : le premier rôle doit être la profession (TRE_G15).")
     if not (name_id[0] in "0123456789" and len(name_id) >= 9):
         raise _failed(f"VIHF : identifiant national du professionnel {name_id} invalide.")
-    resource = attributes.get(vihf.A_RESOURCE_ID) or []
+    resource = attributes.get(A_RESOURCE_ID) or []
     return VihfClaims(
         national_id=name_id,
-        name=attributes[vihf.A_SUBJECT_ID][0],
+        name=attributes[A_SUBJECT_ID][0],
         auth_mode=auth_mode,
-        structure_id=attributes[vihf.A_STRUCTURE][0],
+        structure_id=attributes[A_STRUCTURE][0],
         sector=sector.split("^")[0],
         roles=tuple(roles),
         resource_id=resource[0] if resource else None,

@@ -3,7 +3,9 @@
 For three INSi personas with a test INS (D'ARTAGNAN DE L'HERAULT, PAT-TROIS, DUBOIS-MOREAU): a hospital discharge
 letter (LOINC 34133-9, from a CHU) and a lab report (LOINC 11502-2, from a laboratory), CDA R2 N1 documents with an
 embedded PDF (IHE XDS-SD, templateId 1.3.6.1.4.1.19376.1.2.20), dated in the last months. All fictitious.
-Registered straight into the store (no HTTP, no lot signature): generation stays well under a second.
+Registered straight into the store (no HTTP, no lot signature): generation stays well under a second. Their ebRIM
+metadata (ITI TF-3 §4.2.3, the DMP's codes of mapping.md §"Mapping XDS") are written here, by the sandbox, as another
+sending system (a hospital, a laboratory) would have submitted them: nothing is borrowed from the product.
 """
 
 from __future__ import annotations
@@ -12,20 +14,33 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from fpdf import FPDF
+from lxml import etree
 
 from caducee.core.oids import OID_INS_NIR_TEST, OID_PS_NATIONAL_ID, OID_STRUCTURE_ID
-from caducee.documents import xds_codes as codes
-from caducee.documents.xds import SubmissionInfo, XdsAuthor, XdsDocumentEntry, ins_cx, provide_and_register_request
-from caducee.documents.xds_codes import XdsCode
+from caducee.sandbox.dmp import registry as rim
 from caducee.sandbox.dmp.patients import state_of
-from caducee.sandbox.dmp.registry import NS_LCM, R, registry_form
+from caducee.sandbox.dmp.registry import R, registry_form
 from caducee.sandbox.dmp.service import DmpService
 from caducee.sandbox.dmp.store import NewSubmissionSet
 
+
+class Code(NamedTuple):
+    code: str
+    scheme: str
+    display: str
+
+
 LOINC = "2.16.840.1.113883.6.1"
+CLASS_REPORT = Code("10", rim.CLASS_SYSTEM, "Compte rendu")  # JDV_J57 (TRE_A03)
+FORMAT_N1_PDF = Code(
+    "urn:ihe:iti:xds-sd:pdf:2008", "1.3.6.1.4.1.19376.1.2.3", "Document à corps non structuré en Pdf/A-1"
+)
+NORMAL = Code("N", rim.HL7_CONFIDENTIALITY, "Normal")  # JDV_J58
+CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")  # JDV_J59, as in the DRIMbox example
 DEMO_PATIENTS = (
     ("101063417209334", "D'ARTAGNAN DE L'HERAULT", "Pierre-Alain", "M", "20010617"),
     ("279035121518989", "PAT-TROIS", "Dominique", "F", "19790328"),
@@ -35,7 +50,7 @@ SOURCE_ID = "1.2.250.1.213.4.1.9.1"  # the sandbox's own fictitious sending syst
 
 
 class _Origin:
-    def __init__(self, person: str, institution: str, name: str, facility: XdsCode, setting: XdsCode) -> None:
+    def __init__(self, person: str, institution: str, name: str, facility: Code, setting: Code) -> None:
         self.person, self.institution, self.name, self.facility, self.setting = (
             person,
             institution,
@@ -49,15 +64,15 @@ CHU = _Origin(
     f"810001234567^LAMBERT^Hélène^^^^^^&{OID_PS_NATIONAL_ID}&ISO^D^^^IDNPS",
     f"CHU DE DEMONSTRATION^^^^^&{OID_STRUCTURE_ID}&ISO^IDNST^^^1330000999",
     "CHU de démonstration — service de cardiologie",
-    XdsCode("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
-    XdsCode("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
+    Code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
+    Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
 )
 LABO = _Origin(
     f"810007654321^ROUX^Nicolas^^^^^^&{OID_PS_NATIONAL_ID}&ISO^D^^^IDNPS",
     f"LABORATOIRE BIOLOGIE DEMO^^^^^&{OID_STRUCTURE_ID}&ISO^IDNST^^^3123456780001",
     "Laboratoire de biologie médicale de démonstration",
-    XdsCode("SA29", "1.2.250.1.71.4.2.4", "Laboratoire d'analyses et de biologie médicale"),
-    XdsCode("AMBULATOIRE", "1.2.250.1.213.1.1.4.9", "Ambulatoire"),
+    Code("SA29", "1.2.250.1.71.4.2.4", "Laboratoire d'analyses et de biologie médicale"),
+    Code("AMBULATOIRE", "1.2.250.1.213.1.1.4.9", "Ambulatoire"),
 )
 
 
@@ -99,37 +114,93 @@ def _cda(unique_root: str, title: str, type_code: str, when: str, patient: tuple
 """.encode()
 
 
-def _entry(
-    entry_id: str, patient: tuple[str, ...], origin: _Origin, type_code: XdsCode, when: dt.datetime, lines: list[str]
-) -> XdsDocumentEntry:
+def _rim(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
+    return etree.SubElement(parent, R + tag, attrs)
+
+
+def _slot(parent: etree._Element, name: str, *values: str) -> None:
+    value_list = _rim(_rim(parent, "Slot", name=name), "ValueList")
+    for value in values:
+        _rim(value_list, "Value").text = value
+
+
+def _name(parent: etree._Element, value: str) -> None:
+    _rim(_rim(parent, "Name"), "LocalizedString", value=value, charset="UTF-8").set(
+        "{http://www.w3.org/XML/1998/namespace}lang", "fr-FR"
+    )
+
+
+def _classification(parent: etree._Element, scheme: str, code: Code, ident: str) -> None:
+    node = _rim(parent, "Classification", id=ident, classificationScheme=scheme, classifiedObject=parent.get("id", ""))
+    node.set("nodeRepresentation", code.code)
+    _slot(node, "codingScheme", code.scheme)
+    _name(node, code.display)
+
+
+def _author(parent: etree._Element, scheme: str, origin: _Origin, ident: str) -> None:
+    node = _rim(parent, "Classification", id=ident, classificationScheme=scheme, classifiedObject=parent.get("id", ""))
+    node.set("nodeRepresentation", "")
+    _slot(node, "authorPerson", origin.person)
+    _slot(node, "authorInstitution", origin.institution)
+
+
+def _external_id(parent: etree._Element, scheme: str, value: str, label: str, ident: str) -> None:
+    node = _rim(
+        parent, "ExternalIdentifier", id=ident, registryObject=parent.get("id", ""), identificationScheme=scheme
+    )
+    node.set("value", value)
+    _name(node, label)
+
+
+def _document_entry(
+    patient: tuple[str, ...], origin: _Origin, type_code: Code, when: dt.datetime, lines: list[str]
+) -> tuple[etree._Element, bytes]:
+    """(ExtrinsicObject as submitted by `origin`, the CDA N1 it describes)."""
     matricule, family, given, sex, birth = patient
     unique_root = f"2.25.{uuid.uuid4().int}"
     stamp = when.strftime("%Y%m%d%H%M%S")
     pdf = _pdf(type_code.display, [f"Patient : {given} {family}", *lines, origin.name])
     cda = _cda(unique_root, type_code.display, type_code.code, stamp + "+0000", patient, pdf)
-    return XdsDocumentEntry(
-        entry_id=entry_id,
-        unique_id=unique_root,
-        patient_id=ins_cx(matricule, OID_INS_NIR_TEST),
-        source_patient_id=ins_cx(matricule, OID_INS_NIR_TEST, "PI"),
-        source_patient_info=(f"PID-5|{family}^{given}^^^^^L", f"PID-7|{birth}", f"PID-8|{sex}"),
-        title=type_code.display,
-        class_code=codes.CLASS_REPORT,
-        type_code=type_code,
-        format_code=codes.FORMAT_N1_PDF,
-        confidentiality=(XdsCode("N", codes.HL7_CONFIDENTIALITY, "Normal"),),
-        facility_type=origin.facility,
-        practice_setting=origin.setting,
-        author=XdsAuthor(person=origin.person, institution=origin.institution),
-        legal_authenticator=origin.person,
-        creation_time=stamp,
-        service_start_time=stamp,
-        service_stop_time="",
-        language_code="fr-FR",
-        hash=hashlib.sha1(cda).hexdigest(),  # noqa: S324 - XDS hash is SHA-1
-        size=len(cda),
-        content=cda,
+    ins = f"{matricule}^^^&{OID_INS_NIR_TEST}&ISO"
+    eo = etree.Element(R + "ExtrinsicObject", nsmap={"rim": rim.NS_RIM}, id="Document01", mimeType="text/xml")
+    eo.set("objectType", rim.DOCUMENT_ENTRY_STABLE)
+    _slot(eo, "creationTime", stamp)
+    _slot(eo, "hash", hashlib.sha1(cda).hexdigest())  # noqa: S324 - XDS hash is SHA-1
+    _slot(eo, "languageCode", "fr-FR")
+    _slot(eo, "legalAuthenticator", origin.person)
+    _slot(eo, "serviceStartTime", stamp)
+    _slot(eo, "size", str(len(cda)))
+    _slot(eo, "sourcePatientId", ins + "^PI")
+    _slot(eo, "sourcePatientInfo", f"PID-5|{family}^{given}^^^^^L", f"PID-7|{birth}", f"PID-8|{sex}")
+    _name(eo, type_code.display)
+    _author(eo, rim.DE_AUTHOR, origin, "cl01")
+    _classification(eo, rim.DE_CLASS_CODE, CLASS_REPORT, "cl02")
+    _classification(eo, rim.DE_CONFIDENTIALITY_CODE, NORMAL, "cl03")
+    _classification(eo, rim.DE_FORMAT_CODE, FORMAT_N1_PDF, "cl04")
+    _classification(eo, rim.DE_FACILITY_TYPE_CODE, origin.facility, "cl05")
+    _classification(eo, rim.DE_PRACTICE_SETTING_CODE, origin.setting, "cl06")
+    _classification(eo, rim.DE_TYPE_CODE, type_code, "cl07")
+    _external_id(eo, rim.DE_PATIENT_ID, ins + "^NH", "XDSDocumentEntry.patientId", "ei01")
+    _external_id(eo, rim.DE_UNIQUE_ID, unique_root, "XDSDocumentEntry.uniqueId", "ei02")
+    return eo, cda
+
+
+def _submission_set(patient_id: str, origin: _Origin, unique_id: str, submitted: str) -> etree._Element:
+    package = etree.Element(R + "RegistryPackage", nsmap={"rim": rim.NS_RIM}, id="SubmissionSet01")
+    _slot(package, "submissionTime", submitted)
+    _author(package, rim.SS_AUTHOR, origin, "cl11")
+    _classification(package, rim.SS_CONTENT_TYPE_CODE, CONTENT_TYPE, "cl12")
+    _rim(
+        package,
+        "Classification",
+        id="cl13",
+        classificationNode=rim.SUBMISSION_SET_NODE,
+        classifiedObject="SubmissionSet01",
     )
+    _external_id(package, rim.SS_UNIQUE_ID, unique_id, "XDSSubmissionSet.uniqueId", "ei11")
+    _external_id(package, rim.SS_SOURCE_ID, SOURCE_ID, "XDSSubmissionSet.sourceId", "ei12")
+    _external_id(package, rim.SS_PATIENT_ID, patient_id, "XDSSubmissionSet.patientId", "ei13")
+    return package
 
 
 def preload(service: DmpService, *, today: dt.date | None = None) -> int:
@@ -144,7 +215,7 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
         for origin, type_code, when, lines in (
             (
                 CHU,
-                XdsCode("34133-9", LOINC, "Compte rendu d'hospitalisation"),
+                Code("34133-9", LOINC, "Compte rendu d'hospitalisation"),
                 discharge_day,
                 [
                     "Hospitalisation de 3 jours pour bilan de palpitations.",
@@ -154,7 +225,7 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
             ),
             (
                 LABO,
-                XdsCode("11502-2", LOINC, "Compte rendu d'examens biologiques"),
+                Code("11502-2", LOINC, "Compte rendu d'examens biologiques"),
                 lab_day,
                 [
                     "Hémoglobine : 13,9 g/dL (12,0 - 16,0)",
@@ -163,27 +234,21 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
                 ],
             ),
         ):
-            entry = _entry("Document01", patient, origin, type_code, when, lines)
-            submission = SubmissionInfo(
-                unique_id=f"2.25.{uuid.uuid4().int}", source_id=SOURCE_ID, submission_time=when + dt.timedelta(hours=2)
-            )
-            request = provide_and_register_request([entry], submission)
-            objects = request.find(f"{{{NS_LCM}}}SubmitObjectsRequest/{R}RegistryObjectList")
-            assert objects is not None
-            package = objects.find(f"{R}RegistryPackage")
-            eo = objects.find(f"{R}ExtrinsicObject")
-            assert package is not None and eo is not None
-            state = state_of(entry.patient_id, service.store.patient_config(patient[0]))
+            eo, cda = _document_entry(patient, origin, type_code, when, lines)
+            state = state_of(f"{patient[0]}^^^&{OID_INS_NIR_TEST}&ISO^NH", service.store.patient_config(patient[0]))
+            unique_id = f"2.25.{uuid.uuid4().int}"
+            submitted = (when + dt.timedelta(hours=2)).strftime("%Y%m%d%H%M%S")
+            package = _submission_set(state.ins, origin, unique_id, submitted)
             ss_uuid = f"urn:uuid:{uuid.uuid4()}"
             new_set = NewSubmissionSet(
                 entry_uuid=ss_uuid,
-                unique_id=submission.unique_id,
+                unique_id=unique_id,
                 patient=state.ins,
-                submission_time=submission.submission_time.strftime("%Y%m%d%H%M%S"),
+                submission_time=submitted,
                 author_national_id=origin.person.split("^")[0],
                 metadata=registry_form(package, ss_uuid, None, {}),
             )
-            new_set.documents.append(service._new_document(eo, entry.content, state, new_set))
+            new_set.documents.append(service._new_document(eo, cda, state, new_set))
             with service.store.write() as db:
                 service.store.insert_submission(db, new_set)
             added += 1

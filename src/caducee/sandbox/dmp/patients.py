@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from caducee.core.oids import INS_OIDS
-from caducee.dmp.api import DmpIdentity
+from caducee.sandbox.dmp.hl7v3 import Traits
 from caducee.sandbox.insi import PERSONAS_FILE
 
 DMP_PATIENTS_FILE = Path(__file__).parent / "data" / "dmp_patients.json"
@@ -34,7 +34,7 @@ class PatientState:
     blocked: tuple[str, ...] = ()  # national ids, or ("*",) for every professional
     medecin_traitant: tuple[str, ...] = ()
     mes_attached: bool = True
-    identity: DmpIdentity = field(default_factory=DmpIdentity)
+    identity: Traits = field(default_factory=Traits)
     behaviour: str = ""  # slow | receiver_fault | http_503 | garbage | drop_connection
     delay_seconds: float = 15.0
 
@@ -109,7 +109,7 @@ def state_of(ins: str, config: dict[str, Any] | None) -> PatientState:
         blocked=("*",) if blocked == "all" else tuple(blocked),
         medecin_traitant=tuple(config.get("medecin_traitant", ())),
         mes_attached=bool(config.get("mes_attached", True)),
-        identity=DmpIdentity(
+        identity=Traits(
             birth_name=traits.get("birth_name", ""),
             used_name=traits.get("used_name", ""),
             given=traits.get("given", ""),

@@ -1,4 +1,19 @@
-"""ebRIM helpers of the sandbox's registry side: reading submitted metadata, storing it in registry form.
+"""The sandbox's own XDS.b / ebXML vocabulary and the ebRIM helpers of its registry side.
+
+Nothing here comes from the product (DESIGN.md « Layout »: the sandbox shares nothing with `caducee.dmp` but OID
+constants, so that a mistake in the client cannot be mirrored here). The identifiers are public facts, written down
+from their sources:
+
+- [ITI-3] IHE ITI TF-3 §4.2.5 "Metadata Object Types / classification and identification schemes" (the UUIDs of the
+  DocumentEntry and SubmissionSet attributes), §4.2.2 (association types), §4.1.12 (version, lid);
+  the same values are in the real DMP request `../shared/reference/dmp_mss/examples/
+  dmp_ProvideAndRegister_trimmed_from_DRIM-M_DATA.xml` (DRIMbox, dev9).
+- [ITI-2a] IHE ITI TF-2a §3.18.4.1.2.3.7 (stored query ids), §3.18.4.1.2.3.5 (quoting of values).
+- [ebRS] OASIS ebRS 3.0 (rs.xsd, lcm.xsd, query.xsd): namespaces, ResponseStatusType, ErrorSeverityType, StatusType.
+- [ITI-57] IHE ITI TF-2b §3.57 (UpdateAvailabilityStatus, PreviousVersion).
+- [DSG] IHE ITI Suppl. Document Digital Signature (signature document classCode, `signs` association).
+- [ANS] the DMP value sets `../shared/reference/dmp_mss/valuesets/JDV_J57/J58/J60` (read at start-up by
+  `ValueSets.load`; the fallback below is used only when the reference kit is absent) and the CI-SIS statuses.
 
 Registry form (ITI TF-3 §4.2.3.2, §4.1.12.3 for lid/VersionInfo): the submitted ExtrinsicObject/RegistryPackage
 with its symbolic id replaced by the assigned entryUUID (and every classifiedObject/registryObject pointing to
@@ -16,23 +31,70 @@ from pathlib import Path
 
 from lxml import etree
 
-from caducee.documents import xds_codes as codes
-
+# --- [ebRS] namespaces ---------------------------------------------------------------------------------------------
 NS_RIM = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 NS_LCM = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 NS_RS = "urn:oasis:names:tc:ebxml-regrep:xsd:rs:3.0"
 NS_QUERY = "urn:oasis:names:tc:ebxml-regrep:xsd:query:3.0"
 NS_XDSB = "urn:ihe:iti:xds-b:2007"
 R = f"{{{NS_RIM}}}"
-SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"  # notes §1.3 "Lot signature"
-SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
+
+# --- [ITI-3] object types, classification nodes and schemes -------------------------------------------------------
+DOCUMENT_ENTRY_STABLE = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"  # XDSDocumentEntry objectType (stable)
+SUBMISSION_SET_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"  # XDSSubmissionSet classificationNode
+DE_AUTHOR = "urn:uuid:93606bcf-9494-43ec-9b4e-a7748d1a838d"
+DE_CLASS_CODE = "urn:uuid:41a5887f-8865-4c09-adf7-e362475b143a"
+DE_CONFIDENTIALITY_CODE = "urn:uuid:f4f85eac-e6cb-4883-b524-f2705394840f"
+DE_EVENT_CODE = "urn:uuid:2c6b8cb7-8b2a-4051-b291-b1ae6a575ef4"
+DE_FORMAT_CODE = "urn:uuid:a09d5840-386c-46f2-b5ad-9c3699a4309d"
+DE_FACILITY_TYPE_CODE = "urn:uuid:f33fb8ac-18af-42cc-ae0e-ed0b0bdb91e1"
+DE_PRACTICE_SETTING_CODE = "urn:uuid:cccf5598-8b07-4b77-a05e-ae952c785ead"
+DE_TYPE_CODE = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
+DE_PATIENT_ID = "urn:uuid:58a6f841-87b3-4a3e-92fd-a8ffeff98427"
+DE_UNIQUE_ID = "urn:uuid:2e82c1f6-a085-4c72-9da3-8640a32e42ab"
+SS_AUTHOR = "urn:uuid:a7058bb9-b4e4-4307-ba5b-e3f0ab85e12d"
+SS_CONTENT_TYPE_CODE = "urn:uuid:aa543740-bdda-424e-8c96-df4873be8500"
+SS_PATIENT_ID = "urn:uuid:6b5aea1a-874d-4603-a4bc-96a0a7b38446"
+SS_SOURCE_ID = "urn:uuid:554ac39e-e3fe-47fe-b233-965d2a147832"
+SS_UNIQUE_ID = "urn:uuid:96fdda7c-d067-4183-912e-bf5ee74998a8"
+
+# --- [ITI-3] [ITI-57] [DSG] association types -----------------------------------------------------------------------
+HAS_MEMBER = "urn:oasis:names:tc:ebxml-regrep:AssociationType:HasMember"
 RPLC = "urn:ihe:iti:2007:AssociationType:RPLC"
+SIGNS = "urn:ihe:iti:2007:AssociationType:signs"
 UPDATE_AVAILABILITY = "urn:ihe:iti:2010:AssociationType:UpdateAvailabilityStatus"
+SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"  # [DSG] classCode of the lot's signature document
+
+# --- [ITI-2a] stored queries -------------------------------------------------------------------------------------
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+FIND_SUBMISSION_SETS = "urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9"
+GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
+GET_DOCUMENTS_AND_ASSOCIATIONS = "urn:uuid:bab9529a-4a10-40b3-a01f-f68a615d247a"
+GET_SUBMISSION_SET_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
+
+# --- [ebRS] statuses; [ANS] the CI-SIS statuses of the DMP ---------------------------------------------------------
 RESPONSE = "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:"
 SUCCESS, FAILURE, PARTIAL = RESPONSE + "Success", RESPONSE + "Failure", RESPONSE + "PartialSuccess"
 SEVERITY_ERROR = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Error"
 SEVERITY_WARNING = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:Warning"
-_SLOT_ORDER_AFTER = (R + "Slot",)
+APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
+DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
+ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
+DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
+
+# --- [ANS] code systems of the DMP value sets (fallback when the reference kit is absent) --------------------------
+CLASS_SYSTEM = "1.2.250.1.213.1.1.4.1"  # JDV_J57 = TRE_A03 classCode
+HL7_CONFIDENTIALITY = "2.16.840.1.113883.5.25"  # JDV_J58: TRE_A08 as carried in XDS
+VISIBILITY_SYSTEM = "1.2.250.1.213.1.1.4.13"  # JDV_J58: TRE_A07 visibility flags
+_FALLBACK_CLASSES = ("10", "11", "42", "52")  # compte rendu, synthèse, prescription, certificat
+_FALLBACK_CONFIDENTIALITY = ("N", "R", "V")
+_FALLBACK_VISIBILITY = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
+_FALLBACK_FORMATS = (
+    "urn:ihe:iti:xds-sd:pdf:2008",  # IHE XDS-SD PDF (CDA N1)
+    "urn:asip:ci-sis:vsm:2012",  # VSM
+    "urn:ihe:pcc:ips:2020",  # IPS-FR
+    "http://www.w3.org/2000/09/xmldsig#",  # [DSG] the lot's signature document
+)
 
 
 def slot_values(node: etree._Element, name: str) -> list[str]:
@@ -73,7 +135,7 @@ def author_person(node: etree._Element, scheme: str) -> str:
 
 
 def is_submission_set(package: etree._Element) -> bool:
-    return any(c.get("classificationNode") == codes.SUBMISSION_SET_NODE for c in package.findall(f"{R}Classification"))
+    return any(c.get("classificationNode") == SUBMISSION_SET_NODE for c in package.findall(f"{R}Classification"))
 
 
 def set_slot(node: etree._Element, name: str, *values: str) -> None:
@@ -148,12 +210,12 @@ class ValueSets:
             j58 = json.loads((directory / "JDV_J58_ConfidentialityCode_DMP.json").read_text(encoding="utf-8"))
             j60 = json.loads((directory / "JDV_J60_FormatCode_DMP.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            # Reference kit absent: the codes Caducée itself knows (caducee.documents.xds_codes).
+            # Reference kit absent: the codes of the main value-set entries (see the module docstring).
             return cls(
-                frozenset((c, codes.CLASS_SYSTEM) for c in ("10", "11", "42", "52")) | {(SIGNATURE_CLASS, "")},
-                frozenset((c, codes.HL7_CONFIDENTIALITY) for c in codes.CONFIDENTIALITY)
-                | frozenset((c, codes.VISIBILITY_SYSTEM) for c in codes.VISIBILITY),
-                frozenset({codes.FORMAT_N1_PDF.code, codes.FORMAT_VSM.code, codes.FORMAT_IPS.code, _XMLDSIG}),
+                frozenset((c, CLASS_SYSTEM) for c in _FALLBACK_CLASSES) | {(SIGNATURE_CLASS, "")},
+                frozenset((c, HL7_CONFIDENTIALITY) for c in _FALLBACK_CONFIDENTIALITY)
+                | frozenset((c, VISIBILITY_SYSTEM) for c in _FALLBACK_VISIBILITY),
+                frozenset(_FALLBACK_FORMATS),
             )
         class_codes = set()
         for include in j57["include"]:
@@ -175,6 +237,3 @@ class ValueSets:
 
     def format_ok(self, code: str) -> bool:
         return code in self.format_codes
-
-
-_XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"

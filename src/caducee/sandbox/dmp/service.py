@@ -9,7 +9,7 @@ Rules and their sources:
 - Sandbox choices where the public material is silent (say so in their messages): a duplicate uniqueId with the
   same hash answers Success with both a `DuplicateUniqueIdSameHash` response slot and an
   `XDSDuplicateUniqueIdInRegistry` Warning (both client conventions); hash/size mismatch is
-  `XDSRepositoryMetadataError`; the lot's XAdES signature (caducee.dmp.xades.verify_lot_signature, certificate
+  `XDSRepositoryMetadataError`; the lot's XAdES signature (`signature.verify_lot_signature`, certificate
   chained to the sandbox CA) is required; the signature document is never returned by FindDocuments nor
   GetSubmissionSetAndContents.
 """
@@ -20,6 +20,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +29,22 @@ from typing import Any
 
 from lxml import etree
 
-from caducee.dmp import hl7v3, xades
-from caducee.documents import xds_codes as codes
+from caducee.sandbox.dmp import hl7v3
+from caducee.sandbox.dmp import registry as rim
 from caducee.sandbox.dmp.checks import VihfClaims
 from caducee.sandbox.dmp.patients import InsRefused, PatientState, add_months, split_cx, state_of
 from caducee.sandbox.dmp.registry import (
+    APPROVED,
+    ARCHIVED,
+    DELETED,
+    DEPRECATED,
     FAILURE,
+    FIND_DOCUMENTS,
+    FIND_SUBMISSION_SETS,
+    GET_DOCUMENTS,
+    GET_DOCUMENTS_AND_ASSOCIATIONS,
+    GET_SUBMISSION_SET_AND_CONTENTS,
+    HAS_MEMBER,
     NS_LCM,
     NS_QUERY,
     NS_RS,
@@ -58,21 +69,13 @@ from caducee.sandbox.dmp.registry import (
     slot1,
     slot_values,
 )
+from caducee.sandbox.dmp.signature import LotSignatureRefused, verify_lot_signature
 from caducee.sandbox.dmp.store import DmpStore, NewDocument, NewSubmissionSet, StoredDocument
 
-APPROVED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"
-DEPRECATED = "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"
-ARCHIVED = "urn:asip:ci-sis:2010:StatusType:Archived"
-DELETED = "urn:asip:ci-sis:2010:StatusType:Deleted"
 REPOSITORY_UNIQUE_ID = "1.2.250.1.213.4.1.1.1"  # the sandbox's own (the real one comes with the CNDA kit)
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # documents up to 20 MB
 DUPLICATE_SLOT = "DuplicateUniqueIdSameHash"
 DUPLICATE_WARNING = "XDSDuplicateUniqueIdInRegistry"
-FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
-FIND_SUBMISSION_SETS = "urn:uuid:f26abbcb-ac74-4422-8a30-edb644bbc1a9"
-GET_DOCUMENTS = "urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4"
-GET_DOCUMENTS_AND_ASSOCIATIONS = "urn:uuid:bab9529a-4a10-40b3-a01f-f68a615d247a"
-GET_SUBMISSION_SET_AND_CONTENTS = "urn:uuid:e8e3cb2c-e39c-46b9-99e4-c12f57260b83"
 _NS_XOP = "http://www.w3.org/2004/08/xop/include"
 
 
@@ -208,10 +211,7 @@ class DmpService:
     # -- TD0.2 / TD0.3 ------------------------------------------------------------------------------------------
 
     def td02(self, claims: VihfClaims, body: etree._Element) -> Answer:
-        try:
-            request_id, query_id, ins = hl7v3.parse_td02_request(body)
-        except Exception as exc:  # DmpInvalidResponse: a malformed request here
-            raise ValueError(str(exc)) from exc
+        request_id, query_id, ins = hl7v3.parse_td02_request(body)  # ValueError: a Sender fault
         if claims.resource_id != ins:
             raise PermissionError("Le resource-id du VIHF ne désigne pas le patient de la requête.")
         try:
@@ -240,15 +240,12 @@ class DmpService:
             closing_reason=patient.closing_reason,
             medecin_traitant=claims.national_id in patient.medecin_traitant,
             mes_attached=patient.mes_attached,
-            identity=patient.identity,
+            traits=patient.identity,
         )
         return Answer(body_out, outcome=authorization if patient.active else "closed")
 
     def td03(self, claims: VihfClaims, body: etree._Element) -> Answer:
-        try:
-            action = hl7v3.parse_td03_request(body)
-        except Exception as exc:
-            raise ValueError(str(exc)) from exc
+        action = hl7v3.parse_td03_request(body)  # ValueError: a Sender fault
         if not claims.resource_id:
             raise PermissionError("VIHF sans resource-id : le patient concerné est inconnu.")
         try:
@@ -289,8 +286,8 @@ class DmpService:
             raise XdsFailure("XDSRegistryMetadataError", "Un lot de soumission (SubmissionSet) et un seul attendu.")
         package = packages[0]
         ss_id = package.get("id", "")
-        ss_patient = external_id(package, codes.SS_PATIENT_ID)
-        ss_unique_id = external_id(package, codes.SS_UNIQUE_ID)
+        ss_patient = external_id(package, rim.SS_PATIENT_ID)
+        ss_unique_id = external_id(package, rim.SS_UNIQUE_ID)
         if not ss_unique_id or not ss_patient:
             raise XdsFailure("XDSRegistryMetadataError", "Lot sans uniqueId ou sans patientId.")
         if ss_patient != patient.ins:
@@ -306,13 +303,13 @@ class DmpService:
         members = {
             a.get("targetObject")
             for a in associations
-            if a.get("associationType") == codes.HAS_MEMBER and a.get("sourceObject") == ss_id
+            if a.get("associationType") == HAS_MEMBER and a.get("sourceObject") == ss_id
         }
         signatures: list[etree._Element] = []
         documents: list[etree._Element] = []
         for eo in entries:
             self._check_entry(eo, patient, contents, members)
-            class_code = classifications(eo, codes.DE_CLASS_CODE)[0][0]
+            class_code = classifications(eo, rim.DE_CLASS_CODE)[0][0]
             (signatures if class_code == SIGNATURE_CLASS else documents).append(eo)
         if not documents:
             raise XdsFailure("XDSRegistryMetadataError", "Le lot ne contient aucun document.")
@@ -333,16 +330,16 @@ class DmpService:
             kind = association.get("associationType")
             if kind == RPLC:
                 replaces[association.get("sourceObject", "")] = association.get("targetObject", "")
-            elif kind not in (codes.HAS_MEMBER, SIGNS):
+            elif kind not in (HAS_MEMBER, SIGNS):
                 raise XdsFailure("XDSRegistryMetadataError", f"Type d'association non pris en charge : {kind}.")
 
         submission_time = slot1(package, "submissionTime") or _now_dtm()
-        ss_author = author_person(package, codes.SS_AUTHOR).split("^")[0] or claims.national_id
+        ss_author = author_person(package, rim.SS_AUTHOR).split("^")[0] or claims.national_id
         with self.store.write() as db:
             duplicates: list[str] = []
             new_documents: list[etree._Element] = []
             for eo in documents:
-                unique_id = external_id(eo, codes.DE_UNIQUE_ID)
+                unique_id = external_id(eo, rim.DE_UNIQUE_ID)
                 digest = hashlib.sha1(contents[eo.get("id", "")]).hexdigest()  # noqa: S324 - XDS hash is SHA-1
                 existing = [d for d in self.store.documents_by_unique_id(unique_id, db) if d.status != DELETED]
                 if any(d.patient != patient.ins for d in existing):
@@ -400,7 +397,7 @@ class DmpService:
             include = node.find(f"{{{_NS_XOP}}}Include")
             if include is not None:
                 href = include.get("href", "")
-                cid = href[4:] if href.startswith("cid:") else ""
+                cid = urllib.parse.unquote(href[4:]) if href.startswith("cid:") else ""  # RFC 2392
                 if cid not in attachments:
                     raise XdsFailure("XDSMissingDocument", f"Pièce MTOM {href} absente du message.")
                 data = attachments[cid]
@@ -420,28 +417,28 @@ class DmpService:
         self, eo: etree._Element, patient: PatientState, contents: dict[str, bytes], members: set[str | None]
     ) -> None:
         entry_id = eo.get("id", "")
-        if eo.get("objectType") != codes.DOCUMENT_ENTRY_STABLE:
+        if eo.get("objectType") != rim.DOCUMENT_ENTRY_STABLE:
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} : objectType DocumentEntry stable attendu.")
         if entry_id not in contents:
             raise XdsFailure("XDSMissingDocument", f"Contenu du document {entry_id} absent.")
         if entry_id not in members:
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} n'est pas rattaché au lot (HasMember).")
-        if external_id(eo, codes.DE_PATIENT_ID) != patient.ins:
+        if external_id(eo, rim.DE_PATIENT_ID) != patient.ins:
             raise XdsFailure("XDSPatientIdDoesNotMatch", f"{entry_id} : patientId différent de celui du lot.")
-        if not external_id(eo, codes.DE_UNIQUE_ID):
+        if not external_id(eo, rim.DE_UNIQUE_ID):
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} : uniqueId absent.")
-        classes = classifications(eo, codes.DE_CLASS_CODE)
+        classes = classifications(eo, rim.DE_CLASS_CODE)
         if len(classes) != 1 or not self.value_sets.class_ok(*classes[0]):
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} : classCode hors JDV_J57 ({classes}).")
-        formats = classifications(eo, codes.DE_FORMAT_CODE)
+        formats = classifications(eo, rim.DE_FORMAT_CODE)
         if len(formats) != 1 or not self.value_sets.format_ok(formats[0][0]):
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} : formatCode hors JDV_J60 ({formats}).")
-        confidentiality = classifications(eo, codes.DE_CONFIDENTIALITY_CODE)
+        confidentiality = classifications(eo, rim.DE_CONFIDENTIALITY_CODE)
         if not confidentiality or not all(self.value_sets.confidentiality_ok(c, s) for c, s in confidentiality):
             raise XdsFailure(
                 "XDSRegistryMetadataError", f"{entry_id} : confidentialityCode hors JDV_J58 ({confidentiality})."
             )
-        if not classifications(eo, codes.DE_TYPE_CODE):
+        if not classifications(eo, rim.DE_TYPE_CODE):
             raise XdsFailure("XDSRegistryMetadataError", f"{entry_id} : typeCode absent.")
         data = contents[entry_id]
         declared_hash, declared_size = slot1(eo, "hash").lower(), slot1(eo, "size")
@@ -451,11 +448,11 @@ class DmpService:
             raise XdsFailure("XDSRepositoryMetadataError", f"{entry_id} : taille (size) incorrecte.")
 
     def _check_lot_signature(self, data: bytes, documents: list[etree._Element], contents: dict[str, bytes]) -> None:
-        """XAdES of the lot over its IHE manifest (caducee.dmp.xades), chained to the sandbox CA."""
-        signed = {external_id(eo, codes.DE_UNIQUE_ID): contents[eo.get("id", "")] for eo in documents}
+        """XAdES of the lot over its IHE manifest (`signature`), chained to the sandbox CA."""
+        signed = {external_id(eo, rim.DE_UNIQUE_ID): contents[eo.get("id", "")] for eo in documents}
         try:
-            xades.verify_lot_signature(data, signed, self.ca_pem)
-        except xades.LotSignatureError as exc:
+            verify_lot_signature(data, signed, self.ca_pem)
+        except LotSignatureRefused as exc:
             raise XdsFailure("XDSRegistryMetadataError", f"Signature du lot refusée : {exc}") from exc
 
     def _new_document(
@@ -474,12 +471,12 @@ class DmpService:
                 "submissionTime": submission.submission_time,
             },
         )
-        class_code = classifications(eo, codes.DE_CLASS_CODE)[0][0]
-        types = classifications(eo, codes.DE_TYPE_CODE)
+        class_code = classifications(eo, rim.DE_CLASS_CODE)[0][0]
+        types = classifications(eo, rim.DE_TYPE_CODE)
         return NewDocument(
             entry_uuid=entry_uuid,
             logical_id=entry_uuid,
-            unique_id=external_id(eo, codes.DE_UNIQUE_ID),
+            unique_id=external_id(eo, rim.DE_UNIQUE_ID),
             version=1,
             patient=patient.ins,
             status=APPROVED,
@@ -491,8 +488,8 @@ class DmpService:
             repository=REPOSITORY_UNIQUE_ID,
             submission_set=submission.entry_uuid,
             submission_time=submission.submission_time,
-            author_national_id=author_person(eo, codes.DE_AUTHOR).split("^")[0],
-            confidentiality=tuple(c for c, _ in classifications(eo, codes.DE_CONFIDENTIALITY_CODE)),
+            author_national_id=author_person(eo, rim.DE_AUTHOR).split("^")[0],
+            confidentiality=tuple(c for c, _ in classifications(eo, rim.DE_CONFIDENTIALITY_CODE)),
             class_code=class_code,
             type_code=f"{types[0][0]}^{types[0][1]}" if types else "",
             creation_time=slot1(eo, "creationTime"),
@@ -636,7 +633,7 @@ class DmpService:
                 objects,
                 R + "Association",
                 id=f"urn:uuid:{uuid.uuid4()}",
-                associationType=codes.HAS_MEMBER,
+                associationType=HAS_MEMBER,
                 sourceObject=source,
                 targetObject=target,
             )
@@ -710,7 +707,7 @@ class DmpService:
         if len(packages) != 1:
             raise XdsFailure("XDSMetadataUpdateError", "Un lot de soumission (SubmissionSet) et un seul attendu.")
         package = packages[0]
-        if external_id(package, codes.SS_PATIENT_ID) != patient.ins:
+        if external_id(package, rim.SS_PATIENT_ID) != patient.ins:
             raise XdsFailure("XDSPatientIdDoesNotMatch", "Le patient du lot diffère du resource-id du VIHF.")
         associations = objects.findall(f"{R}Association")
         status_updates = [a for a in associations if a.get("associationType") == UPDATE_AVAILABILITY]
@@ -724,7 +721,7 @@ class DmpService:
             ss_uuid = f"urn:uuid:{uuid.uuid4()}"
             new_set = NewSubmissionSet(
                 entry_uuid=ss_uuid,
-                unique_id=external_id(package, codes.SS_UNIQUE_ID) or f"2.25.{uuid.uuid4().int}",
+                unique_id=external_id(package, rim.SS_UNIQUE_ID) or f"2.25.{uuid.uuid4().int}",
                 patient=patient.ins,
                 submission_time=submission_time,
                 author_national_id=claims.national_id,
@@ -735,7 +732,7 @@ class DmpService:
                     self._status_update(db, claims, patient, association)
                 self.store.insert_submission(db, new_set)
                 return Answer(registry_response(SUCCESS), outcome="status")
-            members = {a.get("targetObject"): a for a in associations if a.get("associationType") == codes.HAS_MEMBER}
+            members = {a.get("targetObject"): a for a in associations if a.get("associationType") == HAS_MEMBER}
             deprecate: list[str] = []
             for eo in entries:
                 member = members.get(eo.get("id"))
@@ -753,11 +750,11 @@ class DmpService:
                         "XDSMetadataVersionError",
                         f"Version {previous_version} périmée : la version courante est {current.version}.",
                     )
-                if external_id(eo, codes.DE_UNIQUE_ID) != current.unique_id:
+                if external_id(eo, rim.DE_UNIQUE_ID) != current.unique_id:
                     raise XdsFailure("XDSMetadataUpdateError", "Le uniqueId d'un document ne change pas.")
-                if external_id(eo, codes.DE_PATIENT_ID) != patient.ins:
+                if external_id(eo, rim.DE_PATIENT_ID) != patient.ins:
                     raise XdsFailure("XDSPatientIdDoesNotMatch", "patientId différent du resource-id du VIHF.")
-                confidentiality = classifications(eo, codes.DE_CONFIDENTIALITY_CODE)
+                confidentiality = classifications(eo, rim.DE_CONFIDENTIALITY_CODE)
                 if not confidentiality or not all(self.value_sets.confidentiality_ok(c, s) for c, s in confidentiality):
                     raise XdsFailure("XDSMetadataUpdateError", f"confidentialityCode hors JDV_J58 ({confidentiality}).")
                 if current.author_national_id != claims.national_id:

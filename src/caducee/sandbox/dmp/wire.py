@@ -1,4 +1,4 @@
-"""SOAP 1.2 envelopes, WS-Addressing headers and MTOM/XOP multipart, both directions (sandbox and tests).
+"""The sandbox's SOAP 1.2 answers, WS-Addressing headers and MTOM/XOP multipart (reading requests, writing answers).
 
 Sources: SOAP 1.2 part 1 §5.4 (faults), WS-Addressing 1.0 SOAP binding, XOP/MTOM (W3C 2005), RFC 2387
 (multipart/related), docs/dmp.md §Transport (content types, Content-IDs, `cid:` references).
@@ -7,7 +7,6 @@ Sources: SOAP 1.2 part 1 §5.4 (faults), WS-Addressing 1.0 SOAP binding, XOP/MTO
 from __future__ import annotations
 
 import re
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 
@@ -16,7 +15,6 @@ from lxml import etree
 from caducee.core.oids import NS_SOAP12, NS_WSA
 from caducee.sandbox.dmp.checks import NS_WSSE
 
-NS_XOP = "http://www.w3.org/2004/08/xop/include"
 _P = f"{{{NS_SOAP12}}}"
 _A = f"{{{NS_WSA}}}"
 
@@ -80,12 +78,6 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[Part, dict[str, byt
     return root, others
 
 
-def cid_of(href: str) -> str:
-    if not href.startswith("cid:"):
-        raise MultipartError(f"référence XOP invalide : {href!r}.")
-    return urllib.parse.unquote(href[4:])
-
-
 def build_multipart(
     root_xml: bytes, attachments: list[tuple[str, str, bytes]], *, action: str, start: str = "root.message@caducee"
 ) -> tuple[bytes, str]:
@@ -110,34 +102,15 @@ def build_multipart(
     return b"".join(chunks), content_type
 
 
-def envelope(
-    body: etree._Element,
-    *,
-    action: str,
-    to: str = "",
-    message_id: str = "",
-    relates_to: str = "",
-    security: etree._Element | None = None,
-) -> etree._Element:
-    """A SOAP 1.2 envelope with WS-Addressing headers (and the VIHF in wsse:Security for requests)."""
+def envelope(body: etree._Element, *, action: str, relates_to: str) -> etree._Element:
+    """A SOAP 1.2 answer: WS-Addressing Action (mustUnderstand), a MessageID of its own, RelatesTo the request."""
     env = etree.Element(_P + "Envelope", nsmap={"soap": NS_SOAP12, "wsa": NS_WSA})
     header = etree.SubElement(env, _P + "Header")
     action_node = etree.SubElement(header, _A + "Action")
     action_node.set(_P + "mustUnderstand", "true")
     action_node.text = action
-    if message_id:
-        etree.SubElement(header, _A + "MessageID").text = message_id
-    if relates_to:
-        etree.SubElement(header, _A + "RelatesTo").text = relates_to
-    if to:
-        etree.SubElement(header, _A + "To").text = to
-        etree.SubElement(
-            etree.SubElement(header, _A + "ReplyTo"), _A + "Address"
-        ).text = "http://www.w3.org/2005/08/addressing/anonymous"
-    if security is not None:
-        wsse = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
-        wsse.set(_P + "mustUnderstand", "true")
-        wsse.append(security)
+    etree.SubElement(header, _A + "MessageID").text = f"urn:uuid:{uuid.uuid4()}"
+    etree.SubElement(header, _A + "RelatesTo").text = relates_to
     etree.SubElement(env, _P + "Body").append(body)
     return env
 

@@ -1,9 +1,10 @@
-"""A raw wire-level client of the DMP sandbox, for tests and manual checks (not the product's client).
+"""A raw wire-level client of the DMP sandbox, for the sandbox's tests (a test helper: src never imports it).
 
-It builds what docs/dmp.md says a DMPi client sends: SOAP 1.2 + WS-Addressing, the VIHF signed with the sandbox's
-signature certificate (`caducee.dmp.vihf`), ITI-41 bodies from `caducee.documents.xds` with the lot's signature
-document (classCode urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1, HasMember + `signs`, notes §1.3), sent MTOM/XOP.
-Every knob a test needs to send a bad request is a keyword argument.
+It builds what docs/dmp.md says a DMPi client sends, with the product's own builders — the VIHF signed with the
+sandbox's signature certificate (`caducee.dmp.vihf`), ITI-41 bodies from `caducee.documents.xds` with the lot's
+signature document (`caducee.dmp.xades`: classCode urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1, HasMember + `signs`, notes
+§1.3) — in SOAP 1.2 + WS-Addressing envelopes sent MTOM/XOP. The sandbox reads them with its own code: the two
+implementations meet only on the wire. Every knob a test needs to send a bad request is a keyword argument.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import requests
 from lxml import etree
 
 from caducee.core.oids import NS_SOAP12, OID_INS_NIR_TEST, OID_PS_NATIONAL_ID
-from caducee.dmp import hl7v3, vihf, xades
+from caducee.dmp import hl7v3, registry, soap, vihf, xades
+from caducee.dmp import mtom as mtom_codec
+from caducee.dmp.api import DmpInvalidResponse
 from caducee.documents import xds_codes as codes
 from caducee.documents.xds import (
     NS_LCM,
@@ -33,8 +36,6 @@ from caducee.documents.xds import (
     provide_and_register_request,
 )
 from caducee.documents.xds_codes import XdsCode
-from caducee.sandbox.dmp import wire
-from caducee.sandbox.dmp.registry import RPLC
 from caducee.sandbox.dmp.server import (
     ACTION_ITI18,
     ACTION_ITI41,
@@ -234,18 +235,13 @@ class SandboxClient:
         timeout: float = 10,
     ) -> Reply:
         security = None if no_security else (assertion if assertion is not None else self.vihf(pro, patient))
-        env = wire.envelope(
-            body,
-            action=action,
-            to=f"{self.base_url}/{service}",
-            message_id=f"urn:uuid:{uuid.uuid4()}",
-            security=security,
-        )
-        xml = etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+        env, _ = soap.request_envelope(body, action=action, to=f"{self.base_url}/{service}", assertion=security)
+        xml = soap.serialize(env)
         if mtom:
-            data, content_type = wire.build_multipart(xml, list(attachments), action=action)
+            parts = [mtom_codec.Part(cid, data, mime) for cid, mime, data in attachments]
+            data, content_type = mtom_codec.encode(xml, parts, action=action)
         else:
-            data, content_type = xml, f'application/soap+xml; charset=utf-8; action="{action}"'
+            data, content_type = xml, mtom_codec.soap_content_type(action)
         response = self.session.post(
             f"{self.base_url}/{service}",
             data=data,
@@ -294,7 +290,7 @@ class SandboxClient:
                 objects,
                 _R + "Association",
                 id="rplc01",
-                associationType=RPLC,
+                associationType=registry.RPLC,
                 sourceObject=entries[0].entry_id,
                 targetObject=replaces,
             )
@@ -303,10 +299,7 @@ class SandboxClient:
         attachments = []
         for document in request.findall(f"{{{NS_XDSB}}}Document"):
             content_id = f"{document.get('id')}@caducee"
-            document.text = None
-            etree.SubElement(document, f"{{{wire.NS_XOP}}}Include", nsmap={"xop": wire.NS_XOP}).set(
-                "href", f"cid:{content_id}"
-            )
+            mtom_codec.include(document, content_id)
             attachments.append((content_id, "text/xml", contents.get(document.get("id", ""), b"")))
         target = patient or entries[0].patient_id
         return self.post(
@@ -327,10 +320,9 @@ def parse_reply(response: requests.Response) -> Reply:
     content_type = response.headers.get("Content-Type", "")
     data = response.content
     parts: dict[str, bytes] = {}
-    if content_type.lower().startswith("multipart/related"):
-        root_part, parts = wire.parse_multipart(data, content_type)
-        data_xml = root_part.body
-    else:
+    try:
+        data_xml, parts = mtom_codec.decode(content_type, data)
+    except DmpInvalidResponse:
         data_xml = data
     try:
         root = etree.fromstring(data_xml, etree.XMLParser(resolve_entities=False, no_network=True))
