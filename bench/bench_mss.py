@@ -102,13 +102,16 @@ def start_sandbox(data_dir: Path) -> subprocess.Popen[bytes]:
 def vsm_xdm(practice: Any, author: Any, patient: Any, ext: str) -> bytes:
     """The IHE_XDM.zip of a VSM 1.4 of `patient` (product builders, outside document root `SENDER_ROOT`)."""
     import datetime as dt
+    import uuid
 
     from caducee.documents.cda.header import DocumentIds
     from caducee.documents.cda.vsm import build_vsm
-    from caducee.documents.xds import xds_metadata
+    from caducee.documents.xds import SubmissionInfo, xds_metadata
     from caducee.mss.xdm import build_xdm
     from caducee.record.selectors import record_summary
-    from caducee.sandbox.dmp.testing import submission
+
+    def submission() -> SubmissionInfo:  # the other practice's submission set (its own OIDs)
+        return SubmissionInfo(f"2.25.{uuid.uuid4().int}", "1.2.250.1.999.77.9", dt.datetime.now(dt.UTC))
 
     cda = build_vsm(
         summary=record_summary(patient),
