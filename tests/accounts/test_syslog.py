@@ -1,12 +1,17 @@
 """SC.SSI/IAM.90 (and IAM.91): authentication events forwarded live as RFC 5424 syslog to CADUCEE_SYSLOG_ADDRESS,
-over a real socket (UDP, TCP with octet counting, unix datagram), never with a password or a code."""
+over a real socket (UDP, TCP with octet counting, unix datagram), never with a password or a code; sent by the
+process's syslog thread from a queue, so a slow or dead collector never delays a login."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +41,14 @@ def udp_collector(settings: Any) -> Iterator[socket.socket]:
     sock.settimeout(5)
     settings.SYSLOG_ADDRESS = f"127.0.0.1:{sock.getsockname()[1]}"
     yield sock
+    flush()
     sock.close()
     audit._senders.clear()
+
+
+def flush() -> None:
+    """The syslog thread has sent every line queued so far."""
+    assert audit.flush_syslog(timeout=10), "the syslog queue did not drain"
 
 
 def _received(sock: socket.socket, count: int) -> list[str]:
@@ -45,6 +56,7 @@ def _received(sock: socket.socket, count: int) -> list[str]:
 
 
 def _nothing_more(sock: socket.socket) -> None:
+    flush()
     sock.settimeout(0.2)
     with pytest.raises(TimeoutError):
         sock.recv(65535)
@@ -139,6 +151,7 @@ def test_tcp_collector_with_octet_counting(client: Client, secretary: User, sett
     try:
         client.post("/connexion/", {"username": "secretaire", "password": "faux-faux-faux"})
         client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        flush()
         thread.join(5)
     finally:
         server.close()
@@ -163,6 +176,7 @@ def test_unix_datagram_collector(client: Client, secretary: User, settings: Any)
             client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
             line = sock.recv(65535).decode()
         finally:
+            flush()
             sock.close()
             audit._senders.clear()
     assert LINE.match(line) and "auth.login" in line
@@ -176,15 +190,18 @@ def test_a_collector_down_does_not_stop_the_login(client: Client, secretary: Use
     settings.SYSLOG_ADDRESS = f"tcp://127.0.0.1:{port}"
     try:
         response = client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        flush()
         sender = audit._senders[settings.SYSLOG_ADDRESS]
-        # Down: the next events do not try again (no login waits on a dead collector) until the retry delay.
+        # Down: the next events do not try again (no line queues up behind a dead collector) until the retry delay.
         opened: list[object] = []
         original_open = sender._open
         sender._open = lambda: opened.append(1) or original_open()  # type: ignore[method-assign]
         client.post("/deconnexion/")
+        flush()
         assert opened == []
         sender._down_until = 0.0
         client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        flush()
         assert opened == [1, 1]  # tried again (twice) after the delay
     finally:
         audit._senders.clear()
@@ -201,3 +218,65 @@ def test_nothing_forwarded_without_an_address(client: Client, secretary: User, s
     finally:
         audit.forward_syslog = original
     assert sent == []
+
+
+def test_a_collector_that_hangs_does_not_delay_the_login(client: Client, secretary: User, settings: Any) -> None:
+    """The socket work is the syslog thread's: the login answers while the collector has not taken the line."""
+    settings.SYSLOG_ADDRESS = "tcp://127.0.0.1:9"
+    release = threading.Event()
+    sent: list[str] = []
+
+    class Hanging(audit.SyslogSender):
+        def send(self, line: str) -> bool:
+            release.wait(10)  # a collector that accepts and never reads, for as long as the test wants
+            sent.append(line)
+            return True
+
+    audit._senders[settings.SYSLOG_ADDRESS] = Hanging(settings.SYSLOG_ADDRESS)
+    try:
+        started = time.monotonic()
+        first = client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        client.post("/deconnexion/")
+        second = client.post("/connexion/", {"username": "secretaire", "password": PASSWORD})
+        elapsed = time.monotonic() - started
+        assert first.status_code == second.status_code == 302
+        assert elapsed < 5 and sent == []  # answered while the first line still waits on the collector
+        release.set()
+        flush()
+        assert [LINE.match(line)["msgid"] for line in sent] == ["auth.login", "auth.logout", "auth.login"]  # type: ignore[index]
+    finally:
+        release.set()
+        flush()
+        audit._senders.clear()
+
+
+def test_the_queue_is_flushed_at_exit(tmp_path: Path) -> None:
+    """A process that records an event and exits at once still hands the line to the collector (atexit flush)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    script = (
+        "import django, types; django.setup()\n"
+        "from django.utils import timezone\n"
+        "from caducee.core import audit\n"
+        "event = types.SimpleNamespace(outcome='ok', at=timezone.now(), actor_label='x', actor_id=None,\n"
+        "    object_type='', object_id='', patient_id=None, ip=None, action='auth.login', detail={'username': 'x'})\n"
+        "original = audit.SyslogSender.send\n"
+        "def slow(self, line):\n"
+        "    import time; time.sleep(0.5); return original(self, line)\n"
+        "audit.SyslogSender.send = slow\n"
+        "assert audit.forward_syslog(event)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "caducee.config.settings",
+        "CADUCEE_SYSLOG_ADDRESS": f"127.0.0.1:{sock.getsockname()[1]}",
+        "CADUCEE_DATA_DIR": str(tmp_path),
+    }
+    env.pop("DATABASE_URL", None)
+    try:
+        subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+        line = sock.recv(65535).decode()
+    finally:
+        sock.close()
+    assert LINE.match(line) and "auth.login" in line and "username=x" in line

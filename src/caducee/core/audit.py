@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
+import os
+import queue
 import socket
 import threading
 import time
@@ -113,7 +116,8 @@ logger = logging.getLogger(__name__)
 class SyslogSender:
     """Sends RFC 5424 lines to one collector: "host:port" (UDP, RFC 5426), "tcp://host:port" (RFC 6587
     octet counting), or a unix socket path (datagram, as /dev/log, else stream). Never raises: a collector down must
-    not stop a login (the event stays in the audit trail, exportable later)."""
+    not stop a login (the event stays in the audit trail, exportable later). Used by the syslog thread only
+    (`SyslogQueue`): no request waits on its socket."""
 
     RETRY_AFTER_SECONDS = 30
 
@@ -155,7 +159,7 @@ class SyslogSender:
         stream = self.address.startswith("tcp://")
         with self._lock:
             if time.monotonic() < self._down_until:
-                return False  # the collector failed just before: no login waits on it again for a while
+                return False  # the collector failed just before: do not queue up timeouts behind it for a while
             for attempt in (1, 2):  # a stream collector restarted: reconnect once
                 try:
                     if self._sock is None:
@@ -185,10 +189,100 @@ class SyslogSender:
 _senders: dict[str, SyslogSender] = {}
 
 
-def forward_syslog(event: AuditEvent) -> bool:
-    """Forwards `event` (already scrubbed of secrets) to CADUCEE_SYSLOG_ADDRESS, in export_syslog's format."""
-    address = settings.SYSLOG_ADDRESS
+def _sender(address: str) -> SyslogSender:
     sender = _senders.get(address)
     if sender is None:
         sender = _senders.setdefault(address, SyslogSender(address))
-    return sender.send(to_syslog(event))
+    return sender
+
+
+class SyslogQueue:
+    """The lines waiting for the collector: one bounded queue and one daemon thread per process (IAM.90 off the
+    request path). A login only formats its line and puts it here; the thread does the socket work, so a slow or
+    dead collector never delays a login. Started on first use and again in a forked child (gunicorn workers);
+    flushed at exit. A full queue drops the line with a warning: the event stays in the audit trail."""
+
+    MAX_PENDING = 10_000
+    EXIT_FLUSH_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, str] | threading.Event] | None = None
+        self._overflowing = False
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: the parent's thread is not there, its queue and lock are not ours."""
+        self._lock = threading.Lock()
+        self._queue = None
+        self._overflowing = False
+
+    def _started(self) -> queue.Queue[tuple[str, str] | threading.Event]:
+        with self._lock:
+            if self._queue is None:
+                self._queue = queue.Queue(maxsize=self.MAX_PENDING)
+                thread = threading.Thread(target=self._run, args=(self._queue,), name="caducee-syslog", daemon=True)
+                thread.start()
+            return self._queue
+
+    def put(self, address: str, line: str) -> bool:
+        """Queues `line` for `address` without waiting; False when the queue is full (the line is dropped)."""
+        try:
+            self._started().put_nowait((address, line))
+        except queue.Full:
+            if not self._overflowing:
+                self._overflowing = True
+                logger.warning(
+                    "File d'envoi syslog pleine (%d lignes en attente, collecteur %s trop lent) : lignes abandonnées, "
+                    "les événements restent dans le journal d'audit.",
+                    self.MAX_PENDING,
+                    address,
+                )
+            return False
+        self._overflowing = False
+        return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Waits until every line queued before this call went to its collector (or was given up); False when
+        `timeout` seconds were not enough."""
+        pending = self._queue
+        if pending is None:
+            return True
+        done = threading.Event()
+        try:
+            pending.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    @staticmethod
+    def _run(pending: queue.Queue[tuple[str, str] | threading.Event]) -> None:
+        while True:
+            item = pending.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            address, line = item
+            try:
+                _sender(address).send(line)
+            except Exception:  # the thread must outlive any surprise: the next lines still go
+                logger.exception("Envoi syslog vers %s en échec.", address)
+
+
+_queue = SyslogQueue()
+os.register_at_fork(after_in_child=_queue.reset_after_fork)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    _queue.flush(SyslogQueue.EXIT_FLUSH_SECONDS)
+
+
+def forward_syslog(event: AuditEvent) -> bool:
+    """Queues `event` (already scrubbed of secrets) for CADUCEE_SYSLOG_ADDRESS, in export_syslog's format; the
+    syslog thread sends it. Returns at once: False only when the queue is full."""
+    return _queue.put(settings.SYSLOG_ADDRESS, to_syslog(event))
+
+
+def flush_syslog(timeout: float = 5.0) -> bool:
+    """Waits for the lines queued so far to be sent (tests, and the process's exit)."""
+    return _queue.flush(timeout)
