@@ -37,7 +37,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from caducee.accounts.models import User
-    from caducee.patients.demo import seed_demo
+    from caducee.cabinet.demo import seed_demo
     from caducee.patients.models import Patient
     from caducee.record.models import Consultation
 

@@ -93,10 +93,11 @@ def main() -> None:
     from caducee.documents.letters.services import letter_create
     from caducee.documents.models import LetterTemplate
     from caducee.identity.models import Status
-    from caducee.patients.demo import seed_demo
+    from caducee.cabinet.demo import seed_demo
     from caducee.patients.models import Patient
     from caducee.patients.synthetic import generate_practice
-    from caducee.record.consultations import consultation_open, consultation_validate
+    from caducee.cabinet.consultations import consultation_validate
+    from caducee.record.consultations import consultation_open
 
     call_command("migrate", interactive=False, verbosity=0)
     seed_demo(synthetic_patients=0)

@@ -28,13 +28,15 @@ def floor_table() -> tuple[dict[str, int], set[str], set[str]]:
     floors: dict[str, int] = {}
     wiring: set[str] = set()
     for line in block.splitlines():
-        match = re.match(r"\|\s*(\d+|wiring)\s*\|([^|]+)\|", line)
+        match = re.match(r"\|\s*(\d+|wiring|apart)\s*\|([^|]+)\|", line)
         if not match:
             continue
         apps = re.findall(r"`(\w+)/?`", match.group(2))
         for app in apps:
             if match.group(1) == "wiring":
                 wiring.add(app)
+            elif match.group(1) == "apart":
+                floors[app] = 0  # the sandbox: its own rule below
             else:
                 floors[app] = int(match.group(1))
     constants = set(re.findall(r"`(caducee(?:\.\w+)+)`", text.split("<!-- sandbox-constants -->")[1]))
@@ -63,7 +65,7 @@ def imports() -> list[tuple[str, str, str]]:
                     stem = ".".join([*base, node.module] if node.module else base)
                 else:
                     stem = node.module or ""
-                targets = [stem] + [f"{stem}.{alias.name}" for alias in node.names]
+                targets = [stem] + [f"{stem}.{a.name}" for a in node.names if is_module(f"{stem}.{a.name}")]
             for target in targets:
                 if target.startswith("caducee."):
                     found.append((module, target, f"{rel}:{node.lineno}"))

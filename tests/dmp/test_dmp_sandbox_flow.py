@@ -30,7 +30,8 @@ from caducee.dmp.services import (
 )
 from caducee.identity.models import Status
 from caducee.patients.models import Ald
-from caducee.record.consultations import consultation_open, consultation_validate
+from caducee.cabinet.consultations import consultation_validate
+from caducee.record.consultations import consultation_open
 from tests.dmp.fake_dmp import store_n1
 from tests.sandbox.fixtures import dmp_sandbox, dmp_state, insi_sandbox_session  # noqa: F401
 

@@ -11,10 +11,11 @@ from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import registered_channels, run_worker
 from caducee.dmp.api import STATUS_APPROVED, STATUS_DEPRECATED, DmpInvalidResponse, DmpRejected, DmpUnavailable
 from caducee.dmp.models import DmpAccess, DmpConsent
-from caducee.dmp.selectors import dmp_not_fed_reason, document_dmp_states
+from caducee.dmp.selectors import dmp_feed_refusal, document_dmp_states
 from caducee.dmp.services import dmp_send_document
 from caducee.identity.models import Status
-from caducee.record.consultations import consultation_open, consultation_validate
+from caducee.cabinet.consultations import consultation_validate
+from caducee.record.consultations import consultation_open
 from caducee.record.models import Consultation
 from tests.dmp.fake_dmp import (
     INS_CX,
@@ -198,7 +199,7 @@ def test_validation_with_send_dmp_queues_the_vsm_in_the_same_transaction(doctor,
     )
     delivery = Delivery.objects.get(document=vsm)
     assert delivery.payload["visibility"] == ["MASQUE_PS"]
-    assert dmp_not_fed_reason(patient) == ""
+    assert dmp_feed_refusal(patient) == ""
     run_worker(until_idle=True)
     stored = dmp.documents[vsm.unique_id].document
     assert stored.format_code.code == "urn:asip:ci-sis:vsm:2012"
@@ -214,7 +215,7 @@ def test_validation_of_a_non_qualified_patient_feeds_nothing_and_says_why(doctor
     consultation.refresh_from_db()
     assert len(produced) == 1 and consultation.state == Consultation.State.VALIDATED
     assert not Delivery.objects.exists()
-    assert "n'est pas qualifiée" in dmp_not_fed_reason(patient)
+    assert "n'est pas qualifiée" in dmp_feed_refusal(patient)
     assert document_dmp_states(produced) == {produced[0].pk: "Non envoyé au DMP"}
 
 

@@ -32,7 +32,7 @@ from caducee.dmp.services import dmp_send_document
 from caducee.documents.letters.services import letter_create
 from caducee.documents.models import LetterTemplate
 from caducee.identity.models import Status
-from caducee.patients.demo import seed_demo
+from caducee.cabinet.demo import seed_demo
 from caducee.patients.models import Patient
 from caducee.patients.synthetic import generate_practice
 

@@ -12,7 +12,8 @@ from caducee.core.models import Delivery
 from caducee.documents.models import Document
 from caducee.mss.models import OutboundMessage
 from caducee.mss.services import MssServiceError
-from caducee.record.consultations import consultation_open, consultation_validate
+from caducee.cabinet.consultations import consultation_validate
+from caducee.record.consultations import consultation_open
 from caducee.record.models import Consultation
 from tests.mss.conftest import COLLEAGUE_BOX
 

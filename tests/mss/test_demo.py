@@ -9,7 +9,7 @@ from caducee.accounts.models import User
 from caducee.mss.demo import DEMO_MAILBOXES, PRACTICE_MAILBOX, seed_mss_demo
 from caducee.mss.models import Mailbox
 from caducee.mss.services import proposed_recipients
-from caducee.patients.demo import seed_demo
+from caducee.cabinet.demo import seed_demo
 from caducee.patients.models import Patient
 
 pytestmark = pytest.mark.django_db

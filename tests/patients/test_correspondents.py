@@ -161,9 +161,13 @@ def test_unlink(secretary, make_patient) -> None:  # type: ignore[no-untyped-def
 def test_from_sender_uses_the_directory(secretary, make_patient) -> None:  # type: ignore[no-untyped-def]
     """ANNU/GEN.03: one click adds the sender of a received message; the directory supplies the details."""
     patient = make_patient()
-    _entry()
+    entry = _entry()
     link = correspondent_from_sender(
-        actor=secretary, patient=patient, address="Anne.Leroy@demo.mssante.fr", name="Dr Anne LEROY"
+        actor=secretary,
+        patient=patient,
+        address="Anne.Leroy@demo.mssante.fr",
+        name="Dr Anne LEROY",
+        directory_entry=entry,
     )
     assert link.role == "autre"
     assert link.correspondent.source == "annuaire"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from caducee.patients.demo import seed_demo
+from caducee.cabinet.demo import seed_demo
 from caducee.patients.models import Ald, Patient
 from caducee.record.demo import seed_record_demo
 from caducee.record.models import Allergy, LongTermTreatment, RecordHistory

@@ -23,7 +23,7 @@ from django.conf import settings
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from caducee.patients.demo import DEMO_USERS
+from caducee.cabinet.demo import DEMO_USERS
 from caducee.sandbox.pki import SandboxPki
 from caducee.sandbox.psc import ApprovalFailed, PscSandbox
 from caducee.sandbox.psc.directory import default_professionals

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
 
 from caducee.accounts.permissions import Perm, has_permission
 
@@ -18,15 +17,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         "perms_patient": has_permission(user, Perm.PATIENT_ADMIN),
         "perms_audit": has_permission(user, Perm.AUDIT_READ),
         "perms_clinical": clinical,
-        # The messaging unread counter in the top bar (issue 5 §4): one indexed count, only when rendered.
-        "mss_unread": SimpleLazyObject(lambda: _unread(user)) if clinical else 0,
     }
-
-
-def _unread(user: Any) -> int:
-    from caducee.mss.selectors import unread_count
-
-    return unread_count(user)
 
 
 def replacement(request: HttpRequest) -> dict[str, Any]:

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "caducee.dmp",
     "caducee.mss",
     "caducee.sandbox",
+    "caducee.cabinet",  # the top floor: use cases composing the apps above (issue 12 §1)
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "caducee.accounts.context_processors.navigation",
                 "caducee.accounts.context_processors.replacement",
+                "caducee.cabinet.context_processors.messaging",
             ],
         },
     }

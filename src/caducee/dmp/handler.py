@@ -68,19 +68,20 @@ def _audit(author: Any, document: Document, outcome: str, **detail: Any) -> None
 def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     """Publish `delivery.document` (see the module docstring); returns the result stored on the delivery."""
     from caducee.dmp import services  # services imports the outbox: import here, not at module load
-    from caducee.dmp.models import DmpConsent
 
     del key  # the DMP deduplicates on the document uniqueId, which the metadata carry unchanged
     if delivery.document_id is None:
         raise PermanentDeliveryError("Cet envoi ne porte sur aucun document enregistré.")
     document = Document.objects.select_related("patient__identity", "author", "replaces").get(pk=delivery.document_id)
     patient = document.patient
+    # The same rule as the panel and the service, checked again at send time (R28, SC.DMP/CONF.06).
+    refusal = services.feed_refusal(document)
+    if refusal:
+        raise PermanentDeliveryError(refusal)
     try:
         ins = services.patient_ins(patient)
     except services.DmpServiceError as exc:
         raise PermanentDeliveryError(str(exc)) from exc
-    if DmpConsent.objects.filter(patient=patient, feed_opposed=True).exists():
-        raise PermanentDeliveryError("Le patient s'est opposé à l'alimentation de son DMP : document non envoyé.")
     author: User | None = document.author
     if author is None:
         actor_id = (delivery.payload or {}).get("actor_id")

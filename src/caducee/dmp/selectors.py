@@ -17,6 +17,7 @@ from caducee.core.models import Delivery
 from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
 from caducee.documents.models import Document
+from caducee.identity.ins import SandboxDataError, transmissible_ins
 from caducee.patients.models import Patient
 
 CHANNEL = "dmp"
@@ -129,18 +130,27 @@ def document_dmp_states(documents: Iterable[Document]) -> dict[int, str]:
     return {pk: delivery_label(latest.get(pk)) for pk in ids}
 
 
-def dmp_not_fed_reason(patient: Patient) -> str:
-    """Why documents of this patient are not fed into the DMP ("" when they can be): for the validation screen
-    after `consultation_validate(send_dmp=True)`, which produces the documents but enqueues nothing for a
-    non-qualified identity or an opposed patient."""
-    from caducee.identity.ins import transmissible_ins
+# The reasons of the one eligibility rule below, for the screens, the services and the handler.
+NOT_QUALIFIED = (
+    "L'identité du patient n'est pas qualifiée (statut QUAL) : le DMP ne peut pas être alimenté (règle 28). "
+    "Qualifiez l'identité (appel INSi et justificatif d'identité) pour l'alimenter."
+)
+OPPOSED = "Le patient s'est opposé à l'alimentation de son DMP (SC.DMP/CONF.06) : rien ne lui est envoyé."
 
+
+def dmp_feed_refusal(patient: Patient) -> str:
+    """THE rule "may this patient's documents go to the DMP now" ("" when they may, else the French reason).
+
+    R28: only a QUAL identity's INS leaves the system (`identity.ins.transmissible_ins`, which also refuses the test
+    identities of a practice that ran on the sandbox: `SandboxDataError`); SC.DMP/CONF.06: the patient did not
+    object to the feed. Used by the validation panel (the DMP box is offered, or not with this reason), by
+    `consultation_validate`, by `dmp.services.feed_refusal` and again by the outbox handler at send time."""
     try:
         ins = transmissible_ins(patient.identity)
-    except Exception as exc:  # SandboxDataError
+    except SandboxDataError as exc:
         return str(exc)
     if ins is None:
-        return "Le DMP n'a pas été alimenté : l'identité du patient n'est pas qualifiée."
-    if DmpConsent.objects.filter(patient=patient, feed_opposed=True).exists():
-        return "Le DMP n'a pas été alimenté : le patient s'est opposé à son alimentation."
+        return NOT_QUALIFIED
+    if DmpConsent.objects.filter(patient_id=patient.pk, feed_opposed=True).exists():
+        return OPPOSED
     return ""

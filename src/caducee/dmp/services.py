@@ -7,8 +7,8 @@ only the new documents, UX.36 deduplication by uniqueId, HISTO.01 "déjà envoy�
 ../shared/reference/dmp_mss/pdsm4dmp_eeds (exemples_usage_dmp.md for the incremental search) and R28 (only a QUAL
 identity's INS leaves the system: `identity.ins.transmissible_ins`, the single gate).
 
-The client is only ever obtained through `caducee.dmp.client.dmp_client()` (`_api`), imported lazily so tests can
-substitute it. Every DMP call and every consent change is audited with the patient. Consultation needs
+The client is only ever obtained through `caducee.dmp.client.dmp_client()` (`_api`), looked up on the module so tests
+can substitute it. Every DMP call and every consent change is audited with the patient. Consultation needs
 CLINICAL_READ, sending and changing need CLINICAL_WRITE: a refused profile gets PermissionDenied before anything
 is read or written.
 
@@ -20,12 +20,12 @@ French message the screen shows as it is.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -35,6 +35,7 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import delivery_enqueue
+from caducee.dmp import client
 from caducee.dmp.api import (
     AUTHORIZATION_ADD,
     STATUS_APPROVED,
@@ -50,10 +51,11 @@ from caducee.dmp.api import (
 )
 from caducee.dmp.caller import CallerError, dmp_caller
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
+from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.documents import xds_codes as codes
 from caducee.documents.models import Document
 from caducee.documents.xds import ins_cx
-from caducee.identity.ins import transmissible_ins
+from caducee.identity.ins import SandboxDataError, transmissible_ins
 from caducee.identity.models import Identity
 from caducee.patients.models import Patient
 
@@ -81,13 +83,13 @@ class DmpUnconfigured(DmpServiceError):
 
 
 def _api() -> DmpApi:
-    """The DMPi client (`caducee.dmp.client.dmp_client()`), imported at call time so tests can replace it."""
+    """The DMPi client of the configured endpoint (`caducee.dmp.client.dmp_client()`, looked up on the module so a
+    test may replace it). Only a missing configuration is a transient "not configured" error the outbox retries;
+    anything else is a bug and fails loudly (issue 12 §5)."""
     try:
-        module: Any = importlib.import_module("caducee.dmp.client")
-        api: DmpApi = module.dmp_client()
-    except Exception as exc:  # ImproperlyConfigured, SandboxNotRunning, missing module
+        return client.dmp_client()
+    except ImproperlyConfigured as exc:  # settings missing, sandbox not running (SandboxNotRunning is one)
         raise DmpUnconfigured(str(exc) or "Le service DMP n'est pas configuré sur ce poste.") from exc
-    return api
 
 
 def practice_of() -> Practice:
@@ -108,7 +110,7 @@ def patient_ins(patient: Patient) -> str:
     """The patient's INS as a CX, or DmpServiceError: only a QUAL identity is sent to the DMP (R28)."""
     try:
         ins = transmissible_ins(patient.identity)
-    except Exception as exc:  # SandboxDataError: test data on a real service
+    except SandboxDataError as exc:  # R28: test data of a sandbox practice never reaches a real service
         raise DmpServiceError(str(exc)) from exc
     if ins is None:
         raise DmpServiceError(
@@ -338,16 +340,11 @@ def dmp_consent_record(
 
 
 def feed_refusal(document: Document) -> str:
-    """Why this document cannot be sent to the DMP now ("" when it can): R28, CONF.06, document model."""
+    """Why this document cannot be sent to the DMP now ("" when it can): a model the DMP takes, then the one
+    patient rule `dmp.selectors.dmp_feed_refusal` (R28, SC.DMP/CONF.06)."""
     if document.model not in SENDABLE_MODELS:
         return f"Ce type de document ({document.model}) ne peut pas être envoyé au DMP."
-    try:
-        patient_ins(document.patient)
-    except DmpServiceError as exc:
-        return str(exc)
-    if DmpConsent.objects.filter(patient_id=document.patient_id, feed_opposed=True).exists():
-        return "Le patient s'est opposé à l'alimentation de son DMP : le document n'est pas envoyé."
-    return ""
+    return dmp_feed_refusal(document.patient)
 
 
 def _clean_visibility(visibility: Sequence[str]) -> list[str]:

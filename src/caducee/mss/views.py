@@ -46,7 +46,7 @@ from caducee.mss.services import (
     proposed_recipients,
 )
 from caducee.mss.sync import sync_mailbox
-from caducee.mss.worklist import worklist_attach
+from caducee.mss.worklist import rescore_worklist, worklist_attach
 from caducee.patients.correspondents import (
     correspondent_from_directory,
     correspondent_from_sender,
@@ -140,13 +140,20 @@ def add_correspondent_view(request: HttpRequest, message_id: int) -> HttpRespons
     check_permission(request.user, Perm.CLINICAL_WRITE)
     message = _message_for(request, message_id)
     patient = _patient(request.POST.get("patient"))
-    correspondent_from_sender(actor=request.user, patient=patient, address=message.sender, name=message.sender_name)
+    correspondent_from_sender(
+        actor=request.user,
+        patient=patient,
+        address=message.sender,
+        name=message.sender_name,
+        directory_entry=DirectoryEntry.objects.filter(address=message.sender.strip().lower()).first(),
+    )
     messages.success(request, f"{message.sender_name or message.sender} ajouté aux correspondants du patient.")
     return redirect("mss:message", message.pk)
 
 
 def worklist_view(request: HttpRequest) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_READ)
+    rescore_worklist()  # UX.15: the identity changes since the documents were scored, pulled before listing
     rows = selectors.worklist()
     ids = {c.get("patient") for r in rows for c in r.candidates}
     patients = Patient.objects.select_related("identity").in_bulk([i for i in ids if isinstance(i, int)])

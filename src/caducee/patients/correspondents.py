@@ -16,7 +16,7 @@ does not), like the rest of the patient's administrative record.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -26,7 +26,6 @@ from django.http import HttpRequest
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
-from caducee.mss.models import DirectoryEntry
 from caducee.patients.models import Correspondent, CorrespondentRole, Patient, PatientCorrespondent
 
 PATIENT_DOMAIN = "patient.mssante.fr"
@@ -130,7 +129,24 @@ def correspondent_update(
     return correspondent
 
 
-def _directory_values(entry: DirectoryEntry) -> dict[str, str]:
+class DirectoryRecord(Protocol):
+    """An entry of the MSSanté directory (`mss.models.DirectoryEntry`, or the Annuaire Santé API's): what a
+    correspondent takes from it. Defined here so the patients app needs nothing of the apps above it."""
+
+    national_id: str
+    civility: str
+    family_name: str
+    given_name: str
+    organisation: str
+    profession: str
+    specialty: str
+    address_line: str
+    postal_code: str
+    city: str
+    address: str
+
+
+def _directory_values(entry: DirectoryRecord) -> dict[str, str]:
     civility = _CIVILITIES.get(entry.civility.strip().upper().rstrip("."), entry.civility)
     return {
         "national_id": entry.national_id,
@@ -148,7 +164,7 @@ def _directory_values(entry: DirectoryEntry) -> dict[str, str]:
 
 
 def correspondent_from_directory(
-    entry: DirectoryEntry, *, actor: Any = None, request: HttpRequest | None = None
+    entry: DirectoryRecord, *, actor: Any = None, request: HttpRequest | None = None
 ) -> Correspondent:
     """The correspondent for a directory entry: the existing one with that MSSanté address (its blank fields filled
     from the directory), or a new one (source "annuaire"). With an `actor`, permission checked and audited."""
@@ -281,12 +297,14 @@ def correspondent_from_sender(
     address: str,
     name: str = "",
     role: str = CorrespondentRole.AUTRE,
+    directory_entry: DirectoryRecord | None = None,
     request: HttpRequest | None = None,
 ) -> PatientCorrespondent:
     """ANNU/GEN.03: the sender of a received message added to the patient's correspondents in one click.
 
-    The address is looked up in the address book, then in the directory (whose data is richer than a display
-    name); otherwise a correspondent is created from the display name (source "message")."""
+    The address is looked up in the address book, then taken from the directory entry the caller found for it
+    (`directory_entry`, whose data is richer than a display name); otherwise a correspondent is created from the
+    display name (source "message")."""
     check_permission(actor, Perm.PATIENT_ADMIN)
     address = _clean_address(address)
     if not address:
@@ -294,9 +312,8 @@ def correspondent_from_sender(
     with transaction.atomic():
         correspondent = Correspondent.objects.filter(mss_address=address).first()
         if correspondent is None:
-            entry = DirectoryEntry.objects.filter(address=address).first()
-            if entry is not None:
-                correspondent = correspondent_from_directory(entry, actor=actor, request=request)
+            if directory_entry is not None:
+                correspondent = correspondent_from_directory(directory_entry, actor=actor, request=request)
             else:
                 correspondent = correspondent_create(
                     actor=actor, source="message", request=request, mss_address=address, **split_display_name(name)

@@ -2,11 +2,10 @@ from django.urls import path
 
 from caducee.patients import views
 
+# The "patients" namespace also holds the top floor's patient screens (chart, creation from the carte Vitale):
+# config/urls.py joins them with `caducee.cabinet.urls.patient_patterns`.
 app_name = "patients"
 urlpatterns = [
     path("", views.patient_list, name="list"),
     path("patients/nouveau/", views.patient_new, name="new"),
-    path("patients/nouveau/carte-vitale/", views.patient_new_vitale, name="new_vitale"),
-    path("patients/nouveau/saisie/", views.patient_new_form, name="new_form"),
-    path("patients/<int:patient_id>/", views.patient_chart, name="chart"),
 ]

@@ -28,14 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from caducee.accounts.models import Practice, Role, User
 from caducee.core.dbcheck import ensure_migrated
+from caducee.dmp.selectors import dmp_feed_refusal
+from caducee.dmp.services import DmpServiceError, delivery_for
 from caducee.documents.cda.entries import LabelCache
-from caducee.documents.cda.header import DocumentIds
-from caducee.documents.production import summary_model
+from caducee.documents.cda.header import DocumentIds, MissingDataError
+from caducee.documents.production import summary_model, vsm_create
 from caducee.documents.services import document_ids_new
 from caducee.patients.models import Patient
 from caducee.record.selectors import record_summary
@@ -171,15 +174,8 @@ class Command(BaseCommand):
     def _store_and_send(self, patient: Patient, author: User, out_dir: Path | None) -> bool | None:
         """Store the summary and queue its DMP publication in one transaction. True: queued; False: stored but not
         sent (reported); None: nothing stored (reported)."""
-        from django.db import transaction
-
-        from caducee.dmp.selectors import dmp_not_fed_reason
-        from caducee.dmp.services import DmpServiceError, delivery_for
-        from caducee.documents.cda.header import MissingDataError
-        from caducee.documents.production import vsm_create
-
         who = f"Patient {patient.pk} ({patient.identity.birth_name} {patient.identity.first_given_name})"
-        reason = dmp_not_fed_reason(patient)
+        reason = dmp_feed_refusal(patient)  # the one rule (R28, SC.DMP/CONF.06)
         try:
             with transaction.atomic():
                 document = vsm_create(actor=author, patient=patient)

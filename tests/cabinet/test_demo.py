@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from caducee.accounts.models import Practice, User
 from caducee.core import dbcheck
 from caducee.identity.models import Status
-from caducee.patients.demo import DEMO_PASSWORD, DEMO_PERSONAS
+from caducee.cabinet.demo import DEMO_PASSWORD, DEMO_PERSONAS
 from caducee.patients.models import Patient
 
 pytestmark = pytest.mark.django_db

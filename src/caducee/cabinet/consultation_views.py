@@ -1,4 +1,4 @@
-"""Consultation screens: the consultation and its validation panel (issue 3 §2)."""
+"""Consultation screens: the consultation and its one-click validation panel (issue 3 §2, issue 4, issue 5 §6)."""
 
 from __future__ import annotations
 
@@ -12,22 +12,15 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.accounts.services import SandboxDataError
+from caducee.cabinet.consultations import Findings, consultation_validate, vsm_default
 from caducee.core.audit import audit_record
+from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
 from caducee.documents.sharing_matrix import dmp_default, mss_to_medecin_traitant_default
-from caducee.identity.ins import transmissible_ins
-from caducee.mss.services import MssServiceError
+from caducee.mss.services import MssServiceError, proposed_recipients
 from caducee.patients.models import Patient
-from caducee.record.consultations import (
-    ConsultationError,
-    Findings,
-    consultation_open,
-    consultation_save,
-    consultation_validate,
-    vsm_default,
-)
+from caducee.record.consultations import ConsultationError, consultation_open, consultation_save
 from caducee.record.models import Consultation
 from caducee.record.selectors import record_changed_since, record_summary
 
@@ -61,16 +54,13 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
     # The elements of the summary model the practice produces (VSM 1.4 or IPS-FR), so every one can be unticked.
     for element in model.elements(summary):
         sections.setdefault(element.section_label, []).append(element)
-    # "Envoyer au DMP": offered for a qualified identity only (R28), pre-ticked per the arrêté of 26 April 2022
-    # matrix and the forfait structure policy (caducee.documents.sharing_matrix).
-    try:
-        dmp_offered = transmissible_ins(patient.identity) is not None
-    except SandboxDataError:
-        dmp_offered = False
+    # "Envoyer au DMP": offered only when the one rule allows it (QUAL identity R28, no opposition SC.DMP/CONF.06),
+    # otherwise the panel says why; pre-ticked per the arrêté of 26 April 2022 matrix and the forfait structure
+    # policy (caducee.documents.sharing_matrix).
+    dmp_refusal = dmp_feed_refusal(patient)
+    dmp_offered = not dmp_refusal
     # MSSanté (issue 5 §6): the recipients proposed for this patient; the médecin traitant pre-ticked when the arrêté
     # asks for an MSSanté send of this document and the author is not the médecin traitant (LGC.MSS.03).
-    from caducee.mss.services import proposed_recipients
-
     author_is_mt = patient.medecin_traitant_id == request.user.pk
     mt_default = mss_to_medecin_traitant_default(
         model.type_code.code, model.type_code.system, consultation.date, author_is_mt=author_is_mt
@@ -89,6 +79,7 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
             "vsm_ticked": vsm_default(patient, changed_since=record_changed_since),
             "vsm_sections": sections,
             "dmp_offered": dmp_offered,
+            "dmp_refusal": dmp_refusal,
             "dmp_ticked": dmp_offered
             and dmp_default(model.type_code.code, model.type_code.system, on=consultation.date),
             "documents": list(consultation.documents.all()),
@@ -137,6 +128,11 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
         return redirect("consultations:detail", consultation_id=consultation.pk)
     names = ", ".join(d.title for d in produced)
     messages.success(request, "Consultation validée." + (f" Documents : {names}." if names else ""))
+    if produced and request.POST.get("dmp") == "1":
+        # Asked for, nothing queued: the doctor is told why, with the reason of the one rule (R28, CONF.06).
+        refusal = dmp_feed_refusal(consultation.patient)
+        if refusal:
+            messages.warning(request, f"DMP non alimenté : {refusal}")
     return redirect("patients:chart", patient_id=consultation.patient_id)
 
 

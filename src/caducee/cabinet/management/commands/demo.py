@@ -13,9 +13,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from caducee.cabinet.demo import seed_demo
+from caducee.cabinet.management.commands.seed_demo import print_logins
 from caducee.core.webserver import run_gunicorn
-from caducee.patients.demo import seed_demo
-from caducee.patients.management.commands.seed_demo import print_logins
 
 
 class Command(BaseCommand):

@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from caducee.accounts.models import Role
+from caducee.cabinet.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 from caducee.core.dbcheck import ensure_migrated
-from caducee.patients.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
 
 class Command(BaseCommand):

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from caducee.accounts.models import Practice, Role, User
+from caducee.documents.letters.services import letters_seed_defaults
 from caducee.identity.models import DEFAULT_ID_DOCUMENTS
 from caducee.identity.traits import clean_traits
+from caducee.mss.demo import seed_mss_demo
 from caducee.patients.models import Patient
 from caducee.patients.services import patient_create
+from caducee.patients.synthetic import generate_practice
+from caducee.record.demo import seed_record_demo
 
 DEMO_PASSWORD = "Demo-Caducee-2026"  # noqa: S105 — printed by `caducee demo`; demo databases only
 
@@ -171,17 +175,9 @@ def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
             created_personas += 1
     synthetic = 0
     if synthetic_patients:
-        from caducee.patients.synthetic import generate_practice
-
         synthetic = generate_practice(patients=synthetic_patients, seed=7)
-    from caducee.documents.letters.services import letters_seed_defaults
-    from caducee.record.demo import seed_record_demo
-
     letters_seed_defaults()
-
     records = seed_record_demo()
-    from caducee.mss.demo import seed_mss_demo
-
     seed_mss_demo()
     return {
         "practice": practice,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from caducee.record import consultation_views as views
+from caducee.cabinet import consultation_views as views
 
 app_name = "consultations"
 urlpatterns = [
