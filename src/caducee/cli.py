@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+
+# The commands that run the national-service stand-ins, and what they need beyond a production install: the
+# `sandbox` extra of pyproject.toml (Twisted with its TLS: the MSSanté operator's SMTP/IMAP).
+SANDBOX_COMMANDS = ("demo", "sandbox")
+SANDBOX_MODULES = {"twisted": "Twisted", "OpenSSL": "pyOpenSSL", "service_identity": "service-identity"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -11,12 +17,26 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caducee.config.settings")
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
+        if args[1] in SANDBOX_COMMANDS:
+            _require_sandbox_extra(args[1])
         if args[1] == "demo":
             _prepare_demo()
     args[0] = "caducee"
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(args)
+
+
+def _require_sandbox_extra(command: str) -> None:
+    """Stops with a French message naming the install command when the `sandbox` extra is not installed."""
+    missing = [package for module, package in SANDBOX_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        sys.stderr.write(
+            f"caducee {command} : les bacs à sable des services nationaux demandent l'option « sandbox », "
+            f"non installée (manque : {', '.join(missing)}).\n"
+            f"Installez-la (depuis le dossier des sources) : {sys.executable} -m pip install -e '.[sandbox]'\n"
+        )
+        raise SystemExit(2)
 
 
 def _prepare_demo() -> None:
@@ -33,8 +53,10 @@ def _prepare_demo() -> None:
     for name in ("caducee.sqlite3", "sandbox/dmp.sqlite3", "sandbox/mss.sqlite3"):
         for suffix in ("", "-wal", "-shm"):
             (demo_dir / f"{name}{suffix}").unlink(missing_ok=True)
-    # Received messages and documents waiting in the work list belong to the database that goes.
+    # Received messages and documents waiting in the work list belong to the database that goes. The endpoint
+    # settings of a previous run's sandboxes (killed without their stop) too: the demo's own replace them.
     shutil.rmtree(demo_dir / "mss", ignore_errors=True)
+    (demo_dir / "sandbox.env").unlink(missing_ok=True)
     os.environ["CADUCEE_DATA_DIR"] = str(demo_dir)
 
 
