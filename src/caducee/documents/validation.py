@@ -33,13 +33,15 @@ from typing import Any, cast
 
 from lxml import etree
 
+from caducee.core.xml import DEFAULT_MAX_BYTES, UnsafeXml, local_parser
+from caducee.core.xml import parse_untrusted as _parse_untrusted
+
 NS_CDA = "urn:hl7-org:v3"
 NS_SCH = "http://purl.oclc.org/dsdl/schematron"
 NS_SVRL = "http://purl.oclc.org/dsdl/svrl"
 
 # Largest document accepted. The DMP and MSSanté limits are not stated in the kit; an N3 document with its PDF
 # copies (CR-BIO "Copie du document") stays well below this, and anything bigger is refused before parsing.
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 # Bump when the way a schematron is compiled changes (skeleton parameters, xml:base injection…): old cache
 # entries are then ignored.
@@ -276,48 +278,13 @@ def default_cache_dir() -> Path:
 # --- Safe parsing ---------------------------------------------------------------------------------------------
 
 
-class UnsafeXml(ValueError):
-    """The input is not a CDA document we agree to read (not XML, DTD, entities, too large)."""
-
-
-# A DOCTYPE can only come before the root element; CDA documents have a short prolog (XML declaration, at most a
-# stylesheet PI and a comment). Looked for in ASCII-compatible encodings and in UTF-16.
-_DOCTYPE_SCAN = 64 * 1024
-_DOCTYPE_MARKERS = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 _DTD_REFUSED = "déclaration DTD (DOCTYPE) refusée : un document CDA n'en contient pas."
 
 
 def parse_untrusted(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementTree:
-    """Parse a document from outside: size-bounded, no DTD, no entity, no network (XXE, billion laughs).
-
-    A CDA document never needs a DTD (HL7 CDA R2 is defined by its XSD), so any DOCTYPE is refused, before
-    parsing when it is in the prolog, and again from the parsed document info.
-    """
-    if len(data) > max_bytes:
-        raise UnsafeXml(f"document trop volumineux ({len(data)} octets, maximum {max_bytes}).")
-    if not data.strip():
-        raise UnsafeXml("document vide.")
-    head = data[:_DOCTYPE_SCAN]
-    if any(marker in head for marker in _DOCTYPE_MARKERS):
-        raise UnsafeXml(_DTD_REFUSED)
-    # huge_tree: an N1 document carries its PDF as one base64 text node, and libxml2 refuses text nodes over
-    # 10 MB (a PDF over ~7.5 MB) without it. The size bound above and libxml2's entity amplification limit (kept
-    # with huge_tree in libxml2 2.14) still hold.
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=True
-    )
-    try:
-        root = etree.fromstring(data, parser=parser)
-    except etree.XMLSyntaxError as exc:
-        raise UnsafeXml(f"XML illisible : {exc.msg}.") from exc  # libxml2's message gives line and column
-    tree = root.getroottree()
-    docinfo = cast(Any, tree.docinfo)  # lxml-stubs lack doctype/internalDTD/externalDTD
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise UnsafeXml(_DTD_REFUSED)
-    for node in root.iter():
-        if isinstance(node, etree._Entity):
-            raise UnsafeXml("référence d'entité XML refusée.")
-    return tree
+    """A CDA document from outside, through the one hardened parser (`core.xml`): a CDA never needs a DTD (HL7 CDA
+    R2 is defined by its XSD), so any DOCTYPE is refused."""
+    return _parse_untrusted(data, max_bytes=max_bytes, dtd_refused=_DTD_REFUSED)
 
 
 # --- Schematron compilation and cache --------------------------------------------------------------------------
@@ -362,8 +329,7 @@ def _resolve_include(target: Path) -> Path:
 
 def _schematron_sources(sch: Path) -> tuple[bytes, list[Path]]:
     """The schematron with its includes made absolute (and fixed), and every file it depends on."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    tree = etree.parse(str(sch), parser)
+    tree = etree.parse(str(sch), local_parser())
     files = [sch]
     for include in tree.iter(f"{{{NS_SCH}}}include"):
         href = include.get("href")
@@ -549,9 +515,8 @@ class CdaValidator:
     def schema(self) -> etree.XMLSchema:
         schema = _schemas.get(self.xsd_path)
         if schema is None:
-            parser = etree.XMLParser(no_network=True, resolve_entities=False)
             try:
-                schema = etree.XMLSchema(etree.parse(str(self.xsd_path), parser))
+                schema = etree.XMLSchema(etree.parse(str(self.xsd_path), local_parser()))
             except (etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
                 raise CdaKitError(f"Schéma CDA {self.xsd_path} illisible : {exc}") from exc
             _schemas[self.xsd_path] = schema
@@ -641,8 +606,7 @@ class CdaValidator:
 
 
 def _svrl_issues(svrl: str, schematron: str, root: etree._Element) -> list[Issue]:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
-    output = etree.fromstring(svrl.encode("utf-8"), parser)
+    output = etree.fromstring(svrl.encode("utf-8"), local_parser(huge_text=True))  # Saxon's own SVRL output
     issues = []
     for node in output.iter(f"{{{NS_SVRL}}}failed-assert", f"{{{NS_SVRL}}}successful-report"):
         text = node.find(f"{{{NS_SVRL}}}text")
