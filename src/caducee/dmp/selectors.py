@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from caducee.core.dates import french_datetime
 from caducee.core.models import Delivery
 from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
@@ -100,12 +101,12 @@ def delivery_label(delivery: Delivery | None) -> str:
         return NOT_SENT
     if delivery.state == Delivery.State.SENT:
         when = timezone.localtime(delivery.sent_at) if delivery.sent_at else None
-        return f"Envoyé au DMP le {when:%d/%m/%Y à %H:%M}" if when else "Envoyé au DMP"
+        return f"Envoyé au DMP le {french_datetime(when)}" if when else "Envoyé au DMP"
     if delivery.state == Delivery.State.REJECTED:
         return f"Rejeté par le DMP : {delivery.last_error or 'motif non précisé'}"
     if delivery.state == Delivery.State.FAILED:
         when = timezone.localtime(delivery.next_attempt_at)
-        return f"En attente d'envoi au DMP (nouvel essai le {when:%d/%m/%Y à %H:%M})"
+        return f"En attente d'envoi au DMP (nouvel essai le {french_datetime(when)})"
     return PENDING
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.dates import french_date
 from caducee.documents.cda import codes, ips, vsm
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.entries import LabelCache, SummaryElement
@@ -125,7 +126,7 @@ def vsm_create(
             author=actor,
             identity=patient.identity,
             sections=vsm_pdf_sections(summary, excluded, chosen.elements),
-            date_text=f"Établi le {timezone.localtime(now):%d/%m/%Y}",
+            date_text=f"Établi le {french_date(now)}",
         )
         return document_store(
             actor=actor,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from caducee.core.dates import french_date
+
 LOINC = "2.16.840.1.113883.6.1"
 CISIS_TYPES = "1.2.250.1.213.1.1.4.12"
 
@@ -118,7 +120,7 @@ def dmp_default_reason(type_code: str, type_code_system: str, on: dt.date) -> st
         return EXTRA_DEFAULTS[(type_code, type_code_system)]
     row = _in_force(type_code, type_code_system, on, "dmp")
     if row is not None:
-        return f"Obligation (arrêté du 26 avril 2022) depuis le {row.in_force:%d/%m/%Y} : {row.label}"
+        return f"Obligation (arrêté du 26 avril 2022) depuis le {french_date(row.in_force)} : {row.label}"
     return ""
 
 

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from caducee.core.dates import french_date
+
 
 class Status(models.TextChoices):
     """The four confidence statuses (RNIV EXI SI 07; FR Core fr-core-cs-identity-status)."""
@@ -49,12 +51,6 @@ DEFAULT_ID_DOCUMENTS = ["CN", "PA", "CS", "eCN", "IN", "AV"]
 UNKNOWN_BIRTHPLACE = "99999"
 
 
-def french_date(iso: str) -> str:
-    """AAAA-MM-JJ → JJ/MM/AAAA (00 kept for an unknown day or month)."""
-    year, month, day = [*iso.split("-"), "", ""][:3]
-    return f"{day}/{month}/{year}" if day else iso  # RNIV: lieu de naissance inconnu
-
-
 class Identity(models.Model):
     """A patient's identity: the traits of R1, the INS, the status and the vigilance attributes."""
 
@@ -91,10 +87,15 @@ class Identity(models.Model):
     # Optimistic concurrency: every write bumps the version; a stale form is refused.
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
+    # Set by every write of the identity services (`_save_versioned`). SC.MSS/UX.15: the MSSanté work list pulls it
+    # (latest change, an index read) to rescore its waiting documents once an identity changed.
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["birth_name", "first_given_name"], name="identity_names")]
+        indexes = [
+            models.Index(fields=["birth_name", "first_given_name"], name="identity_names"),
+            models.Index(fields=["updated_at"], name="identity_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.birth_name} {self.first_given_name} ({self.birth_date})"

@@ -31,6 +31,8 @@ from django.utils import timezone
 from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
+from caducee.core.dates import french_datetime
+from caducee.core.errors import SandboxDataError
 from caducee.core.models import AuditEvent
 from caducee.core.outbox import delivery_enqueue
 from caducee.documents.models import Document
@@ -77,7 +79,7 @@ def patient_mss_address(identity: Identity) -> str | None:
     """`<matricule INS>@patient.mssante.fr` for a QUAL identity, None otherwise (SC.MSS.14, R28)."""
     try:
         ins = transmissible_ins(identity)
-    except Exception:  # SandboxDataError: a test identity on a real service is not a patient's address
+    except SandboxDataError:  # R28: a test identity on a real service is not a patient's address
         return None
     return f"{ins.matricule}@{PATIENT_DOMAIN}" if ins is not None else None
 
@@ -231,9 +233,7 @@ def _default_body(documents: Sequence[Document], replaces: OutboundMessage | Non
         titles = ", ".join(d.title for d in documents)
         lines.append(f"Veuillez trouver ci-joint : {titles}.")
     if replaces is not None:
-        lines.append(
-            f"Ce message annule et remplace celui du {timezone.localtime(replaces.created_at):%d/%m/%Y à %H:%M}."
-        )
+        lines.append(f"Ce message annule et remplace celui du {french_datetime(replaces.created_at)}.")
     lines += ["", "Bien cordialement,", sender]
     return "\n".join(lines)
 

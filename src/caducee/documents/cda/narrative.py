@@ -6,16 +6,12 @@ FR-Probleme, FR-Allergie, FR-Produit-de-sante…); the IDs are put on `content` 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
+from caducee.core.dates import french_date  # noqa: F401 — re-exported for the CDA narratives
 from caducee.documents.cda.xml import E, Element
 
 Cell = str | Element | None
-
-
-def french_date(day: dt.date | None) -> str:
-    return day.strftime("%d/%m/%Y") if day else ""
 
 
 def content(text: str, anchor: str) -> Element:

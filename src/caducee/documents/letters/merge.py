@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from caducee.accounts.models import Practice, User
 from caducee.accounts.replacement import signature_name
+from caducee.core.dates import french_date
 from caducee.patients.models import Patient
 
 # Anything between `{{` and `}}` is a field reference, so `{{Patient.Nom}}` or `{{ patient.nom|upper }}` is
@@ -80,7 +81,7 @@ class MergeContext:
             # template (« Je soussigné(e), {{medecin.nom}}, … », the signature line) carries the mention.
             "medecin.nom": signature_name(self.author),
             "medecin.rpps": self.author.rpps,
-            "date": f"{self.today:%d/%m/%Y}",
+            "date": f"{french_date(self.today)}",
         }
 
 

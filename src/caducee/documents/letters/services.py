@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.core.dates import french_date
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.header import check_header
@@ -118,7 +119,7 @@ def letter_create(
         author=actor,
         identity=patient.identity,
         sections=[PdfSection(heading, blocks, spacing=3)],
-        date_text=f"{place} {timezone.localtime(now):%d/%m/%Y}",
+        date_text=f"{place} {french_date(now)}",
     )
     with transaction.atomic():
         ids = document_ids_new(practice=practice)

@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from caducee.accounts.models import Role, User
+from caducee.core.dates import french_date
 from caducee.core.dbcheck import ensure_migrated
 from caducee.dmp.api import DmpDocument
 from caducee.dmp.models import DmpAccess
@@ -92,7 +93,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(documents)} document(s) dans le DMP de {patient.identity}")
         for doc in documents:
             created = xds_datetime(doc.creation_time)
-            when = f"{created:%d/%m/%Y}" if created else doc.creation_time
+            when = f"{french_date(created)}" if created else doc.creation_time
             self.stdout.write(f"  {when}  {doc.title} — {doc.type_code.display} — {author_label(doc.author_person)}")
 
     # --- helpers ----------------------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ class Command(BaseCommand):
             self.stdout.write("Le patient n'a pas de DMP.")
             return
         state = "ouvert" if access.active else f"fermé ({access.closing_reason or 'motif non précisé'})"
-        until = f" jusqu'au {access.authorization_until:%d/%m/%Y}" if access.authorization_until else ""
+        until = f" jusqu'au {french_date(access.authorization_until)}" if access.authorization_until else ""
         self.stdout.write(f"DMP {state} ; autorisation : {access.authorization}{until}")
         if access.divergence:
             self.stdout.write(access.divergence)
