@@ -1,12 +1,12 @@
-"""DmpClient over a real socket (src/caducee/dmp/client.py): a tiny mutual-TLS DMP built on the module's own
-response builders answers every transaction; hostile and failing servers map to the right errors."""
+"""DmpClient over a real socket (src/caducee/dmp/client.py): a tiny mutual-TLS DMP answers every transaction with
+answers the client never built (tests/dmp/dmp_answers.py: the DMP sandbox's builders and XML written from the
+specifications); hostile and failing servers map to the right errors."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import hashlib
-import json
 import ssl
 import threading
 import uuid
@@ -21,7 +21,7 @@ from lxml import etree
 from signxml import XMLVerifier
 
 from caducee.dmp import client as client_module
-from caducee.dmp import hl7v3, mtom, registry, soap, vihf, xades
+from caducee.dmp import mtom, registry, vihf, xades
 from caducee.dmp.api import (
     STATUS_APPROVED,
     STATUS_ARCHIVED,
@@ -35,6 +35,18 @@ from caducee.dmp.api import (
 from caducee.dmp.client import DmpClient, dmp_client
 from caducee.dmp.endpoint import DmpEndpoint
 from caducee.documents.xds import NS_RIM, NS_XDSB, SubmissionInfo
+from caducee.sandbox.dmp import hl7v3 as dmp_side
+from caducee.sandbox.dmp.signature import verify_lot_signature
+from tests.dmp.dmp_answers import (
+    adhoc_query_response,
+    envelope,
+    fault,
+    query_params,
+    registry_response,
+    retrieve_response,
+    td02_answer,
+    td03_answer,
+)
 from tests.dmp.test_xades import Issued, entry, issue
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"
@@ -48,6 +60,32 @@ CALLER = DmpCaller(
     sector="SA07",
 )
 Answer = tuple[int, str, bytes]
+NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
+NS_WSA = "http://www.w3.org/2005/08/addressing"
+NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+SubmissionSet = tuple[str, str, str]  # entryUUID, uniqueId, submissionTime
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What the mini DMP reads of a request: its WS-Addressing header, VIHF and body."""
+
+    action: str
+    message_id: str
+    assertion: etree._Element | None
+    body: etree._Element
+
+
+def read_request(xml: bytes) -> Request:
+    root = etree.fromstring(xml)
+    header, body = root.find(f"{{{NS_SOAP}}}Header"), root.find(f"{{{NS_SOAP}}}Body")
+    assert header is not None and body is not None
+    return Request(
+        action=header.findtext(f"{{{NS_WSA}}}Action") or "",
+        message_id=header.findtext(f"{{{NS_WSA}}}MessageID") or "",
+        assertion=header.find(f"{{{NS_WSSE}}}Security/{{{vihf.NS_SAML}}}Assertion"),
+        body=body[0],
+    )
 
 
 class MiniDmp:
@@ -56,7 +94,7 @@ class MiniDmp:
     def __init__(self, ca_pem: bytes) -> None:
         self.ca_pem = ca_pem
         self.documents: dict[str, tuple[DmpDocument, bytes]] = {}  # entry_uuid → (entry, content)
-        self.sets: list[tuple[registry.SubmissionSetRef, list[str]]] = []
+        self.sets: list[tuple[SubmissionSet, list[str]]] = []
         self.authorization = "ABSENTE"
         self.assertions: list[etree._Element] = []
         self.override: Callable[[str, bytes], Answer | None] | None = None
@@ -66,24 +104,22 @@ class MiniDmp:
         if self.override and (forced := self.override(path, body)):
             return forced
         root, parts = mtom.decode(content_type, body)
-        message = soap.parse_envelope(root)
+        message = read_request(root)
         assert message.assertion is not None
         self.assertions.append(message.assertion)
         reply, attachments = getattr(self, "_" + message.action.rsplit(":", 1)[-1].replace("-", "_"))(message, parts)
-        envelope = soap.serialize(
-            soap.response_envelope(reply, action=message.action + "Response", relates_to=message.message_id)
-        )
+        answer = envelope(reply, action=message.action + "Response", relates_to=message.message_id)
         if attachments:
-            data, answer_type = mtom.encode(envelope, attachments, action=message.action + "Response")
+            data, answer_type = mtom.encode(answer, attachments, action=message.action + "Response")
             return 200, answer_type, data
-        return 200, mtom.soap_content_type(message.action + "Response"), envelope
+        return 200, mtom.soap_content_type(message.action + "Response"), answer
 
-    def _PRPA_IN201307UV02(self, message: soap.SoapMessage, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
-        request_id, query_id, ins = hl7v3.parse_td02_request(message.body)
+    def _PRPA_IN201307UV02(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
+        request_id, query_id, ins = dmp_side.parse_td02_request(message.body)
         if ins.startswith("000"):
-            return hl7v3.td02_response(request_id=request_id, query_id=query_id, ins=ins, exists=False), []
+            return td02_answer(request_id=request_id, query_id=query_id, ins=ins, exists=False), []
         end = dt.date.today() + dt.timedelta(days=180) if self.authorization == "VALIDE" else None
-        answer = hl7v3.td02_response(
+        answer = td02_answer(
             request_id=request_id,
             query_id=query_id,
             ins=ins,
@@ -93,13 +129,11 @@ class MiniDmp:
         )
         return answer, []
 
-    def _setAuthorization(self, message: soap.SoapMessage, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
-        self.authorization = "VALIDE" if hl7v3.parse_td03_request(message.body) == "AJOUT" else "ABSENTE"
-        return hl7v3.td03_response(authorization_end=dt.date.today() + dt.timedelta(days=180)), []
+    def _setAuthorization(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
+        self.authorization = "VALIDE" if dmp_side.parse_td03_request(message.body) == "AJOUT" else "ABSENTE"
+        return td03_answer(status="OK", authorization_end=dt.date.today() + dt.timedelta(days=180)), []
 
-    def _ProvideAndRegisterDocumentSet_b(
-        self, message: soap.SoapMessage, parts: dict[str, bytes]
-    ) -> tuple[Any, list[Any]]:
+    def _ProvideAndRegisterDocumentSet_b(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
         request = message.body
         contents = {}
         for node in request.iterfind(f"{{{NS_XDSB}}}Document"):
@@ -110,21 +144,19 @@ class MiniDmp:
         entries = [registry.parse_document_entry(eo) for eo in objects.iterfind(f"{{{NS_RIM}}}ExtrinsicObject")]
         signature_ids = [e.entry_uuid for e in entries if e.class_code == xades.SIGNATURE_CLASS]
         clinical = [e for e in entries if e.entry_uuid not in signature_ids]
-        xades.verify_lot_signature(
+        verify_lot_signature(
             contents[signature_ids[0]], {e.unique_id: contents[e.entry_uuid] for e in clinical}, self.ca_pem
         )
         now = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
-        duplicates: list[registry.RegistryError] = []
+        duplicates: list[tuple[str, str]] = []
         new_ids = []
         for e in clinical:
             content = contents[e.entry_uuid]
             known = [d for d, c in self.documents.values() if d.unique_id == e.unique_id]
             if known:
                 if hashlib.sha1(content).hexdigest() != known[0].hash:  # noqa: S324
-                    return registry.registry_response(registry.FAILURE, [("XDSNonIdenticalHash", e.unique_id)]), []
-                duplicates.append(
-                    registry.RegistryError(registry.DUPLICATE_SAME_HASH, e.unique_id, registry.SEVERITY_WARNING)
-                )
+                    return registry_response(registry.FAILURE, [("XDSNonIdenticalHash", e.unique_id)]), []
+                duplicates.append(("XDSDuplicateUniqueIdInRegistry", e.unique_id))
                 continue
             entry_uuid = f"urn:uuid:{uuid.uuid4()}"
             stored = dataclasses.replace(
@@ -137,13 +169,13 @@ class MiniDmp:
             old, content = self.documents[association.get("targetObject")]
             self.documents[old.entry_uuid] = (dataclasses.replace(old, status=STATUS_DEPRECATED), content)
         if new_ids:
-            self.sets.append((registry.SubmissionSetRef(f"urn:uuid:{uuid.uuid4()}", "2.25.9", now), new_ids))
-        return registry.registry_response(registry.SUCCESS, duplicates), []
+            self.sets.append(((f"urn:uuid:{uuid.uuid4()}", "2.25.9", now), new_ids))
+        return registry_response(registry.SUCCESS, warnings=duplicates), []
 
-    def _RegistryStoredQuery(self, message: soap.SoapMessage, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
-        query_id, params = registry.parse_adhoc_query_request(message.body)
+    def _RegistryStoredQuery(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
+        query_id, params = query_params(message.body)
         docs = [d for d, _ in self.documents.values()]
-        sets: list[registry.SubmissionSetRef] = []
+        sets: list[SubmissionSet] = []
         members: list[tuple[str, str]] = []
         if query_id == registry.FIND_DOCUMENTS:
             docs = [d for d in docs if d.status in params["$XDSDocumentEntryStatus"]]
@@ -151,28 +183,30 @@ class MiniDmp:
             docs = [d for d in docs if d.unique_id in params["$XDSDocumentEntryUniqueId"]]
         elif query_id == registry.FIND_SUBMISSION_SETS:
             since = params["$XDSSubmissionSetSubmissionTimeFrom"][0]
-            sets, docs = [s for s, _ in self.sets if s.submission_time >= since], []
+            sets, docs = [s for s, _ in self.sets if s[2] >= since], []
         else:
             wanted = params["$XDSSubmissionSetEntryUUID"][0]
-            (ss, ids), *_ = [(s, i) for s, i in self.sets if s.entry_uuid == wanted]
+            (ss, ids), *_ = [(s, i) for s, i in self.sets if s[0] == wanted]
             sets, docs = [ss], [self.documents[i][0] for i in ids]
-            members = [(ss.entry_uuid, i) for i in ids]
-        return registry.adhoc_query_response(docs, patient_id=INS, submission_sets=sets, members=members), []
+            members = [(ss[0], i) for i in ids]
+        return adhoc_query_response(docs, patient_id=INS, submission_sets=sets, members=members), []
 
-    def _RetrieveDocumentSet(self, message: soap.SoapMessage, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
-        ((repository, unique_id),) = registry.parse_retrieve_request(message.body)
+    def _RetrieveDocumentSet(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
+        (request,) = message.body.iterfind(f"{{{NS_XDSB}}}DocumentRequest")
+        repository = request.findtext(f"{{{NS_XDSB}}}RepositoryUniqueId") or ""
+        unique_id = request.findtext(f"{{{NS_XDSB}}}DocumentUniqueId") or ""
         content = next(c for d, c in self.documents.values() if d.unique_id == unique_id)
-        answer = registry.retrieve_response([(repository, unique_id, "text/xml", "doc1@mini")])
+        answer = retrieve_response([(repository, unique_id, "text/xml", "doc1@mini")])
         return answer, [mtom.Part("doc1@mini", content, "text/xml")]
 
-    def _UpdateDocumentSet(self, message: soap.SoapMessage, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
+    def _UpdateDocumentSet(self, message: Request, parts: dict[str, bytes]) -> tuple[Any, list[Any]]:
         objects = message.body.find(f".//{{{NS_RIM}}}RegistryObjectList")
         update = objects.find(f"{{{NS_RIM}}}Association[@associationType='{registry.UPDATE_AVAILABILITY}']")
         if update is not None:
             old, content = self.documents[update.get("targetObject")]
             new_status = update.findtext(f"{{{NS_RIM}}}Slot[@name='NewStatus']/{{{NS_RIM}}}ValueList/{{{NS_RIM}}}Value")
             self.documents[old.entry_uuid] = (dataclasses.replace(old, status=new_status), content)
-            return registry.registry_response(), []
+            return registry_response(registry.SUCCESS), []
         new = registry.parse_document_entry(objects.find(f"{{{NS_RIM}}}ExtrinsicObject"))
         (old, content), *_ = [v for v in self.documents.values() if v[0].logical_id == new.logical_id]
         self.documents[old.entry_uuid] = (dataclasses.replace(old, status=STATUS_DEPRECATED), content)
@@ -181,7 +215,7 @@ class MiniDmp:
             old, entry_uuid=entry_uuid, confidentiality=new.confidentiality, version=old.version + 1
         )
         self.documents[entry_uuid] = (version, content)
-        return registry.registry_response(), []
+        return registry_response(registry.SUCCESS), []
 
 
 @dataclasses.dataclass
@@ -245,7 +279,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         sign_cert=sign_cert,
         sign_key=sign_key,
         ca_bundle=ca_file,
-        sandbox=True,
     )
     yield Server(dmp, endpoint, ca, signer, release)
     release.set()
@@ -343,12 +376,12 @@ def test_connections_are_kept_alive(dmp: DmpClient, server: Server) -> None:
 # --- failures ------------------------------------------------------------------------------------------------------
 
 
-def _fault(code: str, subcode: tuple[str, str] | None = None) -> bytes:
-    return soap.serialize(soap.fault_envelope(code, "Motif", subcode=subcode))
+def _fault(code: str, subcode: str = "") -> bytes:
+    return fault(code, "Motif", subcode)
 
 
 SOAP = "application/soap+xml"
-OTHER_REQUEST = soap.serialize(soap.response_envelope(etree.Element("x"), action="a", relates_to="urn:uuid:autre"))
+OTHER_REQUEST = envelope(etree.Element("x"), action="a", relates_to="urn:uuid:autre")
 SOAP11 = b'<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Body/></Envelope>'
 XXE = b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]><e>&x;</e>'
 
@@ -358,7 +391,7 @@ XXE = b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd"
     [
         ((503, "text/html", b"<html>maintenance</html>"), DmpUnavailable, "503"),
         ((500, SOAP, _fault("Receiver")), DmpUnavailable, "Receiver"),
-        ((400, SOAP, _fault("Sender", (soap.NS_WSSE, "InvalidSecurityToken"))), DmpRejected, "InvalidSecurityToken"),
+        ((400, SOAP, _fault("Sender", "wsse:InvalidSecurityToken")), DmpRejected, "InvalidSecurityToken"),
         ((404, "text/plain", b"introuvable"), DmpRejected, "404"),
         ((200, SOAP, b"garbage"), DmpInvalidResponse, ""),
         ((200, SOAP, XXE), DmpInvalidResponse, ""),
@@ -426,29 +459,20 @@ def test_bad_caller_is_rejected_before_sending(dmp: DmpClient) -> None:
 # --- factory -------------------------------------------------------------------------------------------------------
 
 
-def test_factory_reads_the_sandbox_state_and_caches_one_client(server: Server, settings: Any, tmp_path: Path) -> None:
-    settings.SANDBOX, settings.DATA_DIR = True, tmp_path
-    with pytest.raises(ImproperlyConfigured, match="caducee sandbox"):
+def test_factory_reads_the_settings_and_caches_one_client(server: Server, settings: Any) -> None:
+    settings.DMP_URL = ""
+    with pytest.raises(ImproperlyConfigured, match="CADUCEE_DMP_URL"):
         dmp_client()
     endpoint = server.endpoint
-    (tmp_path / "sandbox.json").write_text(
-        json.dumps(
-            {
-                "dmp": {
-                    "url": endpoint.url,
-                    "ca": str(endpoint.ca_bundle),
-                    "client_cert": str(endpoint.client_cert),
-                    "client_key": str(endpoint.client_key),
-                    "sign_cert": str(endpoint.sign_cert),
-                    "sign_key": str(endpoint.sign_key),
-                }
-            }
-        )
-    )
-    first = dmp_client()
-    assert first is dmp_client() and isinstance(first, DmpClient)
-    assert first.test_existence(CALLER, INS).exists
-    client_module._clients.clear()
+    settings.DMP_URL, settings.DMP_CA_BUNDLE = endpoint.url, str(endpoint.ca_bundle)
+    settings.DMP_AUTH_CERT, settings.DMP_AUTH_KEY = str(endpoint.client_cert), str(endpoint.client_key)
+    settings.DMP_SIGN_CERT, settings.DMP_SIGN_KEY = str(endpoint.sign_cert), str(endpoint.sign_key)
+    try:
+        first = dmp_client()
+        assert first is dmp_client() and isinstance(first, DmpClient)
+        assert first.test_existence(CALLER, INS).exists
+    finally:
+        client_module._clients.clear()
 
 
 def test_factory_without_settings_explains_what_is_missing(settings: Any) -> None:

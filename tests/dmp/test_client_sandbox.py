@@ -4,7 +4,6 @@ sandbox's mutual TLS, VIHF checks and XAdES verification; injected failures map 
 from __future__ import annotations
 
 import dataclasses
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from caducee.dmp.api import (
     DmpUnavailable,
 )
 from caducee.dmp.client import DmpClient, dmp_client
-from caducee.dmp.endpoint import sandbox_endpoint
+from caducee.dmp.endpoint import DmpEndpoint
 from caducee.sandbox.dmp.server import DmpSandbox
 from tests.sandbox.dmp_client import DR_BERNARD, DR_MARTIN, Professional, ins, sample_entry, submission
 from tests.sandbox.fixtures import dmp_sandbox, dmp_state  # noqa: F401
@@ -51,21 +50,33 @@ MARTIN, BERNARD = caller(DR_MARTIN), caller(DR_BERNARD)
 
 
 @pytest.fixture
-def data_dir(dmp_sandbox: DmpSandbox, insi_sandbox_session: Any, tmp_path: Path) -> Path:  # noqa: F811
-    """A DATA_DIR whose sandbox.json points at this test's DMP sandbox, as `caducee sandbox` writes it."""
-    (tmp_path / "sandbox.json").write_text(json.dumps({"dmp": dmp_state(dmp_sandbox, insi_sandbox_session.data_dir)}))
-    return tmp_path
+def state(dmp_sandbox: DmpSandbox, insi_sandbox_session: Any) -> dict[str, str]:  # noqa: F811
+    """What this test's DMP sandbox publishes: its URL, CA and the structure's certificates it issued."""
+    return dmp_state(dmp_sandbox, insi_sandbox_session.data_dir)
+
+
+def endpoint_of(state: dict[str, str]) -> DmpEndpoint:
+    return DmpEndpoint(
+        url=state["url"],
+        client_cert=Path(state["client_cert"]),
+        client_key=Path(state["client_key"]),
+        sign_cert=Path(state["sign_cert"]),
+        sign_key=Path(state["sign_key"]),
+        ca_bundle=Path(state["ca"]),
+    )
 
 
 @pytest.fixture
-def dmp(data_dir: Path) -> Iterator[DmpClient]:
-    client = DmpClient(sandbox_endpoint(data_dir), timeout=5)
+def dmp(state: dict[str, str]) -> Iterator[DmpClient]:
+    client = DmpClient(endpoint_of(state), timeout=5)
     yield client
     client.close()
 
 
-def test_factory_finds_the_sandbox(data_dir: Path, settings: Any) -> None:
-    settings.SANDBOX, settings.DATA_DIR = True, data_dir
+def test_factory_finds_the_sandbox_from_the_settings(state: dict[str, str], settings: Any) -> None:
+    settings.DMP_URL, settings.DMP_CA_BUNDLE = state["url"], state["ca"]
+    settings.DMP_AUTH_CERT, settings.DMP_AUTH_KEY = state["client_cert"], state["client_key"]
+    settings.DMP_SIGN_CERT, settings.DMP_SIGN_KEY = state["sign_cert"], state["sign_key"]
     client_module._clients.clear()
     try:
         assert dmp_client().test_existence(MARTIN, ins(OPEN)).exists
@@ -148,8 +159,8 @@ def test_injected_failures(dmp: DmpClient, dmp_sandbox: DmpSandbox, kind: str, e
     assert dmp.test_existence(MARTIN, ins(OPEN)).exists  # recovers
 
 
-def test_slow_answer_times_out(data_dir: Path, dmp_sandbox: DmpSandbox) -> None:  # noqa: F811
-    hasty = DmpClient(sandbox_endpoint(data_dir), timeout=0.5)
+def test_slow_answer_times_out(state: dict[str, str], dmp_sandbox: DmpSandbox) -> None:  # noqa: F811
+    hasty = DmpClient(endpoint_of(state), timeout=0.5)
     dmp_sandbox.fail_next(1, "slow", delay_seconds=5)
     with pytest.raises(DmpUnavailable, match="à temps"):
         hasty.test_existence(MARTIN, ins(OPEN))

@@ -107,6 +107,8 @@ def test_mutated_answers_only_ever_raise_dmp_invalid_response() -> None:
     from caducee.dmp import registry, soap
     from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpError
     from caducee.documents.xds_codes import CLASS_REPORT, FORMAT_N1_PDF
+    from tests.dmp.dmp_answers import envelope as answer_envelope
+    from tests.dmp.dmp_answers import retrieve_response
 
     content = b"<ClinicalDocument>contenu</ClinicalDocument>"
     document = DmpDocument(
@@ -116,8 +118,8 @@ def test_mutated_answers_only_ever_raise_dmp_invalid_response() -> None:
         service_start_time="2026", submission_time="2026", mime_type="text/xml",
         hash=hashlib.sha1(content).hexdigest(), size=len(content),  # noqa: S324
     )  # fmt: skip
-    body = registry.retrieve_response([("1.2", "1.2.3", "text/xml", "d@x")])
-    envelope = soap.serialize(soap.response_envelope(body, action="a", relates_to="r"))
+    body = retrieve_response([("1.2", "1.2.3", "text/xml", "d@x")])
+    envelope = answer_envelope(body, action="a", relates_to="r")
     data, content_type = mtom.encode(envelope, [mtom.Part("d@x", content)], action="a")
     rng = random.Random(20260301)
     outcomes = {"ok": 0, "invalid": 0}

@@ -1,4 +1,5 @@
-"""ITI-18/43/57 bodies and RegistryResponse (src/caducee/dmp/registry.py): every request XSD-valid, round trips."""
+"""ITI-18/43/57 bodies and RegistryResponse (src/caducee/dmp/registry.py): every request XSD-valid; the answers read
+are written by tests/dmp/dmp_answers.py (from the specifications, or the DMP sandbox's own builders)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from caducee.dmp import registry
 from caducee.dmp.api import STATUS_APPROVED, STATUS_DELETED, DmpDocument, DmpInvalidResponse, DmpRejected
 from caducee.documents import xds_codes as codes
 from caducee.documents.xds import SubmissionInfo, XdsAuthor
+from tests.dmp.dmp_answers import (
+    adhoc_query_response,
+    query_params,
+    registry_response,
+    retrieve_response,
+    unquoted,
+    xds_schema,
+)
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"
 NS = registry.NSMAP
@@ -49,7 +58,7 @@ def document(**overrides: object) -> DmpDocument:
 
 
 def assert_valid(node: etree._Element) -> None:
-    schema = registry.request_schema()
+    schema = xds_schema()
     assert schema.validate(node), schema.error_log
 
 
@@ -60,7 +69,7 @@ def reparse(node: etree._Element) -> etree._Element:
 def test_find_documents_query_is_valid_and_quoted() -> None:
     query = registry.find_documents_query(INS, (STATUS_APPROVED, "urn:x:l'autre"), "20240301")
     assert_valid(query)
-    query_id, params = registry.parse_adhoc_query_request(reparse(query))
+    query_id, params = query_params(reparse(query))
     assert query_id == registry.FIND_DOCUMENTS
     assert params["$XDSDocumentEntryPatientId"] == [INS]
     assert params["$XDSDocumentEntryStatus"] == [STATUS_APPROVED, "urn:x:l'autre"]
@@ -81,7 +90,7 @@ def test_other_queries_are_valid() -> None:
         (registry.get_documents_query(unique_ids=["1.2^3"]), registry.GET_DOCUMENTS, "$XDSDocumentEntryUniqueId"),
     ):  # fmt: skip
         assert_valid(query)
-        got_id, params = registry.parse_adhoc_query_request(reparse(query))
+        got_id, params = query_params(reparse(query))
         assert got_id == query_id and param in params
     with pytest.raises(ValueError):
         registry.get_documents_query()
@@ -89,7 +98,7 @@ def test_other_queries_are_valid() -> None:
 
 def test_document_entry_round_trip_and_validity() -> None:
     doc = document()
-    response = registry.adhoc_query_response([doc], patient_id=INS)
+    response = adhoc_query_response([doc], patient_id=INS)
     assert_valid(response)
     documents, sets = registry.parse_adhoc_query_response(reparse(response))
     assert documents == [doc] and sets == []
@@ -99,8 +108,11 @@ def test_document_entry_round_trip_and_validity() -> None:
 def test_submission_sets_and_their_time() -> None:
     ss = registry.SubmissionSetRef("urn:uuid:ss-1", "2.25.7", "20260302080000")
     doc = document(submission_time="")
-    response = registry.adhoc_query_response(
-        [doc], patient_id=INS, submission_sets=[ss], members=[(ss.entry_uuid, doc.entry_uuid)]
+    response = adhoc_query_response(
+        [doc],
+        patient_id=INS,
+        submission_sets=[(ss.entry_uuid, ss.unique_id, ss.submission_time)],
+        members=[(ss.entry_uuid, doc.entry_uuid)],
     )
     assert_valid(response)
     documents, sets = registry.parse_adhoc_query_response(reparse(response))
@@ -109,7 +121,7 @@ def test_submission_sets_and_their_time() -> None:
 
 
 def test_query_failure_is_a_rejection_with_a_french_message() -> None:
-    response = registry.registry_response(registry.FAILURE, [("DMP_ACCES_INTERDIT", "pas d'autorisation")])
+    response = registry_response(registry.FAILURE, [("DMP_ACCES_INTERDIT", "pas d'autorisation")])
     failing = etree.Element(f"{{{registry.NS_QUERY}}}AdhocQueryResponse", status=registry.FAILURE)
     failing.append(response.find("rs:RegistryErrorList", NS))
     with pytest.raises(DmpRejected, match="accès au DMP refusé") as caught:
@@ -130,12 +142,12 @@ def test_query_response_wrong_namespace_or_status(xml: bytes) -> None:
 
 
 def test_entry_without_unique_id_or_with_bad_size_is_invalid() -> None:
-    response = registry.adhoc_query_response([document()], patient_id=INS)
+    response = adhoc_query_response([document()], patient_id=INS)
     eo = response.find(".//rim:ExtrinsicObject", NS)
     eo.remove(eo.find(f"rim:ExternalIdentifier[@identificationScheme='{codes.DE_UNIQUE_ID}']", NS))
     with pytest.raises(DmpInvalidResponse, match="identifiant"):
         registry.parse_adhoc_query_response(reparse(response))
-    response = registry.adhoc_query_response([document()], patient_id=INS)
+    response = adhoc_query_response([document()], patient_id=INS)
     response.find(".//rim:Slot[@name='size']/rim:ValueList/rim:Value", NS).text = "beaucoup"
     with pytest.raises(DmpInvalidResponse, match="taille"):
         registry.parse_adhoc_query_response(reparse(response))
@@ -145,8 +157,10 @@ def test_retrieve_request_and_response() -> None:
     doc = document()
     request = registry.retrieve_request(doc.repository_unique_id, doc.unique_id)
     assert_valid(request)
-    assert registry.parse_retrieve_request(reparse(request)) == [(doc.repository_unique_id, doc.unique_id)]
-    answer = registry.retrieve_response([(doc.repository_unique_id, doc.unique_id, "text/xml", "doc1@dmp")])
+    items = request.findall("xdsb:DocumentRequest", NS)
+    assert [(i.findtext("xdsb:RepositoryUniqueId", namespaces=NS), i.findtext("xdsb:DocumentUniqueId", namespaces=NS))
+            for i in items] == [(doc.repository_unique_id, doc.unique_id)]  # fmt: skip
+    answer = retrieve_response([(doc.repository_unique_id, doc.unique_id, "text/xml", "doc1@dmp")])
     assert registry.parse_retrieve_response(reparse(answer), {"doc1@dmp": CONTENT}, doc) == CONTENT
     with pytest.raises(DmpInvalidResponse, match="empreinte"):
         registry.parse_retrieve_response(reparse(answer), {"doc1@dmp": CONTENT + b" "}, doc)
@@ -158,13 +172,13 @@ def test_retrieve_request_and_response() -> None:
 
 def test_retrieve_inline_base64_and_failure() -> None:
     doc = document()
-    answer = registry.retrieve_response([(doc.repository_unique_id, doc.unique_id, "text/xml", "x")])
+    answer = retrieve_response([(doc.repository_unique_id, doc.unique_id, "text/xml", "x")])
     node = answer.find(".//xdsb:Document", NS)
     node.remove(node[0])
     node.text = base64.b64encode(CONTENT).decode()
     assert_valid(answer)
     assert registry.parse_retrieve_response(reparse(answer), {}, doc) == CONTENT
-    failing = registry.retrieve_response([], errors=[("XDSDocumentUniqueIdError", doc.unique_id)])
+    failing = retrieve_response([], errors=[("XDSDocumentUniqueIdError", doc.unique_id)])
     with pytest.raises(DmpRejected) as caught:
         registry.parse_retrieve_response(reparse(failing), {}, doc)
     assert caught.value.code == "XDSDocumentUniqueIdError"
@@ -207,24 +221,24 @@ def test_update_status_request() -> None:
 
 
 def test_registry_response_statuses() -> None:
-    assert registry.parse_registry_response(reparse(registry.registry_response())) == (registry.SUCCESS, [])
+    assert registry.parse_registry_response(reparse(registry_response(registry.SUCCESS))) == (registry.SUCCESS, [])
     duplicate = registry.RegistryError(registry.DUPLICATE_SAME_HASH, "1.2^3", registry.SEVERITY_WARNING)
     status, warnings = registry.parse_registry_response(
-        reparse(registry.registry_response(registry.SUCCESS, [duplicate]))
+        reparse(registry_response(registry.SUCCESS, warnings=[(duplicate.code, duplicate.context)]))
     )
     assert status == registry.SUCCESS and warnings == [duplicate]
-    partial = registry.registry_response(registry.PARTIAL, [("XDSRegistryMetadataError", "x")])
+    partial = registry_response(registry.PARTIAL, [("XDSRegistryMetadataError", "x")])
     assert registry.parse_registry_response(reparse(partial))[0] == registry.PARTIAL
     for code, words in (("XDSNonIdenticalHash", "document différent"), ("DMP_AUTEUR_REQUIS", "auteur"), ("ZZZ", "ZZZ")):
         with pytest.raises(DmpRejected, match=words) as caught:
-            registry.parse_registry_response(reparse(registry.registry_response(registry.FAILURE, [(code, "ctx")])))
+            registry.parse_registry_response(reparse(registry_response(registry.FAILURE, [(code, "ctx")])))
         assert caught.value.code == code
     with pytest.raises(DmpRejected, match="sans en donner"):
-        registry.parse_registry_response(reparse(registry.registry_response(registry.FAILURE)))
+        registry.parse_registry_response(reparse(registry_response(registry.FAILURE)))
     with pytest.raises(DmpInvalidResponse):
         registry.parse_registry_response(etree.fromstring(b"<RegistryResponse status='x'/>"))
 
 
 def test_unquoted_is_the_reverse_of_quoted() -> None:
     for values in (["a"], ["a", "b'c", "d,e"], ["("]):
-        assert registry.unquoted(registry.quoted(*values)) == values
+        assert unquoted(registry.quoted(*values)) == values

@@ -1,4 +1,5 @@
-"""Lot signature (src/caducee/dmp/xades.py): XAdES over the IHE manifest, verified with signxml; the ITI-41 request."""
+"""Lot signature (src/caducee/dmp/xades.py): XAdES over the IHE manifest, verified with signxml and by the DMP
+sandbox's own check (caducee.sandbox.dmp.signature: another implementation than the signer's); the ITI-41 request."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 
-from caducee.dmp import registry, xades
+from caducee.dmp import xades
 from caducee.documents import xds_codes as codes
 from caducee.documents.xds import NSMAP, SubmissionInfo, XdsAuthor, XdsDocumentEntry
+from caducee.sandbox.dmp.signature import LotSignatureRefused, verify_lot_signature
+from tests.dmp.dmp_answers import xds_schema
 
 INS = "162018885045327^^^&1.2.250.1.213.1.4.10&ISO^NH"
 DOCS = {"1.2.250.1.999.1.1^9": b"<ClinicalDocument>un</ClinicalDocument>", "1.2.250.1.999.1.2": b"\x00\xffbinaire"}
@@ -123,24 +126,26 @@ def test_signature_verifies_with_signxml_and_covers_the_manifest(ca: Issued, sig
         ".//xades:SigningCertificate/xades:Cert/xades:CertDigest/ds:DigestValue", namespaces=NS
     )
     assert cert_digest == base64.b64encode(signer.cert.fingerprint(hashes.SHA256())).decode()
-    assert xades.verify_lot_signature(signature, DOCS, ca.cert_pem).subject == signer.cert.subject
+    assert verify_lot_signature(signature, DOCS, ca.cert_pem).subject == signer.cert.subject
 
 
 def test_verification_catches_every_mismatch(ca: Issued, signer: Issued) -> None:
     signature = xades.sign_lot(DOCS, signer.key_pem, signer.cert_pem)
-    with pytest.raises(xades.LotSignatureError, match="empreinte"):
-        xades.verify_lot_signature(signature, {**DOCS, "1.2.250.1.999.1.2": b"autre"}, ca.cert_pem)
-    with pytest.raises(xades.LotSignatureError, match="pas signés"):
-        xades.verify_lot_signature(signature, {**DOCS, "1.2.3": b"en plus"}, ca.cert_pem)
-    with pytest.raises(xades.LotSignatureError, match="inattendue"):
-        xades.verify_lot_signature(signature, {"1.2.250.1.999.1.2": DOCS["1.2.250.1.999.1.2"]}, ca.cert_pem)
-    with pytest.raises(xades.LotSignatureError, match="autorité"):
-        xades.verify_lot_signature(signature, DOCS, issue("AUTRE AC").cert_pem)
+    with pytest.raises(LotSignatureRefused, match="empreinte"):
+        verify_lot_signature(signature, {**DOCS, "1.2.250.1.999.1.2": b"autre"}, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="pas signés"):
+        verify_lot_signature(signature, {**DOCS, "1.2.3": b"en plus"}, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="inattendue"):
+        verify_lot_signature(signature, {"1.2.250.1.999.1.2": DOCS["1.2.250.1.999.1.2"]}, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="autorité"):
+        verify_lot_signature(signature, DOCS, issue("AUTRE AC").cert_pem)
     tampered = signature.replace(b"<ds:DigestValue>", b"<ds:DigestValue>AAAA", 1)
-    with pytest.raises(xades.LotSignatureError, match="invalide"):
-        xades.verify_lot_signature(tampered, DOCS, ca.cert_pem)
-    with pytest.raises(xades.LotSignatureError, match="illisible"):
-        xades.verify_lot_signature(b"<!DOCTYPE x []><x/>", DOCS, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="invalide"):
+        verify_lot_signature(tampered, DOCS, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="DTD"):
+        verify_lot_signature(b"<!DOCTYPE x []><x/>", DOCS, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="mal formé"):
+        verify_lot_signature(b"<ds:Signature", DOCS, ca.cert_pem)
 
 
 def test_manifest_reference_swap_is_detected(ca: Issued, signer: Issued) -> None:
@@ -149,8 +154,8 @@ def test_manifest_reference_swap_is_detected(ca: Issued, signer: Issued) -> None
     root = etree.fromstring(signature)
     ref = root.find("ds:Object/ds:Manifest/ds:Reference/ds:DigestValue", NS)
     ref.text = base64.b64encode(hashlib.sha256(b"autre").digest()).decode()
-    with pytest.raises(xades.LotSignatureError, match="invalide"):
-        xades.verify_lot_signature(etree.tostring(root), DOCS, ca.cert_pem)
+    with pytest.raises(LotSignatureRefused, match="invalide"):
+        verify_lot_signature(etree.tostring(root), DOCS, ca.cert_pem)
 
 
 def entry(unique_id: str, content: bytes, entry_id: str) -> XdsDocumentEntry:
@@ -185,7 +190,7 @@ def test_signed_request_is_valid_and_links_the_signature(signer: Issued) -> None
     sig_entry = xades.signature_entry(entries, signature, "2.25.42")
     submission = SubmissionInfo("2.25.1", "2.25.2", dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC))
     request = xades.signed_request(entries, submission, sig_entry)
-    schema = registry.request_schema()
+    schema = xds_schema()
     assert schema.validate(request), schema.error_log
     eo = request.find(".//rim:ExtrinsicObject[@id='Signature01']", NS)
 

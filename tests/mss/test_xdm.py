@@ -8,9 +8,9 @@ import zipfile
 import pytest
 from lxml import etree
 
-from caducee.dmp import registry
 from caducee.documents.xds import NS_RIM, xds_metadata
 from caducee.mss.xdm import METADATA, SUBSET, XdmError, build_xdm, read_xdm
+from tests.dmp.dmp_answers import xds_schema
 from tests.sandbox.dmp_client import sample_entry, submission
 
 MATRICULE = "101063417209334"
@@ -36,7 +36,7 @@ def test_round_trip_with_the_dmp_metadata_and_uri_slots() -> None:
     members = _members(data)
     assert set(members) == {"INDEX.HTM", "README.TXT", METADATA, f"{SUBSET}/DOC0001.XML", f"{SUBSET}/DOC0002.XML"}
     metadata = etree.fromstring(members[METADATA])
-    assert registry.request_schema().validate(metadata), registry.request_schema().error_log
+    assert xds_schema().validate(metadata), xds_schema().error_log
     uris = metadata.xpath(
         "//rim:ExtrinsicObject/rim:Slot[@name='URI']/rim:ValueList/rim:Value/text()", namespaces={"rim": NS_RIM}
     )

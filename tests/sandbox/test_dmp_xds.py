@@ -19,6 +19,7 @@ from caducee.documents.xds import NS_LCM, NS_RIM, XdsAuthor
 from caducee.documents.xds_codes import XdsCode
 from caducee.sandbox.dmp import demo
 from caducee.sandbox.dmp.service import DUPLICATE_SLOT
+from tests.dmp.dmp_answers import xds_schema
 from tests.sandbox.dmp_client import (
     DR_BERNARD,
     DR_MARTIN,
@@ -74,7 +75,7 @@ def test_feed_then_find_with_registry_identifiers(dmp_sandbox, client):
     entry = feed(client)  # feeding needs no authorization (SC.DMP/CONF.05)
     authorize(client, OPEN)
     reply = client.query(DR_MARTIN, ins(OPEN), registry.find_documents_query(ins(OPEN)))
-    assert registry.request_schema().validate(reply.body), registry.request_schema().error_log
+    assert xds_schema().validate(reply.body), xds_schema().error_log
     documents = [d for d in registry.parse_adhoc_query_response(reply.body)[0] if d.unique_id == entry.unique_id]
     assert len(documents) == 1
     document = documents[0]
@@ -272,7 +273,7 @@ def test_find_submission_sets_then_contents_and_get_documents(client):
     later = client.query(DR_MARTIN, ins(OPEN), registry.find_submission_sets_query(ins(OPEN), "20990101"))
     assert registry.parse_adhoc_query_response(later.body)[1] == []
     contents = client.query(DR_MARTIN, ins(OPEN), registry.get_submission_set_and_contents_query(sets[0].entry_uuid))
-    assert registry.request_schema().validate(contents.body), registry.request_schema().error_log
+    assert xds_schema().validate(contents.body), xds_schema().error_log
     documents, same_sets = registry.parse_adhoc_query_response(contents.body)
     assert [d.unique_id for d in documents] == [entry.unique_id]
     assert documents[0].submission_time == sets[0].submission_time and same_sets == sets

@@ -1,9 +1,8 @@
-"""TD0.2 (HL7 v3 PRPA_IN201307UV02 / PRPA_IN201308UV02) and TD0.3 (setAuthorization) bodies.
+"""TD0.2 (HL7 v3 PRPA_IN201307UV02 / PRPA_IN201308UV02) and TD0.3 (setAuthorization): the client's side.
 
 Shapes: docs/dmp.md §"TD0.2" and §"TD0.3" (request: notes §1.1 table, DRIMbox dmp/request; response carriers are our
-inference from transaction_td02.md RG_0310). Both directions are here: the client builds requests and parses
-responses, the sandbox (`caducee.sandbox.dmp`) parses requests and builds responses with `td02_response` /
-`td03_response`, so the two can never drift apart.
+inference from transaction_td02.md RG_0310). The client builds the requests and parses the answers; the answers are
+the DMP's (the sandbox writes its own, `caducee.sandbox.dmp.hl7v3`), so a misreading here is not mirrored there.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ from lxml import etree
 from caducee.dmp.api import DmpIdentity, DmpInvalidResponse, DmpPatientStatus, DmpRejected
 
 NS_HL7 = "urn:hl7-org:v3"
-NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_HAB = "urn:si-dmp-habilitations"
 _V = f"{{{NS_HL7}}}"
 _H = f"{{{NS_HAB}}}"
-_XSI_TYPE = f"{{{NS_XSI}}}type"
 NS = {"v3": NS_HL7, "hab": NS_HAB}
 
 INTERACTION_SYSTEM = "2.16.840.1.113883.1.6"
@@ -88,99 +85,12 @@ def td02_request(
     return root
 
 
-def parse_td02_request(root: etree._Element) -> tuple[str, str, str]:
-    """(message id, query id, INS CX) of a PRPA_IN201307UV02: what the sandbox needs to answer."""
-    if root.tag != _V + "PRPA_IN201307UV02":
-        raise DmpInvalidResponse("message TD0.2 attendu (PRPA_IN201307UV02).")
-    message_id = _attr(root, "v3:id", "root")
-    query_id = _attr(root, "v3:controlActProcess/v3:queryByParameter/v3:queryId", "root")
-    path = "v3:controlActProcess/v3:queryByParameter/v3:parameterList/v3:patientIdentifier/v3:value"
-    oid, matricule = _attr(root, path, "root"), _attr(root, path, "extension")
-    if not (message_id and oid and matricule):
-        raise DmpInvalidResponse("message TD0.2 incomplet (id, INS).")
-    return message_id, query_id, f"{matricule}^^^&{oid}&ISO^NH"
-
-
 def _attr(node: etree._Element, path: str, name: str) -> str:
     found = node.find(path, namespaces=NS)
     return (found.get(name) or "") if found is not None else ""
 
 
-# --- TD0.2 response --------------------------------------------------------------------------------------------
-
-
-def _observation(patient: etree._Element, datum: str, xsi_type: str, **value: str) -> etree._Element:
-    obs = _sub(_sub(patient, "subjectOf1"), "observation", classCode="OBS", moodCode="EVN")
-    _sub(obs, "code", code=datum, codeSystem=DMP_DATA_SYSTEM)
-    node = _sub(obs, "value", **value)
-    node.set(_XSI_TYPE, xsi_type)
-    return obs
-
-
-def td02_response(
-    *,
-    request_id: str,
-    query_id: str,
-    ins: str,
-    exists: bool,
-    active: bool = True,
-    authorization: str = "ABSENTE",
-    authorization_until: dt.date | None = None,
-    closed_on: dt.date | None = None,
-    closing_reason: str = "",
-    medecin_traitant: bool = False,
-    mes_attached: bool = False,
-    identity: DmpIdentity | None = None,
-    error_code: str | None = None,
-) -> etree._Element:
-    """PRPA_IN201308UV02 (keyword args mirror DmpPatientStatus). `error_code` gives an AE acknowledgement."""
-    root = etree.Element(
-        _V + "PRPA_IN201308UV02",
-        nsmap={None: NS_HL7, "xsi": NS_XSI},  # type: ignore[dict-item]
-        ITSVersion="XML_1.0",
-    )
-    _sub(root, "id", root=str(uuid.uuid4()))
-    _sub(root, "creationTime", value=_now())
-    _sub(root, "interactionId", root=INTERACTION_SYSTEM, extension="PRPA_IN201308UV02")
-    ack = _sub(root, "acknowledgement")
-    _sub(ack, "typeCode", code="AE" if error_code else "AA")
-    _sub(_sub(ack, "targetMessage"), "id", root=request_id)
-    if error_code:
-        _sub(_sub(ack, "acknowledgementDetail", typeCode="E"), "code", code=error_code)
-    control = _sub(root, "controlActProcess", classCode="CACT", moodCode="EVN")
-    _sub(control, "code", code="PRPA_TE201308UV02", codeSystem=INTERACTION_SYSTEM)
-    if exists and not error_code:
-        event = _sub(_sub(control, "subject", typeCode="SUBJ"), "registrationEvent", classCode="REG", moodCode="EVN")
-        _sub(event, "statusCode", code="active" if active else "completed")
-        patient = _sub(_sub(event, "subject1", typeCode="SBJ"), "patient", classCode="PAT")
-        matricule, oid = split_ins(ins)
-        _sub(patient, "id", root=oid, extension=matricule)
-        _sub(patient, "statusCode", code="active" if active else "completed")
-        who = identity or DmpIdentity()
-        person = _sub(patient, "patientPerson", classCode="PSN", determinerCode="INSTANCE")
-        name = _sub(person, "name")
-        for qualifier, value in (("BR", who.birth_name), ("SP", who.used_name)):
-            if value:
-                _sub(name, "family", qualifier=qualifier).text = value
-        if who.given:
-            _sub(name, "given").text = who.given
-        if who.sex:
-            _sub(person, "administrativeGenderCode", code=who.sex)
-        if who.birth_date:
-            _sub(person, "birthTime", value=who.birth_date)
-        obs = _observation(patient, "AUTORISATION", "CS", code=authorization)
-        if authorization_until:
-            _sub(_sub(obs, "effectiveTime"), "high", value=authorization_until.strftime("%Y%m%d"))
-        if closed_on:
-            _observation(patient, "DATE_FERMETURE", "TS", value=closed_on.strftime("%Y%m%d"))
-        if closing_reason:
-            _observation(patient, "MOTIF_FERMETURE", "ST").find("v3:value", NS).text = closing_reason  # type: ignore[union-attr]
-        _observation(patient, "MEDECIN_TRAITANT_DMP", "BL", value="true" if medecin_traitant else "false")
-        _observation(patient, "RATTACHEMENT_MES", "BL", value="true" if mes_attached else "false")
-    query_ack = _sub(control, "queryAck")
-    _sub(query_ack, "queryId", root=query_id)
-    _sub(query_ack, "queryResponseCode", code="OK" if exists and not error_code else ("AE" if error_code else "NF"))
-    return root
+# --- TD0.2 answer --------------------------------------------------------------------------------------------
 
 
 def _date(value: str) -> dt.date | None:
@@ -267,22 +177,6 @@ def td03_request(action: str) -> etree._Element:
         raise ValueError(f"action d'autorisation inconnue : {action}")
     root = etree.Element(_H + "setAuthorization", nsmap={None: NS_HAB})  # type: ignore[dict-item]
     etree.SubElement(root, _H + "action").text = action
-    return root
-
-
-def parse_td03_request(root: etree._Element) -> str:
-    """The action of a setAuthorization (for the sandbox)."""
-    action = root.findtext("hab:action", default="", namespaces=NS) if root.tag == _H + "setAuthorization" else ""
-    if action not in ("AJOUT", "SUPPRESSION"):
-        raise DmpInvalidResponse("message TD0.3 invalide (setAuthorization/action AJOUT ou SUPPRESSION attendu).")
-    return action
-
-
-def td03_response(*, status: str = "OK", authorization_end: dt.date | None = None) -> etree._Element:
-    root = etree.Element(_H + "setAuthorizationResponse", nsmap={None: NS_HAB})  # type: ignore[dict-item]
-    etree.SubElement(root, _H + "status").text = status
-    if authorization_end:
-        etree.SubElement(root, _H + "authorizationEnd").text = authorization_end.isoformat()
     return root
 
 

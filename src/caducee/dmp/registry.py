@@ -1,14 +1,14 @@
-"""ebRS/XDS.b bodies of ITI-18 (stored queries), ITI-43 (retrieve), ITI-57 (metadata update) and RegistryResponse.
+"""The client's side of ITI-18 (stored queries), ITI-43 (retrieve), ITI-57 (metadata update) and RegistryResponse:
+requests built, answers parsed.
 
 Sources: IHE ITI TF-2a §3.18 (stored query ids and parameters, quoting of values: `'a'`, lists
 `('a','b')`), ITI TF-2b §3.43, ITI TF-2b §3.57 (new DocumentEntry version with the same logicalId and
 `PreviousVersion`, UpdateAvailabilityStatus association with `OriginalStatus`/`NewStatus`), ITI TF-3 §4.2.3
 (metadata), ebRS 3.0 rs.xsd (RegistryResponse), and the DMP rules in docs/dmp.md §"XDS transactions" (notes §1.2).
-Builders for both directions: the sandbox imports the response builders (`document_entry_xml`,
-`adhoc_query_response`, `retrieve_response`, `registry_response`).
+The answers are the DMP's: nothing here builds them (the sandbox and the tests have their own).
 
-Every request built here validates against `request_schema()` (XDS.b_DocumentRepository.xsd, which imports
-rim/lcm/rs/query): tests/dmp/test_registry.py checks each one.
+Every request built here validates against XDS.b_DocumentRepository.xsd (which imports rim/lcm/rs/query):
+tests/dmp/test_registry.py checks each one.
 
 Idempotent resend (docs/dmp.md ITI-41): the registry answers Success with a Warning
 `XDSDuplicateUniqueIdInRegistry` whose codeContext is the uniqueId already registered with the same hash.
@@ -21,14 +21,11 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from pathlib import Path
 
-from django.conf import settings
 from lxml import etree
 
 from caducee.dmp.api import STATUS_APPROVED, DmpDocument, DmpInvalidResponse, DmpRejected
-from caducee.dmp.mtom import NS_XOP, include_target
+from caducee.dmp.mtom import include_target
 from caducee.documents import xds_codes as codes
 from caducee.documents.xds import NS_LCM, NS_RIM, NS_XDSB, SubmissionInfo, XdsAuthor
 from caducee.documents.xds_codes import XdsCode
@@ -73,13 +70,6 @@ ERROR_MESSAGES = {
 }
 
 
-@cache
-def request_schema() -> etree.XMLSchema:
-    """XDS.b_DocumentRepository.xsd (imports rim/lcm/rs/query): validates every body built here."""
-    path = Path(settings.REFERENCE_DIR) / "dmp_mss" / "xds_schemas" / "schema" / "IHE" / "XDS.b_DocumentRepository.xsd"
-    return etree.XMLSchema(etree.parse(str(path)))
-
-
 # --- small ebRIM helpers ---------------------------------------------------------------------------------------
 
 
@@ -110,28 +100,6 @@ def quoted(*values: str) -> str:
     """ITI-18 parameter value: `'a'` or `('a','b')`, single quotes doubled (ITI TF-2a §3.18.4.1.2.3.5)."""
     items = ["'" + v.replace("'", "''") + "'" for v in values]
     return items[0] if len(items) == 1 else "(" + ",".join(items) + ")"
-
-
-def unquoted(value: str) -> list[str]:
-    """The reverse of `quoted` (for the sandbox)."""
-    value = value.strip()
-    if value.startswith("(") and value.endswith(")"):
-        value = value[1:-1]
-    out, current, inside, i = [], "", False, 0
-    while i < len(value):
-        char = value[i]
-        if char == "'" and inside and value[i + 1 : i + 2] == "'":
-            current, i = current + "'", i + 2
-            continue
-        if char == "'":
-            inside = not inside
-            if not inside:
-                out.append(current)
-                current = ""
-        elif inside:
-            current += char
-        i += 1
-    return out
 
 
 # --- ITI-18 requests -------------------------------------------------------------------------------------------
@@ -178,19 +146,7 @@ def get_documents_query(*, entry_uuids: Sequence[str] = (), unique_ids: Sequence
     return adhoc_query(GET_DOCUMENTS, [("$XDSDocumentEntryUniqueId", quoted(*unique_ids))])
 
 
-def parse_adhoc_query_request(root: etree._Element) -> tuple[str, dict[str, list[str]]]:
-    """(stored query id, parameter → unquoted values) of an AdhocQueryRequest (for the sandbox)."""
-    query = root.find("rim:AdhocQuery", NSMAP) if root.tag == _Q + "AdhocQueryRequest" else None
-    if query is None:
-        raise DmpInvalidResponse("requête ITI-18 invalide (AdhocQueryRequest/AdhocQuery attendu).")
-    params: dict[str, list[str]] = {}
-    for slot in query.iterfind("rim:Slot", NSMAP):
-        values = [v.text or "" for v in slot.iterfind("rim:ValueList/rim:Value", NSMAP)]
-        params[slot.get("name", "")] = [u for v in values for u in (unquoted(v) if "'" in v else [v])]
-    return query.get("id", ""), params
-
-
-# --- DocumentEntry both ways -----------------------------------------------------------------------------------
+# --- DocumentEntry: written as an ITI-57 new version, read from an answer -------------------------------------------
 
 
 def confidentiality_code(code: str) -> XdsCode:
@@ -216,9 +172,9 @@ def _external_id(parent: etree._Element, scheme: str, value: str, label: str, id
     _name(node, label)
 
 
-def document_entry_xml(document: DmpDocument, *, patient_id: str, entry_id: str | None = None) -> etree._Element:
-    """The ExtrinsicObject of a DmpDocument (registry answer, or an ITI-57 new version under `entry_id`)."""
-    ident = entry_id or document.entry_uuid
+def document_entry_xml(document: DmpDocument, *, patient_id: str, entry_id: str) -> etree._Element:
+    """The ExtrinsicObject of a new metadata version of `document` (ITI-57), under the symbolic id `entry_id`."""
+    ident = entry_id
     eo = etree.Element(_R + "ExtrinsicObject", nsmap={"rim": NS_RIM})
     for name, value in (("id", ident), ("lid", document.logical_id), ("mimeType", document.mime_type)):
         eo.set(name, value)
@@ -316,32 +272,6 @@ class SubmissionSetRef:
     submission_time: str
 
 
-def adhoc_query_response(
-    documents: Sequence[DmpDocument] = (),
-    *,
-    patient_id: str,
-    submission_sets: Sequence[SubmissionSetRef] = (),
-    members: Sequence[tuple[str, str]] = (),
-) -> etree._Element:
-    """AdhocQueryResponse (Success) with these documents, submission sets and HasMember (set, document) pairs."""
-    response = etree.Element(_Q + "AdhocQueryResponse", nsmap={"query": NS_QUERY, "rim": NS_RIM}, status=SUCCESS)
-    objects = _rim(response, "RegistryObjectList")
-    for ss in submission_sets:
-        package = _rim(objects, "RegistryPackage", id=ss.entry_uuid, status=STATUS_APPROVED)
-        _slot(package, "submissionTime", ss.submission_time)
-        _rim(package, "Classification", id=f"{ss.entry_uuid}-node", classifiedObject=ss.entry_uuid).set(
-            "classificationNode", codes.SUBMISSION_SET_NODE
-        )
-        _external_id(package, codes.SS_UNIQUE_ID, ss.unique_id, "XDSSubmissionSet.uniqueId", f"{ss.entry_uuid}-uid")
-        _external_id(package, codes.SS_PATIENT_ID, patient_id, "XDSSubmissionSet.patientId", f"{ss.entry_uuid}-pid")
-    for document in documents:
-        objects.append(document_entry_xml(document, patient_id=patient_id))
-    for i, (source, target) in enumerate(members):
-        _rim(objects, "Association", id=f"urn:uuid:as-{i}-{target[-12:]}", associationType=codes.HAS_MEMBER,
-             sourceObject=source, targetObject=target)  # fmt: skip
-    return response
-
-
 def _check_status(root: etree._Element, what: str) -> str:
     status = root.get("status", "")
     if status == FAILURE:
@@ -386,33 +316,6 @@ def retrieve_request(repository_unique_id: str, unique_id: str) -> etree._Elemen
     etree.SubElement(item, _X + "RepositoryUniqueId").text = repository_unique_id
     etree.SubElement(item, _X + "DocumentUniqueId").text = unique_id
     return request
-
-
-def parse_retrieve_request(root: etree._Element) -> list[tuple[str, str]]:
-    if root.tag != _X + "RetrieveDocumentSetRequest":
-        raise DmpInvalidResponse("requête ITI-43 invalide.")
-    return [
-        (r.findtext("xdsb:RepositoryUniqueId", "", NSMAP) or "", r.findtext("xdsb:DocumentUniqueId", "", NSMAP) or "")
-        for r in root.iterfind("xdsb:DocumentRequest", NSMAP)
-    ]
-
-
-def retrieve_response(
-    documents: Sequence[tuple[str, str, str, str]], *, errors: Sequence[tuple[str, str]] = ()
-) -> etree._Element:
-    """RetrieveDocumentSetResponse; documents = (repositoryUniqueId, uniqueId, mimeType, Content-ID) → xop:Include."""
-    response = etree.Element(_X + "RetrieveDocumentSetResponse", nsmap={"xdsb": NS_XDSB, "rs": NS_RS})
-    response.append(registry_response(FAILURE if errors else SUCCESS, errors))
-    for repository, unique_id, mime, content_id in documents:
-        item = etree.SubElement(response, _X + "DocumentResponse")
-        etree.SubElement(item, _X + "RepositoryUniqueId").text = repository
-        etree.SubElement(item, _X + "DocumentUniqueId").text = unique_id
-        etree.SubElement(item, _X + "mimeType").text = mime
-        include = etree.SubElement(
-            etree.SubElement(item, _X + "Document"), f"{{{NS_XOP}}}Include", nsmap={"xop": NS_XOP}
-        )
-        include.set("href", f"cid:{content_id}")
-    return response
 
 
 def parse_retrieve_response(root: etree._Element, parts: dict[str, bytes], document: DmpDocument) -> bytes:
@@ -519,22 +422,6 @@ class RegistryError:
     context: str
     severity: str = SEVERITY_ERROR
     location: str = ""
-
-
-def registry_response(
-    status: str = SUCCESS, errors: Sequence[tuple[str, str]] | Sequence[RegistryError] = ()
-) -> etree._Element:
-    """rs:RegistryResponse; errors as (errorCode, codeContext) pairs (severity Error) or RegistryError."""
-    response = etree.Element(_RS + "RegistryResponse", nsmap={"rs": NS_RS}, status=status)
-    if errors:
-        error_list = etree.SubElement(response, _RS + "RegistryErrorList")
-        for error in errors:
-            item = error if isinstance(error, RegistryError) else RegistryError(error[0], error[1])
-            node = etree.SubElement(error_list, _RS + "RegistryError", errorCode=item.code, codeContext=item.context)
-            node.set("severity", item.severity)
-            if item.location:
-                node.set("location", item.location)
-    return response
 
 
 def registry_errors(root: etree._Element) -> list[RegistryError]:

@@ -1,4 +1,5 @@
-"""SOAP 1.2 envelopes of the DMP calls: WS-Addressing header, WS-Security VIHF, faults, defensive parsing.
+"""SOAP 1.2 envelopes of the DMP calls (the client's side): WS-Addressing header, WS-Security VIHF, defensive parsing
+of the answers and their faults.
 
 Sources: SOAP 1.2 Part 1 §5 (envelope, §5.4 Fault with Code/Value, Subcode/Value, Reason/Text), WS-Addressing 1.0
 SOAP binding (`Action` mustUnderstand, `MessageID`, `To`, `ReplyTo` anonymous, answers `RelatesTo`), WSS 1.0 SOAP
@@ -7,8 +8,7 @@ notes §1.1 (DRIMbox DMPConnect: same header set). Faults map to the errors of `
 DmpUnavailable (worth retrying), anything else (`Sender`, `MustUnderstand`, `VersionMismatch`…) → DmpRejected, code =
 local name of the first subcode (e.g. `InvalidSecurityToken`), or of the code when there is no subcode.
 
-Both directions live here so the sandbox answers exactly what the client parses (`response_envelope`,
-`fault_envelope`, `parse_envelope(raise_faults=False)`).
+The answers are the DMP's: nothing here builds them (the sandbox writes its own, `caducee.sandbox.dmp.wire`).
 """
 
 from __future__ import annotations
@@ -24,28 +24,22 @@ from caducee.documents.validation import UnsafeXml, parse_untrusted
 NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
 NS_WSA = "http://www.w3.org/2005/08/addressing"
 NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 WSA_ANONYMOUS = "http://www.w3.org/2005/08/addressing/anonymous"
 _S, _A, _W = f"{{{NS_SOAP}}}", f"{{{NS_WSA}}}", f"{{{NS_WSSE}}}"
-NS = {"soap": NS_SOAP, "wsa": NS_WSA, "wsse": NS_WSSE, "saml2": NS_SAML}
+NS = {"soap": NS_SOAP, "wsa": NS_WSA, "wsse": NS_WSSE}
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # an ITI-43 answer of a large N1 PDF; anything bigger is refused
 
 
 @dataclass(frozen=True)
 class SoapMessage:
+    """An answer of the DMP (never a fault: `parse_envelope` raises those)."""
+
     envelope: etree._Element
     body: etree._Element  # the first child of soap:Body
     action: str
     message_id: str
     relates_to: str
-    to: str
-    fault: SoapFault | None = None
-
-    @property
-    def assertion(self) -> etree._Element | None:
-        """The VIHF `saml2:Assertion` of `wsse:Security`, if any."""
-        return self.envelope.find("soap:Header/wsse:Security/saml2:Assertion", NS)
 
 
 @dataclass(frozen=True)
@@ -65,12 +59,10 @@ def _header_element(header: etree._Element, tag: str, text: str, **attrs: str) -
     return node
 
 
-def _envelope(body: etree._Element | None) -> tuple[etree._Element, etree._Element]:
+def _envelope(body: etree._Element) -> tuple[etree._Element, etree._Element]:
     envelope = etree.Element(_S + "Envelope", nsmap={"soap": NS_SOAP, "wsa": NS_WSA})
     header = etree.SubElement(envelope, _S + "Header")
-    body_node = etree.SubElement(envelope, _S + "Body")
-    if body is not None:
-        body_node.append(body)
+    etree.SubElement(envelope, _S + "Body").append(body)
     return envelope, header
 
 
@@ -95,38 +87,6 @@ def request_envelope(
         security.set(_S + "mustUnderstand", "true")
         security.append(assertion)
     return envelope, message_id
-
-
-def response_envelope(body: etree._Element, *, action: str, relates_to: str) -> etree._Element:
-    """An answer: `wsa:Action` `<Action>Response` (caller passes it whole) and `wsa:RelatesTo` (docs/dmp.md)."""
-    envelope, header = _envelope(body)
-    _header_element(header, _A + "Action", action).set(_S + "mustUnderstand", "true")
-    _header_element(header, _A + "MessageID", new_message_id())
-    _header_element(header, _A + "RelatesTo", relates_to)
-    return envelope
-
-
-def fault_envelope(
-    code: str, reason: str, *, subcode: tuple[str, str] | None = None, relates_to: str = ""
-) -> etree._Element:
-    """soap:Fault with `code` (Sender / Receiver), optional (namespace, local name) subcode, French reason."""
-    envelope, header = _envelope(None)
-    _header_element(header, _A + "Action", "http://www.w3.org/2005/08/addressing/soap/fault")
-    if relates_to:
-        _header_element(header, _A + "RelatesTo", relates_to)
-    fault = etree.SubElement(envelope.find(_S + "Body"), _S + "Fault")  # type: ignore[arg-type]
-    code_node = etree.SubElement(fault, _S + "Code")
-    etree.SubElement(code_node, _S + "Value").text = f"soap:{code}"
-    if subcode:
-        namespace, local = subcode
-        sub = etree.SubElement(code_node, _S + "Subcode")
-        value = etree.SubElement(sub, _S + "Value", nsmap={"sub": namespace})
-        value.text = f"sub:{local}"
-    reason_node = etree.SubElement(fault, _S + "Reason")
-    text = etree.SubElement(reason_node, _S + "Text")
-    text.set("{http://www.w3.org/XML/1998/namespace}lang", "fr")
-    text.text = reason
-    return envelope
 
 
 def serialize(envelope: etree._Element) -> bytes:
@@ -165,11 +125,9 @@ def raise_fault(fault: SoapFault) -> None:
     raise DmpRejected(f"Le DMP a refusé la demande{reason}", code=code)
 
 
-def parse_envelope(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, raise_faults: bool = True) -> SoapMessage:
-    """Parse a SOAP 1.2 message from outside: size-bounded, no DTD/entities (parse_untrusted), namespace checked.
-
-    A fault raises its DmpError unless `raise_faults` is False (then `fault` is set and `body` is the Fault).
-    """
+def parse_envelope(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> SoapMessage:
+    """Parse a SOAP 1.2 answer: size-bounded, no DTD/entities (parse_untrusted), namespace checked; a fault raises its
+    DmpError (`raise_fault`)."""
     try:
         envelope = parse_untrusted(data, max_bytes=max_bytes).getroot()
     except UnsafeXml as exc:
@@ -185,17 +143,14 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, raise_fau
     def head(tag: str) -> str:
         return ((header.findtext(f"wsa:{tag}", default="", namespaces=NS) or "") if header is not None else "").strip()
 
-    fault = _fault(children[0]) if children[0].tag == _S + "Fault" else None
-    if fault is not None and raise_faults:
-        raise_fault(fault)
+    if children[0].tag == _S + "Fault":
+        raise_fault(_fault(children[0]))
     return SoapMessage(
         envelope=envelope,
         body=children[0],
         action=head("Action"),
         message_id=head("MessageID"),
         relates_to=head("RelatesTo"),
-        to=head("To"),
-        fault=fault,
     )
 
 

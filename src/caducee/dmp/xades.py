@@ -10,8 +10,8 @@ CommitmentTypeIndication); notes §1.3 "Lot signature" and docs/dmp.md §XDS tra
 
 Choices: RSA-SHA256 and exclusive c14n (same as the VIHF); SHA-256 digests in the manifest (DSG allows it; DRIMbox
 sends SHA-1: to confirm with the CNDA kit). Built by hand with lxml + cryptography (signxml's XAdESSigner cannot put a
-Manifest in an enveloping signature); tests verify it with signxml's XMLVerifier, and `verify_lot_signature` (used by
-the sandbox) also relies on signxml for SignedInfo and checks the manifest itself against the documents.
+Manifest in an enveloping signature). Only the signing side is here: the DMP verifies (the sandbox with its own code,
+`caducee.sandbox.dmp.signature`, which the tests run on what this module signs).
 """
 
 from __future__ import annotations
@@ -27,16 +27,12 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature as InvalidSignatureError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
-from signxml.exceptions import InvalidInput, InvalidSignature
 
 from caducee.dmp.keys import SigningKeyError, rsa_signing_key
 from caducee.documents import xds_codes as codes
-from caducee.documents.validation import UnsafeXml, parse_untrusted
 from caducee.documents.xds import NS_LCM, NS_RIM, SubmissionInfo, XdsDocumentEntry, provide_and_register_request
 from caducee.documents.xds_codes import XdsCode
 
@@ -59,7 +55,7 @@ _OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$")
 
 
 class LotSignatureError(ValueError):
-    """The lot's signature is missing, malformed, or does not match the documents (French message)."""
+    """The lot cannot be signed (no document, unusable signing key); French message."""
 
 
 def manifest_uri(unique_id: str) -> str:
@@ -156,69 +152,6 @@ def sign_lot(
     )
     value.text = _b64(key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256()))
     return etree.tostring(signature, xml_declaration=True, encoding="UTF-8")
-
-
-def verify_lot_signature(signature_xml: bytes, documents: Mapping[str, bytes], ca_pem: bytes) -> x509.Certificate:
-    """Check a lot signature: SignedInfo and its references (signxml, certificate chained to `ca_pem`), then every
-    manifest reference against `documents` {uniqueId: bytes}, which must be exactly the documents signed.
-    Returns the signing certificate; raises LotSignatureError (French)."""
-    try:
-        root = parse_untrusted(signature_xml, max_bytes=1024 * 1024).getroot()
-    except UnsafeXml as exc:
-        raise LotSignatureError(f"signature du lot illisible : {exc}") from exc
-    if root.tag != _D + "Signature":
-        raise LotSignatureError("signature du lot : ds:Signature attendu.")
-    cert = _chained_certificate(root, ca_pem)
-    config = SignatureConfiguration(location="./", expect_references=2)
-    try:
-        wrapper = etree.Element("wrapper")
-        wrapper.append(root)
-        results = XMLVerifier().verify(wrapper, x509_cert=cert, expect_config=config)
-    except (InvalidSignature, InvalidInput) as exc:
-        raise LotSignatureError(f"signature du lot invalide : {exc}") from exc
-    manifests = [
-        r.signed_xml
-        for r in results  # type: ignore[union-attr]
-        if r.signed_xml is not None and r.signed_xml.tag == _D + "Manifest" and r.signed_xml.get("Id") == MANIFEST_ID
-    ]
-    if len(manifests) != 1:
-        raise LotSignatureError("signature du lot sans manifeste IHE signé.")
-    expected = {manifest_uri(uid): content for uid, content in documents.items()}
-    seen: set[str] = set()
-    for ref in manifests[0].iterfind(_D + "Reference"):
-        uri = ref.get("URI", "")
-        if uri not in expected or uri in seen:
-            raise LotSignatureError(f"signature du lot : référence inattendue « {uri} ».")
-        if ref.find(_D + "DigestMethod") is None or ref.find(_D + "DigestMethod").get("Algorithm") != SHA256:  # type: ignore[union-attr]
-            raise LotSignatureError("signature du lot : algorithme d'empreinte non accepté.")
-        digest = (ref.findtext(_D + "DigestValue") or "").strip()
-        if digest != _b64(hashlib.sha256(expected[uri]).digest()):
-            raise LotSignatureError(f"signature du lot : empreinte fausse pour « {uri} ».")
-        seen.add(uri)
-    if seen != set(expected):
-        raise LotSignatureError("signature du lot : des documents du lot ne sont pas signés.")
-    return cert
-
-
-def _chained_certificate(root: etree._Element, ca_pem: bytes) -> x509.Certificate:
-    """The KeyInfo certificate, issued by one of the CAs of `ca_pem` and valid now (the signxml check is then made
-    with this pre-verified certificate: its chain builder only reads CA files from disk)."""
-    try:
-        der = base64.b64decode(root.findtext(f"{_D}KeyInfo/{_D}X509Data/{_D}X509Certificate") or "", validate=False)
-        cert = x509.load_der_x509_certificate(der)
-        authorities = x509.load_pem_x509_certificates(ca_pem)
-    except ValueError as exc:
-        raise LotSignatureError("signature du lot : certificat illisible.") from exc
-    now = dt.datetime.now(dt.UTC)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        raise LotSignatureError("signature du lot : certificat de signature hors de sa période de validité.")
-    for authority in authorities:
-        try:
-            cert.verify_directly_issued_by(authority)
-            return cert
-        except (ValueError, TypeError, InvalidSignatureError):
-            continue
-    raise LotSignatureError("signature du lot : certificat de signature non émis par une autorité reconnue.")
 
 
 def signature_entry(entries: Sequence[XdsDocumentEntry], signature: bytes, unique_id: str) -> XdsDocumentEntry:
