@@ -158,6 +158,28 @@ def test_manifest_reference_swap_is_detected(ca: Issued, signer: Issued) -> None
         verify_lot_signature(etree.tostring(root), DOCS, ca.cert_pem)
 
 
+def test_the_xades_signing_certificate_binds_the_certificate(ca: Issued, signer: Issued) -> None:
+    """Another certificate of the same key put in KeyInfo (unsigned) still verifies as XML-DSig, but not as XAdES:
+    SigningCertificate (signed) names the certificate that signed."""
+    signature = xades.sign_lot(DOCS, signer.key_pem, signer.cert_pem)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    twin = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "JUMEAU")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(signer.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=30))
+        .sign(ca.key, hashes.SHA256())
+    )
+    root = etree.fromstring(signature)
+    der = twin.public_bytes(serialization.Encoding.DER)
+    root.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", NS).text = base64.b64encode(der).decode()
+    with pytest.raises(LotSignatureRefused, match="SigningCertificate"):
+        verify_lot_signature(etree.tostring(root), DOCS, ca.cert_pem)
+
+
 def entry(unique_id: str, content: bytes, entry_id: str) -> XdsDocumentEntry:
     return XdsDocumentEntry(
         entry_id=entry_id,

@@ -10,7 +10,7 @@ no code with the client that signs (`caducee.dmp.xades`).
 Sandbox choices (the DMP's exact checks are not public): the signing certificate must be issued by the sandbox CA and
 valid now; manifest digests in SHA-256 (what docs/dmp.md announces; the DRIMbox sends SHA-1: a sandbox accepting it
 would hide nothing from Caducée, which does not send it); a `root^extension` uniqueId is compared after
-percent-decoding the URI.
+percent-decoding the URI, which must be a URI (RFC 3986: a `^` is percent-encoded).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
@@ -35,6 +36,7 @@ NS_XADES = "http://uri.etsi.org/01903/v1.3.2#"
 _D, _X = f"{{{NS_DS}}}", f"{{{NS_XADES}}}"
 MANIFEST_ID = "IHEManifest"  # DSG
 MAX_SIGNATURE_BYTES = 1024 * 1024
+_URI = re.compile(r"^urn:oid:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")  # RFC 3986 characters only (`^` encoded)
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"  # the only digest accepted (module docstring)
 
 
@@ -113,7 +115,7 @@ def verify_lot_signature(
     remaining = dict(documents)
     for reference in manifests[0].findall(_D + "Reference"):
         uri = reference.get("URI", "")
-        unique_id = unquote(uri[len("urn:oid:") :]) if uri.startswith("urn:oid:") else ""
+        unique_id = unquote(uri[len("urn:oid:") :]) if _URI.match(uri) else ""
         if unique_id not in remaining:
             raise _refused(f"référence inattendue ou répétée dans le manifeste : « {uri} ».")
         method = reference.find(_D + "DigestMethod")
