@@ -61,7 +61,8 @@ def test_r19_administrator_sets_the_accepted_documents(client: Client, administr
 
 
 def test_a_practice_that_ran_on_the_sandbox_is_refused_by_real_services(practice, settings) -> None:  # type: ignore[no-untyped-def]
-    from caducee.accounts.services import SandboxDataError, practice_check_national_service
+    from caducee.accounts.services import practice_check_national_service
+    from caducee.core.errors import SandboxDataError
 
     settings.SANDBOX = False
     practice_check_national_service()  # a clean production practice may call

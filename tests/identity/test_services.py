@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from caducee.core.errors import SandboxDataError
 from caducee.core.models import AuditEvent
 from caducee.identity import services
-from caducee.identity.ins import SandboxDataError, transmissible_ins
+from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import InsiCall, Status, StatusChange, VigilanceCase
 from caducee.identity.traits import clean_traits
 

@@ -3,9 +3,11 @@ filing decision, and the work list: one-click attach and rescoring when identiti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from caducee.core.models import AuditEvent
 from caducee.core.oids import OID_INS_NIR
@@ -16,7 +18,7 @@ from caducee.mss.filing import InsCheck, Verification, decide, verify_ins
 from caducee.mss.intake import ingest_bytes
 from caducee.mss.matching import Candidate
 from caducee.mss.models import ReceivedDocument
-from caducee.mss.worklist import WorklistError, rescore_worklist, worklist_attach
+from caducee.mss.worklist import COMMIT_MARGIN, WorklistError, rescore_worklist, worklist_attach
 from tests.documents.cda_records import qualify
 from tests.mss import hostile
 
@@ -149,9 +151,10 @@ def test_rescoring_files_once_the_identity_is_qualified(data_dir, practice, doct
     identity.save()
     (received,) = ingest_bytes(hostile.xdm_of(cda), source="import").documents.all()
     assert received.state == ReceivedDocument.State.WORKLIST and received.best_score == 99
-    identity.status = Status.QUAL  # the identity is qualified (R20): the service calls rescore_worklist()
+    identity.status = Status.QUAL  # the identity is qualified (R20), stamped as every identity service does
+    identity.updated_at = timezone.now()
     identity.save()
-    assert rescore_worklist() == 1
+    assert rescore_worklist() == 1  # what each sync pass and the work-list screen run
     received.refresh_from_db()
     assert received.state == ReceivedDocument.State.FILED and received.patient == patient
     assert received.candidates[0]["score"] == 100 and received.document.patient == patient
@@ -167,3 +170,71 @@ def test_rescoring_updates_scores_when_a_new_patient_appears(data_dir, practice,
     received.refresh_from_db()
     assert {c["patient"] for c in received.candidates} == {somebody.pk, twin.pk}
     assert received.candidates[0]["patient"] == somebody.pk
+
+
+def _vsm_without_ins(practice, doctor, patient) -> bytes:  # type: ignore[no-untyped-def]
+    return hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient), with_ins=False)
+
+
+def _scored_long_after_the_last_change(received: ReceivedDocument) -> None:
+    """As if the identities last changed an hour ago and the document was scored since: nothing to rescore."""
+    from caducee.identity.models import Identity
+
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Identity.objects.update(updated_at=an_hour_ago)
+    ReceivedDocument.objects.filter(pk=received.pk).update(candidates=[], best_score=0, scored_at=an_hour_ago)
+
+
+def test_rescoring_pulls_only_what_changed_since_the_scoring(
+    data_dir, practice, doctor, secretary, make_patient, django_assert_max_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    """UX.15 as a pull: a document scored after the latest identity change is left alone (one query, nothing
+    rewritten); once an identity service writes an identity, it is scored again."""
+    from caducee.identity.services import identity_set_attributes
+
+    patient = make_patient()
+    (received,) = ingest_bytes(_vsm_without_ins(practice, doctor, patient)).documents.all()
+    assert received.scored_at is not None and received.candidates
+    _scored_long_after_the_last_change(received)
+    with django_assert_max_num_queries(2):
+        assert rescore_worklist() == 0
+    received.refresh_from_db()
+    assert received.candidates == []  # not rescored: no identity changed since
+    identity = patient.identity
+    identity_set_attributes(
+        actor=secretary, identity=identity, version=identity.version, doubtful=False, fictitious=False
+    )
+    assert rescore_worklist() == 0
+    received.refresh_from_db()
+    assert received.candidates and received.candidates[0]["patient"] == patient.pk and received.best_score > 0
+    assert received.scored_at is not None and received.scored_at <= identity.updated_at
+    # `caducee mss rescore` recomputes every waiting document, changed or not.
+    _scored_long_after_the_last_change(received)
+    assert rescore_worklist(every_document=True) == 0
+    received.refresh_from_db()
+    assert received.candidates
+
+
+def test_a_change_committed_after_a_scoring_is_not_missed(data_dir, practice, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    """The mark stays COMMIT_MARGIN behind the scoring: an identity write stamped just before a scoring but committed
+    after it (invisible then) is still newer than the document's mark, so the next rescoring picks it up."""
+    from caducee.identity.models import Identity
+
+    patient = make_patient()
+    other = make_patient(birth_name="AUTRE", first_given_name="PERSONNE", birth_date="01/01/1950")
+    (received,) = ingest_bytes(_vsm_without_ins(practice, doctor, patient)).documents.all()
+    now = timezone.now()
+    Identity.objects.update(updated_at=now - timedelta(hours=1))
+    Identity.objects.filter(pk=other.identity_id).update(updated_at=now - timedelta(seconds=1))  # visible, latest
+    ReceivedDocument.objects.filter(pk=received.pk).update(scored_at=None)
+    rescore_worklist()  # scores the document; the patient's write below is not committed yet
+    received.refresh_from_db()
+    # Its mark is COMMIT_MARGIN behind the scoring, not the latest change it saw (1 s ago).
+    assert received.scored_at is not None and received.scored_at < now - COMMIT_MARGIN + timedelta(seconds=1)
+    ReceivedDocument.objects.filter(pk=received.pk).update(candidates=[], best_score=0)
+    # The patient's identity write, stamped 2 s before that scoring, commits now: older than the latest change seen
+    # by the scoring (1 s), newer than the document's mark.
+    Identity.objects.filter(pk=patient.identity_id).update(updated_at=now - timedelta(seconds=2))
+    rescore_worklist()
+    received.refresh_from_db()
+    assert received.candidates and received.candidates[0]["patient"] == patient.pk

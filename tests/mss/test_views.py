@@ -5,6 +5,7 @@ it and changes nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,28 +174,61 @@ def test_compose_proposes_the_colleague_and_sends_with_a_directory_recipient(
 
 
 def test_an_identity_change_rescores_the_work_list(
-    data_dir: Path,
-    practice: Any,
-    doctor: Any,
-    make_patient: Any,
-    secretary: Any,
-    django_capture_on_commit_callbacks: Any,
+    client: Client, data_dir: Path, practice: Any, doctor: Any, make_patient: Any, secretary: Any
 ) -> None:
-    """SC.MSS/UX.15: after an identity write commits, the waiting documents are scored again (identity services call
-    mss.worklist.rescore_worklist after the commit — a plain call, not a signal)."""
+    """SC.MSS/UX.15: after an identity write, the waiting documents are scored again — pulled by the work-list screen
+    before it lists (and by each sync pass, below): the identity services only stamp `Identity.updated_at`."""
     from caducee.identity.services import identity_set_attributes
 
     patient = make_patient()
-    inbound = ingest_bytes(hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient), with_ins=False), source="import")
-    received = inbound.documents.get()
-    ReceivedDocument.objects.filter(pk=received.pk).update(candidates=[], best_score=0)
+    received = _scored_an_hour_after_the_last_change(practice, doctor, patient)
+    client.force_login(doctor)
+    client.get("/messagerie/a-rattacher/")
+    received.refresh_from_db()
+    assert received.candidates == []  # no identity changed since the scoring: left as it is
     identity = patient.identity
-    with django_capture_on_commit_callbacks(execute=True):
-        identity_set_attributes(
-            actor=secretary, identity=identity, version=identity.version, doubtful=False, fictitious=False
-        )
+    identity_set_attributes(
+        actor=secretary, identity=identity, version=identity.version, doubtful=False, fictitious=False
+    )
+    page = client.get("/messagerie/a-rattacher/").content.decode()
     received.refresh_from_db()
     assert received.candidates and received.candidates[0]["patient"] == patient.pk and received.best_score > 0
+    assert identity.birth_name in page
+
+
+def test_each_sync_pass_rescores_the_work_list(
+    data_dir: Path, practice: Any, doctor: Any, make_patient: Any, secretary: Any
+) -> None:
+    """The `caducee mss sync` loop (whichever process runs it) pulls the identity changes too."""
+    from caducee.identity.services import identity_set_attributes
+    from caducee.mss.sync import sync_all
+
+    patient = make_patient()
+    received = _scored_an_hour_after_the_last_change(practice, doctor, patient)
+    identity = patient.identity
+    identity_set_attributes(
+        actor=secretary, identity=identity, version=identity.version, doubtful=False, fictitious=False
+    )
+    received.refresh_from_db()
+    assert received.candidates == []  # nothing pushed by the identity service
+    assert sync_all() == []  # no mailbox to take in: the pass still rescores
+    received.refresh_from_db()
+    assert received.candidates and received.candidates[0]["patient"] == patient.pk
+
+
+def _scored_an_hour_after_the_last_change(practice: Any, doctor: Any, patient: Any) -> ReceivedDocument:
+    """A work-list document whose candidates were (as if) computed after the identities last changed, an hour ago
+    (emptied here so that a rescoring shows)."""
+    from django.utils import timezone
+
+    from caducee.identity.models import Identity
+
+    inbound = ingest_bytes(hostile.xdm_of(hostile.vsm_cda(practice, doctor, patient), with_ins=False), source="import")
+    received = inbound.documents.get()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Identity.objects.update(updated_at=an_hour_ago)
+    ReceivedDocument.objects.filter(pk=received.pk).update(candidates=[], best_score=0, scored_at=an_hour_ago)
+    return received
 
 
 def test_a_referral_letter_goes_to_the_medecin_traitant_in_two_clicks(

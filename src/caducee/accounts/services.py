@@ -7,17 +7,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from caducee.accounts.models import Practice, Role, User
-from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
+from caducee.core.errors import SandboxDataError
 from caducee.core.models import AuditEvent
-from caducee.identity.models import ID_DOCUMENTS
 
 
 class LoginError(Exception):
@@ -116,34 +114,6 @@ def accounts_disable_dormant(*, now: datetime | None = None) -> list[str]:
         account_disable(account=account, reason="dormant")
         names.append(account.username)
     return names
-
-
-def practice_update_settings(
-    *, actor: Any, practice: Practice, documents: list[str], summary_model: str, request: HttpRequest
-) -> None:
-    """R19: each site sets the list of high-trust identity documents it accepts; and which medical summary
-    (VSM 1.4 or IPS-FR) the record produces."""
-    check_permission(actor, Perm.PRACTICE_MANAGE)
-    codes = [code for code in documents if code in ID_DOCUMENTS]
-    if not codes:
-        raise ValueError("Au moins un justificatif doit rester accepté.")
-    if summary_model not in Practice.SummaryModel.values:
-        raise ValueError("Modèle de synthèse inconnu.")
-    practice.accepted_id_documents = codes
-    practice.summary_model = summary_model
-    practice.save(update_fields=["accepted_id_documents", "summary_model"])
-    audit_record(
-        actor=actor,
-        action="practice.settings",
-        object_type="practice",
-        object_id=practice.pk,
-        detail={"justificatifs": ",".join(codes), "synthese": summary_model},
-        request=request,
-    )
-
-
-class SandboxDataError(ImproperlyConfigured):
-    """Sandbox or test data about to reach a real national service."""
 
 
 def practice_check_national_service() -> None:

@@ -7,7 +7,6 @@ urlpatterns = [
     path("connexion/", views.login_view, name="login"),
     path("deconnexion/", views.logout_view, name="logout"),
     path("audit/", views.audit_view, name="audit"),
-    path("structure/", views.practice_view, name="practice"),
     path("audit/export.log", views.audit_export_view, name="audit_export"),
     path("audit/patient/<int:patient_id>/", audit_views.audit_patient_view, name="audit_patient"),
 ]

@@ -1,20 +1,17 @@
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.landing import safe_next
-from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.psc.services import psc_logout
 from caducee.accounts.security_views import login_code_begin, login_landing
 from caducee.accounts.selectors import audit_events
-from caducee.accounts.services import LoginError, practice_update_settings, user_authenticate
+from caducee.accounts.services import LoginError, user_authenticate
 from caducee.core.audit import audit_record, export_syslog
-from caducee.identity.models import ID_DOCUMENTS
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -70,34 +67,3 @@ def audit_export_view(request: HttpRequest) -> StreamingHttpResponse:
     response = StreamingHttpResponse(export_syslog(events.iterator()), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="caducee-audit.log"'
     return response
-
-
-def practice_view(request: HttpRequest) -> HttpResponse:
-    """The practice's settings: the high-trust identity documents accepted (R19)."""
-    check_permission(request.user, Perm.PRACTICE_MANAGE)
-    practice = Practice.objects.first()
-    if practice is None:
-        return render(request, "404.html", status=404)
-    if request.method == "POST":
-        try:
-            practice_update_settings(
-                actor=request.user,
-                practice=practice,
-                documents=request.POST.getlist("documents"),
-                summary_model=request.POST.get("summary_model", practice.summary_model),
-                request=request,
-            )
-        except ValueError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Paramètres enregistrés.")
-        return redirect("accounts:practice")
-    return render(
-        request,
-        "accounts/practice.html",
-        {
-            "practice": practice,
-            "documents": ID_DOCUMENTS,
-            "summary_models": Practice.SummaryModel.choices,
-        },
-    )

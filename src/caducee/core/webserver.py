@@ -15,9 +15,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from caducee.config.wsgi import application
+        # Django's own WSGI handler (what `caducee.config.wsgi` exposes), so core does not import the wiring.
+        from django.core.wsgi import get_wsgi_application
 
-        return application
+        return get_wsgi_application()
 
 
 def run_gunicorn(*, bind: str, workers: int, threads: int = 4) -> None:

@@ -21,8 +21,8 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import User
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.accounts.services import SandboxDataError
 from caducee.core.audit import audit_patient_read
+from caducee.core.errors import SandboxDataError
 from caducee.dmp.api import STATUS_ARCHIVED
 from caducee.dmp.models import DmpEntry
 from caducee.dmp.selectors import delivery_label, dmp_panel

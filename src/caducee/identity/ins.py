@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from caducee.accounts.services import SandboxDataError
+from caducee.core.errors import SandboxDataError
 from caducee.core.oids import NON_PRODUCTION_INS_OIDS
 from caducee.identity.models import Identity, Status
 

@@ -6,10 +6,10 @@ status history (R21) and records an audit event (R16).
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.db.models import F
@@ -46,8 +46,6 @@ from caducee.identity.models import (
     VigilanceCase,
 )
 from caducee.identity.traits import COMPLEMENTARY_TRAITS, STRICT_TRAITS, Traits
-
-logger = logging.getLogger(__name__)
 
 
 class IdentityError(Exception):
@@ -110,20 +108,8 @@ def _save_versioned(identity: Identity, expected_version: int, fields: list[str]
             "Rechargez la page pour voir la version actuelle."
         )
     identity.version = expected_version + 1
-    # SC.MSS/UX.15: documents waiting in the MSSanté work list are scored again once the identity changed (traits,
-    # status, INS), after the commit — a plain call, not a signal; a document now matching strictly is filed.
-    transaction.on_commit(lambda: _rescore_received_documents(identity.pk))
-
-
-def _rescore_received_documents(identity_id: int) -> None:
-    from caducee.mss.worklist import rescore_worklist
-    from caducee.patients.models import Patient
-
-    patient_ids = set(Patient.objects.filter(identity_id=identity_id).values_list("pk", flat=True))
-    try:
-        rescore_worklist(patient_ids=patient_ids)
-    except Exception:  # never fail the identity write that already committed; the next change or command retries
-        logger.exception("MSS work-list rescoring failed after identity %s changed", identity_id)
+    # SC.MSS/UX.15: `updated_at` is what the MSSanté work list pulls — its sync loop and its screen rescore the
+    # waiting documents when an identity changed since they were scored (`mss.worklist.rescore_worklist`).
 
 
 def _detect_vigilance(identity: Identity) -> None:
@@ -287,7 +273,7 @@ def insi_search(
         call.attempts = result.attempts
         call.response_xml = result.response_xml
         if result.identity:
-            call.result = {**vars(result.identity), "sandbox": endpoint.sandbox}
+            call.result = {**vars(result.identity), "sandbox": settings.SANDBOX}  # R28: test data for good
     finally:
         client.close()
     return _trace_insi_call(call, actor=actor, identity=identity, started=started, request=request)

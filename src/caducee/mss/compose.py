@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from caducee.core.errors import SandboxDataError
 from caducee.core.oids import INS_OIDS
 from caducee.documents import xds_codes as codes
 from caducee.documents.models import Document
@@ -197,7 +198,7 @@ def document_parts(
         raise ComposeError("Un message MSSanté ne concerne qu'un seul patient : envoyez un message par patient.")
     try:
         transmissible = transmissible_ins(identity) if identity is not None else None
-    except Exception:  # SandboxDataError: test identity on a real service
+    except SandboxDataError:  # R28: a test identity on a real service
         transmissible = None
     for document in documents:
         root = _cda_root(document)

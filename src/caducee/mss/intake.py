@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
 from email.policy import default as default_policy
 from pathlib import Path
@@ -53,6 +54,7 @@ from caducee.mss.mime import (
     scan_mail,
 )
 from caducee.mss.models import InboundMessage, Mailbox, ReceivedDocument
+from caducee.mss.worklist import scoring_mark
 from caducee.mss.xdm import XdmError, read_xdm
 from caducee.patients.models import Patient
 
@@ -79,6 +81,7 @@ class _Planned:
     header: CdaHeader | None = None
     pdf: bytes | None = None
     candidates: list[Candidate] = field(default_factory=list)
+    scored_at: datetime | None = None  # identity changes up to then are in `candidates` (mss.worklist, UX.15)
     verification: Verification | None = None
     decision: Decision | None = None
     earlier: ReceivedDocument | None = None  # the same document received before (SC.MSS/CDA.01)
@@ -107,6 +110,7 @@ def _plan_cda(filename: str, data: bytes, pdf: bytes | None = None) -> _Planned:
         # mailbox of the practice to another: that chart is the right one, no identity question to ask.
         planned.decision = Decision(own.patient_id, "document de ce cabinet, déjà dans le dossier du patient.")
         return planned
+    planned.scored_at = scoring_mark()  # before the identities are read
     identities = candidate_identities(header.patient)
     planned.candidates = candidates_for(header.patient, identities=identities)
     planned.verification = verify_ins(header.patient, identities=identities)
@@ -282,6 +286,7 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
         patient_traits=_traits_json(planned),
         candidates=[c.as_json() for c in planned.candidates],
         best_score=planned.candidates[0].score if planned.candidates else 0,
+        scored_at=planned.scored_at,
     )
     if header is None or planned.cda is None or planned.reason:
         if planned.cda is not None:

@@ -177,6 +177,9 @@ class ReceivedDocument(models.Model):
     # Work list: [{"patient": id, "score": 0–100, "reasons": [...]}, …], best first; recomputed when identities change.
     candidates = models.JSONField(default=list, blank=True)
     best_score = models.PositiveSmallIntegerField(default=0)
+    # The identity changes up to this instant are in the candidates (`mss.worklist`: a document is scored again
+    # once an identity changed after it, UX.15); None: to be scored at the next rescoring.
+    scored_at = models.DateTimeField(null=True, blank=True)
     patient = models.ForeignKey("patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     document = models.ForeignKey(
         "documents.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="received_from"

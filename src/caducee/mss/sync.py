@@ -15,6 +15,9 @@ certificate for an APP mailbox; reopened once if the server closed it, CONF.11),
 
 Errors (operator down, token refused, a message the server will not give) are written to `mailbox.last_error`, the
 others mailboxes go on, and the loop of `caducee mss sync --loop` never stops.
+
+Each pass ends by rescoring the work list (`worklist.rescore_worklist`): the documents scored before the latest
+identity change get their candidates again (UX.15) — the identity services never call up into mss.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from caducee.mss import store
 from caducee.mss.intake import ingest_bytes
 from caducee.mss.models import InboundMessage, Mailbox
 from caducee.mss.transport import MssError, imap_call
+from caducee.mss.worklist import rescore_worklist
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +157,11 @@ def sync_all() -> list[SyncResult]:
             message = f"Erreur interne de synchronisation : {type(exc).__name__} : {exc}"
             Mailbox.objects.filter(pk=mailbox.pk).update(last_sync_at=timezone.now(), last_error=message[:2000])
             results.append(SyncResult(mailbox=mailbox.address, error=message))
+    # SC.MSS/UX.15: the work list pulls the identity changes made since its documents were scored (by any process).
+    try:
+        rescore_worklist()
+    except Exception:  # a bug or the database: logged, the synchronisation goes on; the next pass tries again
+        log.exception("MSS work-list rescoring failed")
     return results
 
 

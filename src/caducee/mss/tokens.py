@@ -10,7 +10,10 @@ offers, and what lets the worker keep sending for a user who logged in with a pa
 SC.MSS/CONF.28: a token is never stored at rest. It lives in this process's memory only (one entry per mailbox),
 refreshed `REFRESH_MARGIN` seconds before it expires, never written to the database, a file or a log line.
 SC.MSS/CONF.10: when a token cannot be obtained the sessions are closed and the cached tokens forgotten
-(`forget_tokens`, called by the transport).
+(`forget_tokens`, called by the transport). When the owner's PSC session ends — in whichever process: the web
+server at logout, the worker when a refresh is refused — the cached token of their mailboxes is not used again:
+each cached token remembers the owner's PSC sessions as they were when it was obtained (`psc_session_mark`), and
+is dropped when the database says otherwise. The cache pulls that state itself; `accounts` never calls up here.
 
 The errors of the MSS client live here (the transport re-exports them): French messages shown as they are.
 """
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import requests
 from django.core.exceptions import ImproperlyConfigured
 
+from caducee.accounts.psc.oidc import PscUnavailable
+from caducee.accounts.psc.selectors import PscSessionMark, psc_session_mark
+from caducee.accounts.psc.services import PscSessionEnded, psc_access_token
 from caducee.mss.endpoint import MssEndpoint, mss_endpoint
 
 if TYPE_CHECKING:
@@ -50,32 +56,67 @@ class MssAuthError(MssError):
 class _Token:
     value: str = ""
     expires_at: float = 0.0  # time.monotonic()
+    # The owner's PSC sessions when the token was obtained (None: a mailbox without owner), SC.MSS/CONF.10.
+    psc_mark: PscSessionMark | None = None
 
     def fresh(self, now: float) -> bool:
         return bool(self.value) and now < self.expires_at - REFRESH_MARGIN
 
 
-_cache: dict[str, _Token] = {}
-_lock = threading.Lock()
+class TokenCache:
+    """The tokens of one process, by mailbox address (SC.MSS/CONF.28: memory only)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, _Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, address: str) -> _Token | None:
+        with self._lock:
+            return self._tokens.get(address)
+
+    def put(self, address: str, token: _Token) -> None:
+        with self._lock:
+            self._tokens[address] = token
+
+    def __contains__(self, address: object) -> bool:
+        with self._lock:
+            return address in self._tokens
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tokens)
+
+    def forget(self, address: str | None = None) -> None:
+        with self._lock:
+            if address is None:
+                self._tokens.clear()
+            else:
+                self._tokens.pop(address, None)
 
 
-def access_token(mailbox: Mailbox, *, endpoint: MssEndpoint | None = None) -> str:
-    """A valid access token for `mailbox` (from the in-memory cache, or a new one); MssAuthError / MssUnavailable."""
+_cache = TokenCache()  # this process's
+
+
+def access_token(mailbox: Mailbox, *, endpoint: MssEndpoint | None = None, cache: TokenCache | None = None) -> str:
+    """A valid access token for `mailbox` (from the in-memory cache, or a new one); MssAuthError / MssUnavailable.
+
+    SC.MSS/CONF.10: a cached token is used only while the owner's PSC sessions are as they were when it was
+    obtained — a PSC session that ended since (in this process or another) drops it."""
+    cache = cache if cache is not None else _cache
     psc_token = _psc_token(mailbox)
     if psc_token:
         return psc_token
     address = mailbox.address.lower()
-    with _lock:
-        cached = _cache.get(address)
-    if cached is not None and cached.fresh(time.monotonic()):
+    mark = psc_session_mark(mailbox.owner_id) if mailbox.owner_id is not None else None  # read before the request
+    cached = cache.get(address)
+    if cached is not None and cached.fresh(time.monotonic()) and cached.psc_mark == mark:
         return cached.value
     try:
         token = _request_token(address, endpoint or mss_endpoint())
     except MssAuthError:
-        forget_tokens(mailbox)
+        cache.forget(address)
         raise
-    with _lock:
-        _cache[address] = token
+    cache.put(address, replace(token, psc_mark=mark))
     return token.value
 
 
@@ -83,9 +124,6 @@ def _psc_token(mailbox: Mailbox) -> str:
     """The owner's PSC access token when they have a live PSC session, else "" (SC.MSS/CONF.07)."""
     if mailbox.owner_id is None:
         return ""
-    from caducee.accounts.psc.oidc import PscUnavailable
-    from caducee.accounts.psc.services import PscSessionEnded, psc_access_token
-
     try:
         return psc_access_token(mailbox.owner)
     except PscSessionEnded:
@@ -96,23 +134,9 @@ def _psc_token(mailbox: Mailbox) -> str:
         return ""  # PSC no longer configured on this machine
 
 
-def forget_user_tokens(user_id: int) -> None:
-    """SC.MSS/CONF.10: the user's PSC session ended — drop the cached tokens of every mailbox they own."""
-    from caducee.mss.models import Mailbox
-
-    addresses = [a.lower() for a in Mailbox.objects.filter(owner_id=user_id).values_list("address", flat=True)]
-    with _lock:
-        for address in addresses:
-            _cache.pop(address, None)
-
-
 def forget_tokens(mailbox: Mailbox | None = None) -> None:
-    """Drop the cached token of `mailbox` (all of them when None): logout, PSC session ended, token refused."""
-    with _lock:
-        if mailbox is None:
-            _cache.clear()
-        else:
-            _cache.pop(mailbox.address.lower(), None)
+    """Drop this process's cached token of `mailbox` (all of them when None): token refused by the server."""
+    _cache.forget(mailbox.address.lower() if mailbox is not None else None)
 
 
 def _request_token(address: str, endpoint: MssEndpoint) -> _Token:

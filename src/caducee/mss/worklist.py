@@ -2,16 +2,21 @@
 
 - `worklist_attach`: the user picks the chart (usually the best candidate): the CDA kept in the message store is
   filed there, the choice traced (UX.37).
-- `rescore_worklist`: candidates and scores recomputed when identities change (UX.15). Called by the identity
-  services after a change (a plain function call, no signal). A document that now matches strictly a QUAL
-  identity — R52's "already known here" case — is filed automatically, unless INSi said KO for its INS (R55).
+- `rescore_worklist`: candidates and scores recomputed when identities change (UX.15). A pull, not a push: the
+  identity services only stamp `Identity.updated_at`; each waiting document remembers up to when identity changes
+  are in its score (`ReceivedDocument.scored_at`), and the MSSanté sync loop (each pass of `caducee mss sync`) and
+  the work-list screen (before it lists) rescore the documents scored before the latest identity change. A
+  document that now matches strictly a QUAL identity — R52's "already known here" case — is filed automatically,
+  unless INSi said KO for its INS (R55).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -19,15 +24,36 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.documents.models import Document
 from caducee.documents.received import PatientTraits, ReceivedCdaError, read_cda_header
+from caducee.identity.models import Identity
 from caducee.mss import store
 from caducee.mss.filing import InsCheck, Verification, decide, file_into
 from caducee.mss.matching import candidates_for
 from caducee.mss.models import ReceivedDocument
 from caducee.patients.models import Patient
 
+# An identity write stamps `updated_at` inside its transaction, before it commits; a scoring done meanwhile does not
+# see it yet. So a document's mark is kept this much behind the scoring: a change committed up to 5 s after it was
+# stamped (or stamped by a clock up to 5 s behind) is still seen as newer than the mark, and rescored.
+COMMIT_MARGIN = timedelta(seconds=5)
+
 
 class WorklistError(Exception):
     """A refused work-list action; the message is for the user, in French."""
+
+
+def _latest_identity_change() -> datetime | None:
+    """When an identity last changed (created, edited, qualified…): one read of the `identity_updated` index."""
+    latest: datetime | None = Identity.objects.aggregate(latest=Max("updated_at"))["latest"]
+    return latest
+
+
+def scoring_mark(latest: datetime | None = None) -> datetime:
+    """The `scored_at` of a document scored now (`latest`: the latest identity change, read *before* the identities
+    are): every identity change up to it is in the score, so only a later one makes the document worth scoring again."""
+    if latest is None:
+        latest = _latest_identity_change()
+    behind = timezone.now() - COMMIT_MARGIN
+    return min(latest, behind) if latest is not None else behind
 
 
 def _traits(received: ReceivedDocument) -> PatientTraits:
@@ -75,21 +101,29 @@ def worklist_attach(
         return received.document
 
 
-def rescore_worklist(*, patient_ids: set[int] | None = None) -> int:
-    """UX.15: recompute the candidates of every work-list document; returns how many were filed automatically.
+def rescore_worklist(*, every_document: bool = False) -> int:
+    """UX.15: recompute the candidates of the work-list documents scored before the latest identity change (all of
+    them with `every_document`, `caducee mss rescore`); returns how many were filed automatically.
 
-    `patient_ids` (the patients whose identity changed) is a hint only: every waiting document is rescored, since
-    a changed identity may become — or stop being — a candidate of any of them.
+    Every such document is rescored, not only those naming the changed identity: a changed identity may become — or
+    stop being — a candidate of any of them. Nothing changed since the last scoring: one query, nothing rewritten.
     """
-    del patient_ids
+    latest = _latest_identity_change()
+    mark = scoring_mark(latest)
+    waiting = ReceivedDocument.objects.filter(state=ReceivedDocument.State.WORKLIST)
+    if not every_document:
+        stale = Q(scored_at__isnull=True)
+        if latest is not None:
+            stale |= Q(scored_at__lt=latest)
+        waiting = waiting.filter(stale)
     filed = 0
-    waiting = ReceivedDocument.objects.filter(state=ReceivedDocument.State.WORKLIST).select_related("message")
-    for received in waiting.iterator(chunk_size=200):
+    for received in waiting.select_related("message").iterator(chunk_size=200):
         traits = _traits(received)
         candidates = candidates_for(traits)
         earlier = received.patient_traits.get("insi", {}).get("statut", "")
         received.candidates = [c.as_json() for c in candidates]
         received.best_score = candidates[0].score if candidates else 0
+        received.scored_at = mark
         strict = [c for c in candidates if c.strict]
         # R55: an INS INSi refused is never filed automatically, even if a chart now matches it.
         if len(strict) == 1 and earlier != InsCheck.KO and received.stored_path:
@@ -103,6 +137,12 @@ def rescore_worklist(*, patient_ids: set[int] | None = None) -> int:
                     header = None
                 if header is not None:
                     with transaction.atomic():
+                        if (
+                            not ReceivedDocument.objects.select_for_update()
+                            .filter(pk=received.pk, state=ReceivedDocument.State.WORKLIST)
+                            .exists()
+                        ):
+                            continue  # attached by a user, or filed by another rescoring (screen and loop) meanwhile
                         file_into(
                             received,
                             patient=patient,
@@ -114,7 +154,7 @@ def rescore_worklist(*, patient_ids: set[int] | None = None) -> int:
                     if received.state == ReceivedDocument.State.FILED:
                         filed += 1
                         continue
-        received.save(update_fields=["candidates", "best_score"])
+        received.save(update_fields=["candidates", "best_score", "scored_at"])
     return filed
 
 

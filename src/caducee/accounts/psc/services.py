@@ -12,7 +12,8 @@ With several work situations the user picks one (`psc_choose_situation`), else t
 The PSC session (`PscSession`) holds the tokens sealed: the worker, another process, takes the user's access token
 from it to authenticate to the MSSanté operator (XOAUTH2, SC.MSS/CONF.07) through `psc_access_token`, which refreshes
 it before its two minutes run out. When a refresh is refused the PSC session is over (4 h, or 30 min idle): the
-session is ended, the MSS tokens forgotten and the sessions closed (SC.MSS/CONF.10), the web session logged out.
+session is ended (SC.MSS/CONF.10) and the web session logged out; the MSS token caches of every process (web,
+worker) notice it themselves through `accounts.psc.selectors.psc_session_mark` before reusing a token.
 Every step is audited (`auth.psc.*`, exported as syslog with the other `auth.` events, SC.SSI/IAM.90).
 """
 
@@ -314,15 +315,13 @@ def open_psc_session(user: Any) -> PscSession | None:
 
 
 def psc_end_session(session: PscSession, reason: str, *, request: HttpRequest | None = None) -> None:
-    """End a PSC session: tokens wiped, MSS sessions of the user's mailboxes closed (SC.MSS/CONF.10)."""
+    """End a PSC session: tokens wiped (SC.MSS/CONF.10). The MSSanté token caches of every process see it by
+    themselves (`mss.tokens` compares `psc_session_mark` before using a cached token): nothing is pushed up."""
     updated = PscSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(
         ended_at=timezone.now(), ended_reason=reason[:200], access_token="", refresh_token=""
     )
     if not updated:
         return
-    from caducee.mss.tokens import forget_user_tokens  # mss depends on accounts, not the reverse
-
-    forget_user_tokens(session.user_id)
     audit_record(
         actor=session.user,
         action="auth.psc.end",

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from caducee.accounts.models import Practice, User
 from caducee.accounts.replacement import open_replacement_for
-from caducee.accounts.services import SandboxDataError
+from caducee.core.errors import SandboxDataError
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.tables import J01_AUTHOR_SPECIALTY, J02_FACILITY_SECTORS

@@ -3,7 +3,8 @@
 `sync`: take in the new messages of the practice's MSSanté mailboxes. One pass by default (one line per mailbox:
 messages taken in, or the error); `--loop` polls every `--interval` seconds (15 by default) until interrupted, a
 failing mailbox or operator never stopping it (issue 5 §4, §8).
-`rescore`: recompute the work list's candidates now (UX.15; the identity services do it after each change).
+`rescore`: recompute every work-list document's candidates now (UX.15; each sync pass and the work-list screen
+rescore those scored before the latest identity change).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         ensure_migrated(auto=False)
         if options["action"] == "rescore":
-            filed = rescore_worklist()
+            filed = rescore_worklist(every_document=True)
             self.stdout.write(f"Liste de travail recalculée : {filed} document(s) rattaché(s) automatiquement.")
             return
         if options["action"] == "boite":

@@ -1,3 +1,5 @@
+"""Template filters of identity: `{% load identity_tags %}`."""
+
 from django import template
 
 from caducee.identity.models import french_date
