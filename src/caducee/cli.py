@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import sys
 
@@ -17,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "caducee.config.settings")
     if len(args) > 1 and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")
-        if args[1] in SANDBOX_COMMANDS:
+        if args[1] in SANDBOX_COMMANDS and _runs_the_mss_operator(args):
             _require_sandbox_extra(args[1])
         if args[1] == "demo":
             _prepare_demo()
@@ -25,6 +26,16 @@ def main(argv: list[str] | None = None) -> None:
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(args)
+
+
+def _runs_the_mss_operator(args: list[str]) -> bool:
+    """Whether the command starts the MSS operator: `caducee sandbox --only insi` (what `caducee insi` starts on a
+    fresh sandbox data dir) does not, and runs on a production install."""
+    if args[1] != "sandbox":
+        return True
+    only = [b for a, b in itertools.pairwise(args) if a == "--only"]
+    only += [a.removeprefix("--only=") for a in args if a.startswith("--only=")]
+    return not only or "mss" in only
 
 
 def _require_sandbox_extra(command: str) -> None:

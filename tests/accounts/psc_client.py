@@ -1,13 +1,13 @@
 """Drive Caducée's Pro Santé Connect login against the PSC sandbox with Django's test client.
 
-`psc_env` points the product at a PSC sandbox of its own (a sandbox.json holding only its `psc` entry, CADUCEE_SANDBOX
-on) with the public URL http://127.0.0.1:8000 (the sandbox accepts loopback redirect URIs only). `psc_login` runs
-the browser's part: Caducée's start URL → the sandbox's e-CPS page approved for a national id → Caducée's callback.
+`psc_env` points the product at a PSC sandbox of its own (the endpoint settings `caducee sandbox` would publish for
+it, CADUCEE_PSC_*) with the public URL http://127.0.0.1:8000 (the sandbox accepts loopback redirect URIs only).
+`psc_login` runs the browser's part: Caducée's start URL → the sandbox's e-CPS page approved for a national id →
+Caducée's callback.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +17,8 @@ from django.test import Client
 
 from caducee.accounts.psc import oidc
 from caducee.sandbox.psc import PscSandbox
-from tests.sandbox.psc_fixtures import psc_state
+from caducee.sandbox.runner import psc_settings
+from tests.sandbox.fixtures import use_sandbox_settings
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 
@@ -26,8 +27,7 @@ PUBLIC_URL = "http://127.0.0.1:8000"
 def psc_env(psc_sandbox: PscSandbox, settings, tmp_path: Path) -> Iterator[PscSandbox]:  # type: ignore[no-untyped-def]
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "sandbox.json").write_text(json.dumps({"psc": psc_state(psc_sandbox)}), encoding="utf-8")
-    settings.SANDBOX = True
+    use_sandbox_settings(settings, psc_settings(psc_sandbox))
     settings.DATA_DIR = data_dir
     settings.PSC_PUBLIC_URL = PUBLIC_URL
     oidc.forget_cache()

@@ -7,7 +7,6 @@ the next page is the login (SC.MSS/CONF.10)."""
 # ruff: noqa: F811 — pytest fixtures imported by name and used as arguments
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,14 @@ from caducee.core.outbox import run_worker
 from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage
 from caducee.sandbox.mss import MssSandbox, PscTokenVerifier
 from caducee.sandbox.pki import SandboxPki
+from caducee.sandbox.runner import mss_settings, psc_settings
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_ins_journey import Clicks
 from tests.conftest import PASSWORD
 from tests.documents.cda_records import qualify
-from tests.sandbox.mss_fixtures import mss_pki, mss_state, start_test_mss  # noqa: F401
-from tests.sandbox.psc_fixtures import CLAIRE, psc_pki, psc_sandbox, psc_state  # noqa: F401
+from tests.sandbox.fixtures import use_sandbox_settings
+from tests.sandbox.mss_fixtures import mss_pki, start_test_mss  # noqa: F401
+from tests.sandbox.psc_fixtures import CLAIRE, psc_pki, psc_sandbox  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +35,8 @@ A_BOX, B_BOX = "claire.martin@demo.mssante.fr", "hugo.bernard@demo.mssante.fr"
 
 @pytest.fixture
 def psc_and_mss(psc_sandbox, mss_pki: SandboxPki, settings: Any, tmp_path: Path) -> Iterator[MssSandbox]:  # type: ignore[no-untyped-def]
-    """PSC and an MSS operator that accepts its access tokens, published in this test's sandbox.json."""
+    """PSC and an MSS operator that accepts its access tokens, the product pointed at them with the settings
+    `caducee sandbox` would publish."""
     operator = start_test_mss(
         mss_pki,
         tmp_path / "sandbox" / "mss.sqlite3",
@@ -43,9 +45,8 @@ def psc_and_mss(psc_sandbox, mss_pki: SandboxPki, settings: Any, tmp_path: Path)
     )
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    state = {"psc": psc_state(psc_sandbox), "mss": mss_state(operator, mss_pki)}
-    (data_dir / "sandbox.json").write_text(json.dumps(state), encoding="utf-8")
-    settings.SANDBOX = True
+    use_sandbox_settings(settings, {**psc_settings(psc_sandbox), **mss_settings(operator, mss_pki)})
+    settings.SANDBOX = True  # R28: the test INS of the chart's patient
     settings.DATA_DIR = data_dir
     settings.MSS_TIMEOUT_SECONDS = 10
     oidc.forget_cache()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from caducee.cabinet.consultations import consultation_validate
 from caducee.core.models import Delivery
 from caducee.core.outbox import run_worker
 from caducee.dmp.api import STATUS_ARCHIVED
@@ -30,10 +31,14 @@ from caducee.dmp.services import (
 )
 from caducee.identity.models import Status
 from caducee.patients.models import Ald
-from caducee.cabinet.consultations import consultation_validate
 from caducee.record.consultations import consultation_open
 from tests.dmp.fake_dmp import store_n1
-from tests.sandbox.fixtures import dmp_sandbox, dmp_state, insi_sandbox_session  # noqa: F401
+from tests.sandbox.fixtures import (  # noqa: F401
+    dmp_sandbox,
+    dmp_sandbox_settings,
+    insi_sandbox_session,
+    use_sandbox_settings,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,11 +50,11 @@ TEST_OID = "1.2.250.1.213.1.4.10"
 
 @pytest.fixture
 def on_sandbox(dmp_sandbox, insi_sandbox_session, settings, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811
-    """settings.SANDBOX on, DATA_DIR holding a sandbox.json that points at this test's own DMP sandbox."""
+    """The product pointed at this test's own DMP sandbox with the settings `caducee sandbox` would publish for it;
+    settings.SANDBOX on (R28: test INS allowed), a data dir of its own."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    state = {"dmp": dmp_state(dmp_sandbox, insi_sandbox_session.data_dir)}
-    (data_dir / "sandbox.json").write_text(json.dumps(state), encoding="utf-8")
+    use_sandbox_settings(settings, dmp_sandbox_settings(dmp_sandbox, insi_sandbox_session.data_dir))
     settings.SANDBOX = True
     settings.DATA_DIR = data_dir
     return dmp_sandbox

@@ -11,10 +11,10 @@ seconds, not minutes.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -66,17 +66,22 @@ def _start(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _sandbox(env: dict[str, str], data_dir: Path) -> subprocess.Popen[bytes]:
-    state = data_dir / "sandbox.json"
-    state.unlink(missing_ok=True)
-    process = _start(env, "sandbox")
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _sandbox(env: dict[str, str], data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """`caducee sandbox` on a fixed DMP port: the workers read its endpoint settings once, at their start
+    (DATA_DIR/sandbox.env), and a restarted sandbox must answer where they look."""
+    published = data_dir / "sandbox.env"
+    published.unlink(missing_ok=True)
+    process = _start(env, "sandbox", "--only", "dmp", "--dmp-port", str(port))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            if "dmp" in json.loads(state.read_text(encoding="utf-8")):
-                return process
-        except (FileNotFoundError, ValueError):
-            pass
+        if "CADUCEE_DMP_URL=" in (published.read_text(encoding="utf-8") if published.exists() else ""):
+            return process
         time.sleep(0.05)
     process.kill()
     raise AssertionError("le bac à sable ne démarre pas")
@@ -108,7 +113,8 @@ def test_killing_workers_and_the_sandbox_loses_nothing_and_registers_nothing_twi
     assert _states(db) == {"pending": DOCUMENTS}
 
     rng = random.Random(20261123)
-    sandbox = _sandbox(env, data_dir)
+    port = _free_port()
+    sandbox = _sandbox(env, data_dir, port)
     workers = [_start(env, "worker", "--sleep", "0.1") for _ in range(2)]
     kills = {"worker": 0, "sandbox": 0}
     try:
@@ -124,7 +130,7 @@ def test_killing_workers_and_the_sandbox_loses_nothing_and_registers_nothing_twi
                 _kill(sandbox)
                 kills["sandbox"] += 1
                 time.sleep(rng.uniform(0.0, 1.0))  # the DMP stays down a moment
-                sandbox = _sandbox(env, data_dir)
+                sandbox = _sandbox(env, data_dir, port)
             _time_passes(db)
         # Left alone, the workers finish: every delivery is sent.
         deadline = time.monotonic() + 120

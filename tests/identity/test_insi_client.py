@@ -6,7 +6,6 @@ import io
 import json
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -24,7 +23,7 @@ from caducee.identity.insi.client import (
     InsiUnavailable,
     VitaleQuery,
 )
-from caducee.identity.insi.endpoint import InsiEndpoint, SandboxNotRunning, insi_endpoint
+from caducee.identity.insi.endpoint import InsiEndpoint, insi_endpoint
 from caducee.identity.models import InsiCall
 from caducee.sandbox.pki import issue_client_certificate
 from tests.sandbox import fixtures
@@ -46,9 +45,8 @@ def _sent(handle, since: int) -> list[list[str]]:
 # Endpoint selection
 
 
-def test_sandbox_endpoint_comes_from_sandbox_json(insi_sandbox):
+def test_sandbox_endpoint_comes_from_the_settings_it_published(insi_sandbox):
     endpoint = insi_endpoint()
-    assert endpoint.sandbox is True
     assert endpoint.url == insi_sandbox.insi.url and endpoint.url.startswith("https://127.0.0.1:")
     assert endpoint.client_cert == insi_sandbox.pki.client_cert
     assert endpoint.ca_bundle == insi_sandbox.pki.ca_cert
@@ -56,13 +54,12 @@ def test_sandbox_endpoint_comes_from_sandbox_json(insi_sandbox):
 
 def test_sandbox_mode_without_a_running_sandbox_says_what_to_do(settings, tmp_path):
     settings.SANDBOX = True
-    settings.DATA_DIR = tmp_path
-    with pytest.raises(SandboxNotRunning, match="lancez `caducee sandbox`"):
+    settings.INSI_URL, settings.INSI_CLIENT_CERT, settings.INSI_CLIENT_KEY = "", None, None
+    with pytest.raises(ImproperlyConfigured, match="lancez `caducee sandbox` avant Caducée"):
         insi_endpoint()
 
 
 def test_real_mode_needs_url_and_certificate(settings):
-    settings.SANDBOX = False
     settings.INSI_URL = ""
     settings.INSI_CLIENT_CERT = None
     settings.INSI_CLIENT_KEY = None
@@ -74,13 +71,12 @@ def test_real_mode_reads_the_settings(settings, tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
     cert.write_text("x")
     key.write_text("x")
-    settings.SANDBOX = False
     settings.INSI_URL = "https://qualiflps-services-ps-tlsm.ameli.fr:443/lps"
     settings.INSI_CLIENT_CERT = cert
     settings.INSI_CLIENT_KEY = key
     settings.INSI_CA_BUNDLE = None
     endpoint = insi_endpoint()
-    assert endpoint == InsiEndpoint(settings.INSI_URL, cert, key, None, sandbox=False)
+    assert endpoint == InsiEndpoint(settings.INSI_URL, cert, key, None)
     settings.INSI_URL = "http://qualiflps.services-ps.ameli.fr/lps"
     with pytest.raises(ImproperlyConfigured, match="https://"):
         insi_endpoint()
@@ -235,7 +231,7 @@ def test_empty_idam_is_refused_by_the_service(insi_sandbox, settings):
 def test_certificate_with_another_cn_gets_desir_560(insi_sandbox, tmp_path):
     cert, key = tmp_path / "other.pem", tmp_path / "other.key"
     issue_client_certificate(insi_sandbox.pki, cert, key, common_name="CABINET DUPONT")
-    endpoint = InsiEndpoint(insi_sandbox.insi.url, cert, key, insi_sandbox.pki.ca_cert, sandbox=True)
+    endpoint = InsiEndpoint(insi_sandbox.insi.url, cert, key, insi_sandbox.pki.ca_cert)
     with pytest.raises(InsiFault) as excinfo:
         InsiClient(endpoint).search_traits(InsiTraits("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
     assert excinfo.value.detail_code == "DESIR_560"
@@ -243,16 +239,14 @@ def test_certificate_with_another_cn_gets_desir_560(insi_sandbox, tmp_path):
 
 def test_client_without_certificate_is_refused_by_the_tls_handshake(insi_sandbox):
     since = len(insi_sandbox.insi.requests)
-    endpoint = InsiEndpoint(insi_sandbox.insi.url, None, None, insi_sandbox.pki.ca_cert, sandbox=True)
+    endpoint = InsiEndpoint(insi_sandbox.insi.url, None, None, insi_sandbox.pki.ca_cert)
     with pytest.raises(InsiUnavailable, match=r"TLS|injoignable"):
         InsiClient(endpoint).search_traits(InsiTraits("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
     assert insi_sandbox.insi.requests[since:] == []
 
 
 def test_server_not_signed_by_the_trusted_ca_is_refused(insi_sandbox):
-    endpoint = InsiEndpoint(
-        insi_sandbox.insi.url, insi_sandbox.pki.client_cert, insi_sandbox.pki.client_key, None, sandbox=True
-    )
+    endpoint = InsiEndpoint(insi_sandbox.insi.url, insi_sandbox.pki.client_cert, insi_sandbox.pki.client_key, None)
     with pytest.raises(InsiUnavailable, match="TLS"):
         InsiClient(endpoint).search_traits(InsiTraits("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
 
@@ -273,7 +267,6 @@ def test_connection_refused_is_unavailable(insi_sandbox):
         insi_sandbox.pki.client_cert,
         insi_sandbox.pki.client_key,
         insi_sandbox.pki.ca_cert,
-        sandbox=True,
     )
     with pytest.raises(InsiUnavailable, match="injoignable"):
         InsiClient(endpoint).search_traits(InsiTraits("ADRTROIS", ["DOMINIQUE"], "F", "1997-02-26"))
@@ -398,8 +391,11 @@ def test_insi_vitale_command(insi_sandbox):
 
 @pytest.mark.django_db
 def test_insi_command_starts_the_sandbox_when_none_answers(settings, tmp_path):
+    """Issue 2's acceptance, on a fresh data dir with CADUCEE_SANDBOX=1: the command starts `caducee sandbox --only
+    insi` in a child process, uses the settings it publishes, and stops it (sandbox.env removed)."""
     settings.SANDBOX = True
     settings.DATA_DIR = tmp_path
+    settings.INSI_URL, settings.INSI_CLIENT_CERT, settings.INSI_CLIENT_KEY = "", None, None
     out, err = _run(
         "search",
         "--nom",
@@ -413,5 +409,22 @@ def test_insi_command_starts_the_sandbox_when_none_answers(settings, tmp_path):
         "--json",
     )
     assert json.loads(out)["matricule"] == "297022A020778"
-    assert "Bac à sable INSi démarré dans ce processus" in err
-    assert not Path(tmp_path / "sandbox.json").exists()  # cleaned up with the in-process sandbox
+    assert "Bac à sable INSi démarré pour la durée de la commande (https://127.0.0.1:" in err
+    assert InsiCall.objects.get().endpoint.startswith("https://127.0.0.1:")
+    assert not (tmp_path / "sandbox.env").exists()  # the child sandbox stopped and removed it
+    assert settings.INSI_URL == ""  # the settings it published held for the command only
+
+
+@pytest.mark.django_db
+def test_insi_command_uses_a_sandbox_started_after_this_process(insi_sandbox_session, settings, tmp_path):
+    """A `caducee sandbox` started after Caducée read its settings: its published settings are taken, none started."""
+    from caducee.sandbox.runner import write_settings_file
+
+    settings.SANDBOX = True
+    settings.DATA_DIR = tmp_path
+    settings.INSI_URL = ""
+    write_settings_file(tmp_path / "sandbox.env", insi_sandbox_session.settings)
+    since = len(insi_sandbox_session.insi.requests)
+    out, err = _run("search", "--nom", "ADRTROIS", "--prenoms", "DOMINIQUE", "--sexe", "F", "--naissance", "1997-02-26")
+    assert "INSi : 00 OK" in out and "démarré" not in err
+    assert len(insi_sandbox_session.insi.requests) == since + 1

@@ -181,7 +181,7 @@ def test_generated_file_round_trip(tmp_path: Path) -> None:
 def test_management_command(tmp_path: Path) -> None:
     path = tmp_path / "ext.txt"
     out = StringIO()
-    call_command("annuaire", "generate", str(path), "--rows", "300", stdout=out)
+    call_command("sandbox", "annuaire-extraction", str(path), "--rows", "300", stdout=out)  # the sandbox's generator
     assert "300 lignes" in out.getvalue()
     out = StringIO()
     call_command("annuaire", "import", str(path), "--json", stdout=out)

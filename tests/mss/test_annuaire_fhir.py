@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +23,8 @@ from caducee.mss.annuaire.search import directory_search
 from caducee.mss.models import DirectoryEntry
 from caducee.sandbox.annuaire import AnnuaireSandbox, start_annuaire_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
+from caducee.sandbox.runner import annuaire_settings
+from tests.sandbox.fixtures import use_sandbox_settings
 
 API_KEY = "cle-annuaire-de-test"
 
@@ -41,7 +43,7 @@ def sandbox(pki: SandboxPki) -> Iterator[AnnuaireSandbox]:
 
 @pytest.fixture
 def endpoint(sandbox: AnnuaireSandbox, pki: SandboxPki) -> AnnuaireEndpoint:
-    return AnnuaireEndpoint(url=sandbox.url, api_key=API_KEY, ca_bundle=pki.ca_cert, timeout=5, sandbox=True)
+    return AnnuaireEndpoint(url=sandbox.url, api_key=API_KEY, ca_bundle=pki.ca_cert, timeout=5)
 
 
 @pytest.fixture
@@ -150,7 +152,7 @@ def test_mailbox_metadata_of_the_ig_example() -> None:
 
 
 def test_wrong_api_key_is_unavailable_in_french(endpoint: AnnuaireEndpoint) -> None:
-    bad = AnnuaireEndpoint(endpoint.url, "pas-la-bonne", endpoint.ca_bundle, 5, True)
+    bad = AnnuaireEndpoint(endpoint.url, "pas-la-bonne", endpoint.ca_bundle, 5)
     with AnnuaireClient(bad) as client, pytest.raises(AnnuaireUnavailable, match="clé d'API refusée"):
         client.practitioners(name="martin")
 
@@ -169,14 +171,14 @@ def test_server_errors_and_garbage(client: AnnuaireClient, sandbox: AnnuaireSand
 
 
 def test_timeout(endpoint: AnnuaireEndpoint, sandbox: AnnuaireSandbox) -> None:
-    quick = AnnuaireEndpoint(endpoint.url, API_KEY, endpoint.ca_bundle, 0.5, True)
+    quick = AnnuaireEndpoint(endpoint.url, API_KEY, endpoint.ca_bundle, 0.5)
     sandbox.fail_next(1, "slow", delay_seconds=1.5)
     with AnnuaireClient(quick) as client, pytest.raises(AnnuaireUnavailable, match="délai"):
         client.practitioners(name="martin")
 
 
 def test_untrusted_server_certificate(endpoint: AnnuaireEndpoint) -> None:
-    system_ca = AnnuaireEndpoint(endpoint.url, API_KEY, None, 5, True)  # the sandbox CA is not a public one
+    system_ca = AnnuaireEndpoint(endpoint.url, API_KEY, None, 5)  # the sandbox CA is not a public one
     with AnnuaireClient(system_ca) as client, pytest.raises(AnnuaireUnavailable, match="certificat"):
         client.practitioners(name="martin")
 
@@ -187,14 +189,8 @@ def test_next_link_to_another_host_is_refused(client: AnnuaireClient) -> None:
 
 
 @pytest.mark.django_db
-def test_endpoint_from_sandbox_json_and_store(
-    sandbox: AnnuaireSandbox, pki: SandboxPki, tmp_path: Path, settings: object
-) -> None:
-    (tmp_path / "sandbox.json").write_text(
-        json.dumps({"annuaire": {"url": sandbox.url, "ca": str(pki.ca_cert), "api_key": API_KEY}})
-    )
-    settings.SANDBOX = True  # type: ignore[attr-defined]
-    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+def test_endpoint_from_the_sandbox_settings_and_store(sandbox: AnnuaireSandbox, pki: SandboxPki, settings: Any) -> None:
+    use_sandbox_settings(settings, annuaire_settings(sandbox.url, API_KEY, pki))
     assert annuaire_endpoint().url == sandbox.url
     records = fhir_search("leroy")
     assert "anne.leroy@demo.mssante.fr" in {r.address for r in records}
@@ -205,7 +201,6 @@ def test_endpoint_from_sandbox_json_and_store(
 
 
 def test_real_endpoint_settings(settings: object, tmp_path: Path) -> None:
-    settings.SANDBOX = False  # type: ignore[attr-defined]
     settings.ANNUAIRE_URL = "https://gateway.api.esante.gouv.fr/fhir/v2"  # type: ignore[attr-defined]
     settings.ANNUAIRE_API_KEY = ""  # type: ignore[attr-defined]
     settings.ANNUAIRE_API_KEY_FILE = None  # type: ignore[attr-defined]
@@ -221,17 +216,13 @@ def test_real_endpoint_settings(settings: object, tmp_path: Path) -> None:
 
 
 @pytest.mark.django_db
-def test_fhir_command(sandbox: AnnuaireSandbox, pki: SandboxPki, tmp_path: Path, settings: object) -> None:
+def test_fhir_command(sandbox: AnnuaireSandbox, pki: SandboxPki, settings: Any) -> None:
     from io import StringIO
 
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    (tmp_path / "sandbox.json").write_text(
-        json.dumps({"annuaire": {"url": sandbox.url, "ca": str(pki.ca_cert), "api_key": API_KEY}})
-    )
-    settings.SANDBOX = True  # type: ignore[attr-defined]
-    settings.DATA_DIR = tmp_path  # type: ignore[attr-defined]
+    use_sandbox_settings(settings, annuaire_settings(sandbox.url, API_KEY, pki))
     out = StringIO()
     call_command("annuaire", "fhir", "--bal", "hugo.bernard@demo.mssante.fr", "--exact", "--enregistrer", stdout=out)
     assert out.getvalue().strip() == ("DR BERNARD Hugo — Médecine Générale — 69003 LYON — hugo.bernard@demo.mssante.fr")

@@ -2,15 +2,14 @@
 
 - `mss_pki` (session): the sandbox PKI (CA, server and client certificates) in a temporary directory.
 - `mss_sandbox` (function): an MSS operator of its own over a fresh SQLite file in tmp_path, stopped after
-  (`mss_state(mss_sandbox, mss_pki)` is its sandbox.json entry; `lent.*` recipients are delivered after 0.5 s).
-The shared sandboxes of `insi_sandbox_session` (tests/sandbox/fixtures.py) also run an MSS operator:
-`handle.mss`, `handle.state["mss"]`.
+  (`mss_settings(mss_sandbox, mss_pki)` are the endpoint settings it publishes; `lent.*` recipients are delivered
+  after 0.5 s). `mss_operator`: the product pointed at it.
+The shared sandboxes of `insi_sandbox_session` (tests/sandbox/fixtures.py) also run an MSS operator: `handle.mss`.
 The helpers talk to it as a client does: smtplib and imapclient with STARTTLS, tokens fetched over mutual TLS.
 """
 
 from __future__ import annotations
 
-import json
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from imapclient import IMAPClient
 
 from caducee.sandbox.mss import MssSandbox, start_mss_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
+from caducee.sandbox.runner import mss_settings
+from tests.sandbox.fixtures import use_sandbox_settings
 
 
 def start_test_mss(pki: SandboxPki, database: Path, **kwargs: object) -> MssSandbox:
@@ -45,21 +46,6 @@ def mss_sandbox(tmp_path: Path, mss_pki: SandboxPki) -> Iterator[MssSandbox]:
     sandbox = start_test_mss(mss_pki, tmp_path / "sandbox" / "mss.sqlite3", slow_delay=0.5)
     yield sandbox
     sandbox.stop()
-
-
-def mss_state(sandbox: MssSandbox, pki: SandboxPki) -> dict[str, object]:
-    """The "mss" entry of sandbox.json for this operator (what `start_sandboxes` publishes, what a client reads)."""
-    return {
-        "smtp_host": sandbox.host,
-        "smtp_port": sandbox.smtp_port,
-        "imap_host": sandbox.host,
-        "imap_port": sandbox.imap_port,
-        "token_url": sandbox.token_url,
-        "web_url": sandbox.web_url,
-        "ca": str(pki.ca_cert),
-        "client_cert": str(pki.client_cert),
-        "client_key": str(pki.client_key),
-    }
 
 
 def client_context(pki: SandboxPki, *, with_certificate: bool = False) -> ssl.SSLContext:
@@ -109,12 +95,12 @@ def imap_session(sandbox: MssSandbox, pki: SandboxPki, mailbox: str, token: str 
 
 @pytest.fixture
 def mss_operator(mss_sandbox: MssSandbox, mss_pki: SandboxPki, settings: Any, tmp_path: Path) -> MssSandbox:
-    """The product pointed at this test's own operator: settings.SANDBOX on, DATA_DIR holding a sandbox.json whose
-    "mss" entry is this operator's (what `caducee sandbox` publishes)."""
+    """The product pointed at this test's own operator: the endpoint settings `caducee sandbox` would publish for it
+    (CADUCEE_MSS_*), set for the test; a data dir of its own (the message store), the sandbox's test data (R28)."""
+    use_sandbox_settings(settings, mss_settings(mss_sandbox, mss_pki))
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    (data_dir / "sandbox.json").write_text(json.dumps({"mss": mss_state(mss_sandbox, mss_pki)}), encoding="utf-8")
-    settings.SANDBOX = True
     settings.DATA_DIR = data_dir
+    settings.SANDBOX = True
     settings.MSS_TIMEOUT_SECONDS = 10
     return mss_sandbox

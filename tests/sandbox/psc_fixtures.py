@@ -2,7 +2,8 @@
 
 - `psc_pki` (session): the sandbox PKI (CA, server certificate) in a temporary directory.
 - `psc_sandbox` (function): a PSC sandbox of its own on a free loopback port, signing key in tmp_path, a random
-  client secret; stopped after. `psc_state(psc_sandbox)` is its sandbox.json entry.
+  client secret; stopped after. `psc_settings(psc_sandbox)` (sandbox/runner.py) are the endpoint settings it
+  publishes.
 The helpers act as a relying party does, with `requests` and the sandbox CA: `authorize_url` builds the request
 (PKCE S256, state, nonce, acr_values=eidas1), `login` runs the whole code flow for a national id.
 """
@@ -46,18 +47,6 @@ def psc_sandbox(tmp_path: Path, psc_pki: SandboxPki) -> Iterator[PscSandbox]:
     sandbox = start_test_psc(psc_pki, tmp_path / "sandbox" / "psc-signing.pem")
     yield sandbox
     sandbox.stop()
-
-
-def psc_state(sandbox: PscSandbox) -> dict[str, str]:
-    """The "psc" entry of sandbox.json for this sandbox (what `start_sandboxes` publishes)."""
-    return {
-        "url": sandbox.url,
-        "metadata_url": sandbox.metadata_url,
-        "wallet_url": sandbox.wallet_url,
-        "client_id": sandbox.client_id,
-        "client_secret": sandbox.client_secret,
-        "ca": str(sandbox.ca),
-    }
 
 
 def s256(verifier: str) -> str:

@@ -1,9 +1,8 @@
-"""DMP sandbox: transport, VIHF checks, TD0.2 / TD0.3, patients of dmp_patients.json, fault injection, runner."""
+"""DMP sandbox: transport, VIHF checks, TD0.2 / TD0.3, patients of dmp_patients.json, fault injection."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import stat
 
 import pytest
@@ -14,7 +13,7 @@ from lxml import etree
 from caducee.core.oids import OID_INS_NIR
 from caducee.dmp import hl7v3
 from caducee.sandbox.dmp.checks import NS_WSSE
-from caducee.sandbox.dmp.server import ACTION_TD02, BASE_PATH
+from caducee.sandbox.dmp.server import ACTION_TD02
 from caducee.sandbox.pki import ensure_pki
 from tests.sandbox.dmp_client import DR_BERNARD, DR_MARTIN, Professional, SandboxClient, ins
 from tests.sandbox.fixtures import dmp_state
@@ -42,7 +41,7 @@ def status(client: SandboxClient, matricule: str, pro: Professional = DR_MARTIN)
 
 
 # ---------------------------------------------------------------------------------------------
-# PKI, runner, sandbox.json
+# PKI (the runner: tests/sandbox/test_runner.py)
 
 
 def test_pki_issues_dmp_authentication_and_signature_certificates(insi_sandbox_session):
@@ -57,15 +56,6 @@ def test_pki_issues_dmp_authentication_and_signature_certificates(insi_sandbox_s
     )
     for key in (pki.dmp_sign_key, pki.dmp_client_key):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
-
-
-def test_runner_publishes_the_dmp_entry_in_sandbox_json(dmp_sandbox_session):
-    state = json.loads(dmp_sandbox_session.state_file.read_text(encoding="utf-8"))
-    entry = state["dmp"]
-    assert entry["url"].endswith(BASE_PATH) and entry["url"] == dmp_sandbox_session.dmp.url
-    assert set(entry) == {"url", "ca", "client_cert", "client_key", "sign_cert", "sign_key"}
-    reply = SandboxClient(entry).td02(DR_MARTIN, ins(OPEN))
-    assert reply.status == 200 and reply.fault is None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import io
-import json
 import logging
 import re
 import stat
@@ -16,16 +14,13 @@ import requests
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from django.conf import settings
-from django.core.management import call_command
 from lxml import etree
 
 from caducee.core.oids import INSI_ACTION_TRAITS, INSI_ACTION_VITALE, NS_CTXLPS, NS_SOAP12, NS_WSA, OID_INS_NIR_TEST
 from caducee.identity.insi.messages import LpsContext, build_traits_request
 from caducee.identity.matricule import compute_key
 from caducee.sandbox import insi as sandbox_insi
-from caducee.sandbox.management.commands.sandbox import Command as SandboxCommand
 from caducee.sandbox.pki import CLIENT_CN, ensure_pki
-from caducee.sandbox.runner import start_sandboxes
 
 REFERENCE = Path(settings.REFERENCE_DIR) / "ins"
 CONTEXT = LpsContext(idam="TESTSGIE0000", software_name="Caducee", software_version="0.1.0", instance="i")
@@ -73,7 +68,7 @@ def _resultat(data: bytes) -> etree._Element:
 
 
 # ---------------------------------------------------------------------------------------------
-# PKI and sandbox.json
+# PKI (the runner and `caducee sandbox`: tests/sandbox/test_runner.py)
 
 
 def test_pki_is_created_once_with_private_keys_0600(insi_sandbox_session):
@@ -91,33 +86,6 @@ def test_pki_is_created_once_with_private_keys_0600(insi_sandbox_session):
     san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in san.get_values_for_type(x509.DNSName)
     assert "127.0.0.1" in [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-
-
-def test_sandbox_json_publishes_the_services_and_stop_removes_it(tmp_path):
-    handle = start_sandboxes(tmp_path, reference_dir=Path(settings.REFERENCE_DIR))
-    state = json.loads((tmp_path / "sandbox.json").read_text())
-    assert set(state) == {"insi", "dmp", "mss", "annuaire", "psc"}
-    assert state["insi"]["url"] == handle.insi.url and handle.insi.url.startswith("https://127.0.0.1:")
-    assert state["insi"]["client_cert"] == str(handle.pki.client_cert)
-    assert state["insi"]["ca"] == str(handle.pki.ca_cert)
-    handle.stop()
-    assert not (tmp_path / "sandbox.json").exists()
-    with pytest.raises(requests.exceptions.ConnectionError):
-        _post(handle, _valid_request())
-
-
-def test_sandbox_command_prints_the_urls_and_stops_on_ctrl_c(settings, tmp_path):
-    class Interrupted(SandboxCommand):
-        def wait_for_interrupt(self) -> None:
-            assert (tmp_path / "sandbox.json").exists()
-            raise KeyboardInterrupt
-
-    settings.DATA_DIR = tmp_path
-    out = io.StringIO()
-    call_command(Interrupted(), port=0, stdout=out)
-    assert "insi : https://127.0.0.1:" in out.getvalue()
-    assert "Bacs à sable arrêtés." in out.getvalue()
-    assert not (tmp_path / "sandbox.json").exists()
 
 
 def test_without_the_reference_kit_the_sandbox_warns_and_still_answers(tmp_path, caplog):

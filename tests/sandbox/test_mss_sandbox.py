@@ -9,7 +9,6 @@ import imaplib
 import json
 import smtplib
 import socket
-import ssl
 import time
 from collections.abc import Iterator
 from email import policy
@@ -19,7 +18,6 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.conf import settings
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
@@ -28,12 +26,10 @@ from caducee.sandbox.mss.server import MssSandbox
 from caducee.sandbox.mss.tokens import PscTokenVerifier, TokenRejected, jwks_from_url, sign_jwt
 from caducee.sandbox.pki import SandboxPki
 from caducee.sandbox.psc import PscSandbox
-from caducee.sandbox.runner import start_sandboxes
 from tests.sandbox.mss_fixtures import (
     client_context,
     fetch_token,
     imap_session,
-    mss_state,
     smtp_session,
     start_test_mss,
     xoauth2,
@@ -613,47 +609,6 @@ def test_bad_patient_address_is_a_delivery_failure(mss_sandbox: MssSandbox, mss_
     (report,) = mss_sandbox.messages(A)
     fields = _report_fields(_parse(mss_sandbox.raw(A, report.uid)), "message/delivery-status")
     assert fields[1]["Status"] == "5.1.1"
-
-
-# -- runner ---------------------------------------------------------------------------------------------------------
-
-
-def test_runner_publishes_the_mss_operator(tmp_path: Path) -> None:
-    handle = start_sandboxes(tmp_path / "data", reference_dir=Path(settings.REFERENCE_DIR))
-    try:
-        state = json.loads(handle.state_file.read_text(encoding="utf-8"))["mss"]
-        assert set(state) == {
-            "smtp_host",
-            "smtp_port",
-            "imap_host",
-            "imap_port",
-            "token_url",
-            "web_url",
-            "ca",
-            "client_cert",
-            "client_key",
-        }
-        assert handle.mss is not None and state == mss_state(handle.mss, handle.pki)
-        assert (tmp_path / "data" / "sandbox" / "mss.sqlite3").exists()
-        response = requests.post(
-            state["token_url"],
-            data={"grant_type": "client_credentials", "login_hint": A},
-            cert=(state["client_cert"], state["client_key"]),
-            verify=state["ca"],
-            timeout=10,
-        )
-        token = response.json()["access_token"]
-        with smtplib.SMTP(state["smtp_host"], state["smtp_port"], timeout=10) as client:
-            client.starttls(context=ssl.create_default_context(cafile=state["ca"]))
-            client.ehlo()
-            client.auth("XOAUTH2", lambda challenge=None: xoauth2(A, token), initial_response_ok=True)
-            client.send_message(_message(A, B))
-        assert "mss" in handle.urls and "smtp://" in handle.urls["mss"]
-    finally:
-        handle.stop()
-    assert not handle.state_file.exists()
-    with pytest.raises(OSError):
-        socket.create_connection((state["smtp_host"], state["smtp_port"]), timeout=2)
 
 
 def test_partial_fetch_returns_only_the_slice(mss_sandbox, mss_pki) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from caducee.cabinet.demo import DEMO_USERS
 from caducee.sandbox.pki import SandboxPki
 from caducee.sandbox.psc import ApprovalFailed, PscSandbox
 from caducee.sandbox.psc.directory import default_professionals
-from caducee.sandbox.runner import start_sandboxes
 from tests.sandbox.psc_fixtures import (
     CLAIRE,
     HUGO,
@@ -37,7 +36,6 @@ from tests.sandbox.psc_fixtures import (
     authorize_url,
     exchange,
     login,
-    psc_state,
     query,
     start_test_psc,
     token_call,
@@ -633,35 +631,3 @@ def test_add_professional(psc_sandbox: PscSandbox) -> None:
     _, tokens = login(psc_sandbox, "889970099999")
     assert _userinfo(psc_sandbox, tokens["access_token"]).json()["sub"] == "f:test:889970099999"
     assert psc_sandbox.owners_of("Nouveau@test.mssante.fr") == {"889970099999"}
-
-
-# -- runner ---------------------------------------------------------------------------------------------------------
-
-
-def test_runner_publishes_psc_and_wires_the_mss_operator(tmp_path: Path) -> None:
-    """sandbox.json "psc" entry (the client reads exactly these keys); the runner's MSS operator accepts that PSC's
-    access tokens for the professional's own mailbox (SC.MSS/CONF.07)."""
-    from tests.sandbox.mss_fixtures import imap_session
-
-    handle = start_sandboxes(tmp_path / "data", reference_dir=Path(settings.REFERENCE_DIR))
-    try:
-        state = json.loads(handle.state_file.read_text(encoding="utf-8"))["psc"]
-        assert handle.psc is not None
-        assert state == psc_state(handle.psc)
-        assert set(state) == {"url", "metadata_url", "wallet_url", "client_id", "client_secret", "ca"}
-        assert state["client_id"] == "caducee" and len(state["client_secret"]) >= 32
-        assert state["ca"] == str(handle.pki.ca_cert)
-        keys_path = tmp_path / "data" / "sandbox" / "psc-signing.pem"
-        assert handle.psc.keys.path == keys_path and stat.S_IMODE(os.stat(keys_path).st_mode) == 0o600
-        assert requests.get(state["metadata_url"], verify=state["ca"], timeout=10).json()["issuer"] == state["url"]
-        assert handle.urls["psc"] == state["url"]
-        _, tokens = login(handle.psc, CLAIRE)
-        assert handle.mss is not None
-        imap = imap_session(handle.mss, handle.pki, "claire.martin@demo.mssante.fr", tokens["access_token"])
-        imap.logout()
-        last = handle.mss.auth_log()[-1]
-        assert (last["ok"], last["token_issuer"], last["subject"]) == (True, "psc", CLAIRE)
-    finally:
-        handle.stop()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(state["metadata_url"], verify=state["ca"], timeout=2)

@@ -14,6 +14,7 @@ from caducee.config.env import (
     env_str,
     secret_key,
 )
+from caducee.core.endpoints import SANDBOX_SETTINGS_FILE, endpoint_settings, read_settings_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir()
@@ -23,7 +24,8 @@ SECRET_KEY = secret_key(DATA_DIR)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# National services → local sandbox (INSi today; DMP, MSS, PSC as their issues land).
+# National services → the local sandboxes: their endpoint settings are those `caducee sandbox` publishes in
+# DATA_DIR/sandbox.env, read once at the end of this file (core/endpoints.py); practice data is test data (R28).
 SANDBOX = env_bool("CADUCEE_SANDBOX", False)
 # Where the public specifications live (XSDs used by the sandbox and the tests).
 REFERENCE_DIR = env_path("CADUCEE_REFERENCE_DIR") or (BASE_DIR.parent.parent.parent / "shared" / "reference")
@@ -226,8 +228,8 @@ LOGGING = {
     "loggers": {"fontTools": {"level": "WARNING"}},
 }
 
-# Carte Vitale reader: "fake" (simulated cards, the default with the sandbox) or "sesam" (SESAM-Vitale components).
-VITALE_READER = env_str("CADUCEE_VITALE_READER", "")  # empty: fake on the sandbox, sesam otherwise
+# Carte Vitale reader: "sesam" (SESAM-Vitale components) or "fake" (simulated cards: what the sandbox publishes).
+VITALE_READER = env_str("CADUCEE_VITALE_READER", "sesam")
 
 # Annuaire Santé (issue 5 §5, caducee.mss.annuaire): FHIR API v2 base URL, the application's API key (header
 # ESANTE-API-KEY, from portal.api.esante.gouv.fr; in the environment or, better, in a file readable by Caducée only),
@@ -255,3 +257,10 @@ PSC_USERINFO_DECRYPTION_KEY = env_path("CADUCEE_PSC_USERINFO_DECRYPTION_KEY")
 PSC_TIMEOUT_SECONDS = env_int("CADUCEE_PSC_TIMEOUT", 10, minimum=1)
 # The public base URL of Caducée as registered with PSC (redirect and post-logout URIs); empty = from the request.
 PSC_PUBLIC_URL = env_str("CADUCEE_PSC_PUBLIC_URL", "")
+
+# One endpoint path (issue 12 §6): with CADUCEE_SANDBOX=1 the national services' endpoint settings above (every
+# variable of core.endpoints.ENDPOINT_VARIABLES) are those `caducee sandbox` published in DATA_DIR/sandbox.env, read
+# once, here; the environment's are ignored, so a sandbox run never reaches a real service. Without it the file is
+# never read. Product code reads only the settings (docs/operations.md « Endpoints »).
+if SANDBOX:
+    globals().update(endpoint_settings(read_settings_file(DATA_DIR / SANDBOX_SETTINGS_FILE), complete=True))

@@ -1,9 +1,9 @@
-"""Where the DMP lives: the national DMPi (settings CADUCEE_DMP_*) or the local sandbox (DATA_DIR/sandbox.json).
+"""Where the DMP lives: the settings CADUCEE_DMP_* (the national DMPi, or the sandbox's that `caducee sandbox`
+publishes — core/endpoints.py).
 
-Same code path either way (docs/dmp.md §Transport): one HTTPS base URL, the structure's authentication certificate for
-mutual TLS, its signature certificate for the VIHF and the lot's XAdES, a CA bundle to check the server. Pattern of
-`caducee.identity.insi.endpoint`; the sandbox publishes the key "dmp": {url, ca, client_cert, client_key, sign_cert,
-sign_key} in DATA_DIR/sandbox.json.
+One code path (docs/dmp.md §Transport): one HTTPS base URL, the structure's authentication certificate for mutual
+TLS, its signature certificate for the VIHF and the lot's XAdES, a CA bundle to check the server. Pattern of
+`caducee.identity.insi.endpoint`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from caducee.core.endpoints import SANDBOX_STATE_FILE, SandboxNotRunning, check_real_settings, sandbox_service
+from caducee.core.endpoints import check_endpoint_settings
 
 
 @dataclass(frozen=True)
@@ -24,17 +24,14 @@ class DmpEndpoint:
     sign_cert: Path
     sign_key: Path
     ca_bundle: Path | None
-    sandbox: bool
 
     def service(self, name: str) -> str:
         return self.url.rstrip("/") + "/" + name
 
 
 def dmp_endpoint() -> DmpEndpoint:
-    """The DMP endpoint chosen by the settings (CADUCEE_SANDBOX, CADUCEE_DMP_*)."""
-    if settings.SANDBOX:
-        return sandbox_endpoint(Path(settings.DATA_DIR))
-    check_real_settings(
+    """The DMP endpoint of the settings (CADUCEE_DMP_*)."""
+    check_endpoint_settings(
         service="Service DMP",
         url=("CADUCEE_DMP_URL", settings.DMP_URL),
         files=(
@@ -54,22 +51,4 @@ def dmp_endpoint() -> DmpEndpoint:
         sign_cert=Path(settings.DMP_SIGN_CERT),
         sign_key=Path(settings.DMP_SIGN_KEY),
         ca_bundle=Path(settings.DMP_CA_BUNDLE) if settings.DMP_CA_BUNDLE else None,
-        sandbox=False,
     )
-
-
-def sandbox_endpoint(data_dir: Path) -> DmpEndpoint:
-    """The DMP sandbox published by `caducee sandbox` in DATA_DIR/sandbox.json (key "dmp")."""
-    dmp = sandbox_service(data_dir, "dmp", "DMP")
-    try:
-        return DmpEndpoint(
-            url=dmp["url"],
-            client_cert=Path(dmp["client_cert"]),
-            client_key=Path(dmp["client_key"]),
-            sign_cert=Path(dmp["sign_cert"]),
-            sign_key=Path(dmp["sign_key"]),
-            ca_bundle=Path(dmp["ca"]),
-            sandbox=True,
-        )
-    except (KeyError, TypeError) as exc:
-        raise SandboxNotRunning(f"Bac à sable DMP mal décrit dans {SANDBOX_STATE_FILE} : relancez-le.") from exc

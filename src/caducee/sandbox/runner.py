@@ -1,33 +1,42 @@
-"""Start and stop the sandboxes; publish their addresses in DATA_DIR/sandbox.json.
+"""Start and stop the sandboxes; publish their endpoint settings in DATA_DIR/sandbox.env.
 
-sandbox.json holds one key per service (`insi`, `dmp`, `mss`, `annuaire`, `psc`), each with its
-URL and the PEM files a client needs for mutual TLS (and, for the DMP, the VIHF signature certificate).
-The `mss` entry gives the operator's SMTP and IMAP host/port, its token endpoint and web (patient) page,
-the CA and the practice's client certificate (token endpoint, APP mailboxes).
-The `psc` entry gives Pro Santé Connect's issuer (`url`), `metadata_url`, `wallet_url`, `client_id`, a
-`client_secret` drawn for this run, and the CA; the MSS operator accepts that PSC's access tokens (CONF.07).
-The product reads it when CADUCEE_SANDBOX=1.
+sandbox.env holds, one `NAME=value` a line, exactly the settings a real installation sets for each national service
+(docs/operations.md): the URLs (`CADUCEE_INSI_URL`, `CADUCEE_DMP_URL`, the MSS operator's SMTP and IMAP host/port
+and token endpoint, the Annuaire Santé's FHIR base, PSC's metadata and wallet), the local CA (`CADUCEE_*_CA`), the
+client certificates and keys of the sandbox PKI (INSi's INSI-MANU, the DMP's authentication and signature ones, the
+practice's ORG one for the MSS operator), the INSi test IDAM, the Annuaire's per-run API key, PSC's client id and
+per-run secret, and the simulated carte Vitale reader. With CADUCEE_SANDBOX=1, Caducée reads the file once at
+start-up (config/settings.py) and its clients know no other path; a process that was already running applies
+`handle.settings` itself (`caducee demo`, before its web server forks). The file is written atomically, readable by
+its owner only (it holds this run's secrets), and removed when the sandboxes stop.
+
+The sandbox imports nothing of the product (DESIGN.md principle 1): the variable names are written here as the
+documented interface they are; tests/sandbox/test_runner.py checks them against the product's list.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from caducee.sandbox.annuaire import AnnuaireSandbox, start_annuaire_sandbox
-from caducee.sandbox.dmp.server import DmpSandbox, start_dmp_sandbox
-from caducee.sandbox.insi import InsiSandbox, start_insi_sandbox
-from caducee.sandbox.mss import MssSandbox, PscTokenVerifier, start_mss_sandbox
 from caducee.sandbox.pki import SandboxPki, ensure_pki
-from caducee.sandbox.psc import PscSandbox, start_psc_sandbox
 
-STATE_FILE = "sandbox.json"
+if TYPE_CHECKING:
+    from caducee.sandbox.annuaire import AnnuaireSandbox
+    from caducee.sandbox.dmp.server import DmpSandbox
+    from caducee.sandbox.insi import InsiSandbox
+    from caducee.sandbox.mss import MssSandbox
+    from caducee.sandbox.psc import PscSandbox
+
+SETTINGS_FILE = "sandbox.env"
+SERVICES = ("insi", "dmp", "psc", "mss", "annuaire")
 PSC_KEY_FILE = "psc-signing.pem"
 PSC_CLIENT_ID = "caducee"
+INSI_TEST_IDAM = "TESTSGIE0000"  # the CNDA's test authorisation number (notes §3.2); an empty one is refused
 
 
 def default_reference_dir() -> Path:
@@ -37,37 +46,102 @@ def default_reference_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent.parent.parent / "shared" / "reference"
 
 
+# -- the settings each sandbox gives a client ----------------------------------------------------------------------
+
+
+def insi_settings(url: str, pki: SandboxPki) -> dict[str, str]:
+    return {
+        "CADUCEE_INSI_URL": url,
+        "CADUCEE_INSI_CERT": str(pki.client_cert),
+        "CADUCEE_INSI_KEY": str(pki.client_key),
+        "CADUCEE_INSI_CA": str(pki.ca_cert),
+        "CADUCEE_INSI_IDAM": INSI_TEST_IDAM,
+    }
+
+
+def dmp_settings(url: str, pki: SandboxPki) -> dict[str, str]:
+    return {
+        "CADUCEE_DMP_URL": url,
+        "CADUCEE_DMP_AUTH_CERT": str(pki.dmp_client_cert),
+        "CADUCEE_DMP_AUTH_KEY": str(pki.dmp_client_key),
+        "CADUCEE_DMP_SIGN_CERT": str(pki.dmp_sign_cert),
+        "CADUCEE_DMP_SIGN_KEY": str(pki.dmp_sign_key),
+        "CADUCEE_DMP_CA": str(pki.ca_cert),
+    }
+
+
+def mss_settings(mss: MssSandbox, pki: SandboxPki) -> dict[str, str]:
+    return {
+        "CADUCEE_MSS_SMTP_HOST": mss.host,
+        "CADUCEE_MSS_SMTP_PORT": str(mss.smtp_port),
+        "CADUCEE_MSS_IMAP_HOST": mss.host,
+        "CADUCEE_MSS_IMAP_PORT": str(mss.imap_port),
+        "CADUCEE_MSS_TOKEN_URL": mss.token_url,
+        "CADUCEE_MSS_CA": str(pki.ca_cert),
+        "CADUCEE_MSS_CLIENT_CERT": str(pki.client_cert),
+        "CADUCEE_MSS_CLIENT_KEY": str(pki.client_key),
+    }
+
+
+def annuaire_settings(url: str, api_key: str, pki: SandboxPki) -> dict[str, str]:
+    return {"CADUCEE_ANNUAIRE_URL": url, "CADUCEE_ANNUAIRE_API_KEY": api_key, "CADUCEE_ANNUAIRE_CA": str(pki.ca_cert)}
+
+
+def psc_settings(psc: PscSandbox) -> dict[str, str]:
+    return {
+        "CADUCEE_PSC_METADATA_URL": psc.metadata_url,
+        "CADUCEE_PSC_AUTHORIZATION_URL": psc.wallet_url,
+        "CADUCEE_PSC_CLIENT_ID": psc.client_id,
+        "CADUCEE_PSC_CLIENT_SECRET": psc.client_secret,
+        "CADUCEE_PSC_CA": str(psc.ca),
+    }
+
+
+VITALE_SETTINGS = {"CADUCEE_VITALE_READER": "fake"}  # SESAM-Vitale's stand-in: the simulated cards
+
+
+# -- start, publish, stop ------------------------------------------------------------------------------------------
+
+
 @dataclass
 class SandboxHandle:
     data_dir: Path
-    state_file: Path
+    settings_file: Path
     pki: SandboxPki
-    insi: InsiSandbox
-    state: dict[str, Any]
+    settings: dict[str, str]  # what sandbox.env holds: CADUCEE_* variable → value
+    insi: InsiSandbox | None = None
     dmp: DmpSandbox | None = None
+    psc: PscSandbox | None = None
     mss: MssSandbox | None = None
     annuaire: AnnuaireSandbox | None = None
-    psc: PscSandbox | None = None
+    _written: str = field(default="", repr=False)
 
     @property
     def urls(self) -> dict[str, str]:
-        return {name: _url(service) for name, service in self.state.items()}
+        """One line per running service for the console: its URL (the MSS operator: its three addresses)."""
+        urls = {}
+        if self.insi is not None:
+            urls["insi"] = self.insi.url
+        if self.dmp is not None:
+            urls["dmp"] = self.dmp.url
+        if self.psc is not None:
+            urls["psc"] = self.psc.url
+        if self.mss is not None:
+            mss = self.mss
+            urls["mss"] = f"smtp://{mss.host}:{mss.smtp_port} imap://{mss.host}:{mss.imap_port} {mss.web_url}"
+        if self.annuaire is not None:
+            urls["annuaire"] = self.annuaire.url
+        return urls
 
     def stop(self) -> None:
-        """Stop every sandbox; remove sandbox.json if it still describes this run."""
-        self.insi.stop()
-        if self.dmp is not None:
-            self.dmp.stop()
-        if self.mss is not None:
-            self.mss.stop()
-        if self.annuaire is not None:
-            self.annuaire.stop()
-        if self.psc is not None:
-            self.psc.stop()
+        """Stop every sandbox; remove sandbox.env if it still describes this run."""
+        for service in (self.annuaire, self.mss, self.psc, self.dmp, self.insi):
+            if service is not None:
+                service.stop()
         try:
-            if json.loads(self.state_file.read_text(encoding="utf-8")) == self.state:
-                self.state_file.unlink()
-        except (FileNotFoundError, ValueError):
+            if self._written and self.settings_file.read_text(encoding="utf-8") == self._written:
+                self.settings_file.unlink()
+        except FileNotFoundError:
             pass
 
 
@@ -77,145 +151,102 @@ def start_sandboxes(
     port: int = 0,
     *,
     reference_dir: Path | None = None,
+    services: Iterable[str] = SERVICES,
     dmp_port: int = 0,
     mss_smtp_port: int = 0,
     mss_imap_port: int = 0,
     mss_web_port: int = 0,
     psc_port: int = 0,
 ) -> SandboxHandle:
-    """Start the sandboxes in daemon threads (port 0 = any free port) and write sandbox.json.
+    """Start the sandboxes in daemon threads (port 0 = any free port) and write DATA_DIR/sandbox.env.
 
-    `port` is the INSi sandbox's, `dmp_port` the DMP sandbox's; the DMP keeps its documents in
-    data_dir/sandbox/dmp.sqlite3 across restarts; the MSS operator its mailboxes in data_dir/sandbox/mss.sqlite3;
-    Pro Santé Connect its signing key in data_dir/sandbox/psc-signing.pem (0600), its client secret is new each run."""
+    `services`: which of insi, dmp, psc, mss, annuaire (all by default; the MSS operator accepts PSC's access
+    tokens when PSC runs too, SC.MSS/CONF.07). `port` is the INSi sandbox's, `dmp_port` the DMP's. The DMP keeps its
+    documents in data_dir/sandbox/dmp.sqlite3 across restarts, the MSS operator its mailboxes in
+    data_dir/sandbox/mss.sqlite3, Pro Santé Connect its signing key in data_dir/sandbox/psc-signing.pem (0600); its
+    client secret and the Annuaire's API key are new each run."""
+    wanted = set(services)
+    if unknown := wanted - set(SERVICES):
+        raise ValueError(f"unknown sandbox services: {sorted(unknown)}")
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = ensure_pki(data_dir)
     reference = reference_dir if reference_dir is not None else default_reference_dir()
-    insi = start_insi_sandbox(
-        ca=pki.ca_cert,
-        cert=pki.server_cert,
-        key=pki.server_key,
-        host=host,
-        port=port,
-        reference_dir=reference,
+    tls: dict[str, Any] = {"ca": pki.ca_cert, "cert": pki.server_cert, "key": pki.server_key, "host": host}
+    handle = SandboxHandle(
+        data_dir=data_dir, settings_file=data_dir / SETTINGS_FILE, pki=pki, settings=dict(VITALE_SETTINGS)
     )
     try:
-        dmp = start_dmp_sandbox(
-            ca=pki.ca_cert,
-            cert=pki.server_cert,
-            key=pki.server_key,
-            database=data_dir / "sandbox" / "dmp.sqlite3",
-            host=host,
-            port=dmp_port,
-            reference_dir=reference,
-        )
+        if "insi" in wanted:
+            from caducee.sandbox.insi import start_insi_sandbox
+
+            handle.insi = start_insi_sandbox(**tls, port=port, reference_dir=reference)
+            handle.settings.update(insi_settings(handle.insi.url, pki))
+        if "dmp" in wanted:
+            from caducee.sandbox.dmp.server import start_dmp_sandbox
+
+            handle.dmp = start_dmp_sandbox(
+                **tls, database=data_dir / "sandbox" / "dmp.sqlite3", port=dmp_port, reference_dir=reference
+            )
+            handle.settings.update(dmp_settings(handle.dmp.url, pki))
+        if "psc" in wanted:
+            # Before the MSS operator, which checks PSC access tokens against its keys (SC.MSS/CONF.07).
+            from caducee.sandbox.psc import start_psc_sandbox
+
+            handle.psc = start_psc_sandbox(
+                **tls,
+                port=psc_port,
+                keys_path=data_dir / "sandbox" / PSC_KEY_FILE,
+                client_id=PSC_CLIENT_ID,
+                client_secret=secrets.token_urlsafe(24),
+            )
+            handle.settings.update(psc_settings(handle.psc))
+        if "mss" in wanted:
+            handle.mss = _start_mss(handle, tls, smtp_port=mss_smtp_port, imap_port=mss_imap_port, web=mss_web_port)
+            handle.settings.update(mss_settings(handle.mss, pki))
+        if "annuaire" in wanted:
+            # The Annuaire Santé FHIR API v2 stand-in (its API key is a per-run secret, kept in sandbox.env only).
+            from caducee.sandbox.annuaire import start_annuaire_sandbox
+
+            handle.annuaire = start_annuaire_sandbox(**tls, api_key=secrets.token_urlsafe(16))
+            handle.settings.update(annuaire_settings(handle.annuaire.url, handle.annuaire.api_key, pki))
+        handle._written = write_settings_file(handle.settings_file, handle.settings)
     except BaseException:
-        insi.stop()
+        handle.stop()
         raise
-    try:
-        # Pro Santé Connect first: the MSS operator checks PSC access tokens against its keys (SC.MSS/CONF.07).
-        psc = start_psc_sandbox(
-            ca=pki.ca_cert,
-            cert=pki.server_cert,
-            key=pki.server_key,
-            host=host,
-            port=psc_port,
-            keys_path=data_dir / "sandbox" / PSC_KEY_FILE,
-            client_id=PSC_CLIENT_ID,
-            client_secret=secrets.token_urlsafe(24),
-        )
-    except BaseException:
-        insi.stop()
-        dmp.stop()
-        raise
-    try:
-        mss = start_mss_sandbox(
-            ca=pki.ca_cert,
-            cert=pki.server_cert,
-            key=pki.server_key,
-            database=data_dir / "sandbox" / "mss.sqlite3",
-            host=host,
-            smtp_port=mss_smtp_port,
-            imap_port=mss_imap_port,
-            web_port=mss_web_port,
-            psc_verifier=PscTokenVerifier(issuer=psc.url, jwks=psc.jwks),
-            owners_lookup=psc.owners_of,
-        )
-    except BaseException:
-        insi.stop()
-        dmp.stop()
-        psc.stop()
-        raise
-    try:
-        # The Annuaire Santé FHIR API v2 stand-in (its API key is a per-run secret, kept in sandbox.json only).
-        annuaire = start_annuaire_sandbox(
-            ca=pki.ca_cert, cert=pki.server_cert, key=pki.server_key, host=host, api_key=secrets.token_urlsafe(16)
-        )
-    except BaseException:
-        insi.stop()
-        dmp.stop()
-        psc.stop()
-        mss.stop()
-        raise
-    state: dict[str, Any] = {
-        "insi": {
-            "url": insi.url,
-            "ca": str(pki.ca_cert),
-            "client_cert": str(pki.client_cert),
-            "client_key": str(pki.client_key),
-        },
-        "dmp": {
-            "url": dmp.url,
-            "ca": str(pki.ca_cert),
-            "client_cert": str(pki.dmp_client_cert),
-            "client_key": str(pki.dmp_client_key),
-            "sign_cert": str(pki.dmp_sign_cert),
-            "sign_key": str(pki.dmp_sign_key),
-        },
-        "mss": {
-            "smtp_host": mss.host,
-            "smtp_port": mss.smtp_port,
-            "imap_host": mss.host,
-            "imap_port": mss.imap_port,
-            "token_url": mss.token_url,
-            "web_url": mss.web_url,
-            "ca": str(pki.ca_cert),
-            "client_cert": str(pki.client_cert),
-            "client_key": str(pki.client_key),
-        },
-        "annuaire": {"url": annuaire.url, "ca": str(pki.ca_cert), "api_key": annuaire.api_key},
-        "psc": {
-            "url": psc.url,
-            "metadata_url": psc.metadata_url,
-            "wallet_url": psc.wallet_url,
-            "client_id": psc.client_id,
-            "client_secret": psc.client_secret,
-            "ca": str(pki.ca_cert),
-        },
-    }
-    state_file = data_dir / STATE_FILE
-    tmp = state_file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(state_file)  # atomic: a reader never sees half a file
-    return SandboxHandle(
-        data_dir=data_dir,
-        state_file=state_file,
-        pki=pki,
-        insi=insi,
-        state=state,
-        dmp=dmp,
-        mss=mss,
-        annuaire=annuaire,
-        psc=psc,
+    return handle
+
+
+def _start_mss(handle: SandboxHandle, tls: dict[str, Any], *, smtp_port: int, imap_port: int, web: int) -> MssSandbox:
+    from caducee.sandbox.mss import PscTokenVerifier, start_mss_sandbox  # Twisted: only when the operator runs
+
+    psc = handle.psc
+    owners: Callable[[str], Iterable[str]] | None = psc.owners_of if psc is not None else None
+    return start_mss_sandbox(
+        **tls,
+        database=handle.data_dir / "sandbox" / "mss.sqlite3",
+        smtp_port=smtp_port,
+        imap_port=imap_port,
+        web_port=web,
+        psc_verifier=PscTokenVerifier(issuer=psc.url, jwks=psc.jwks) if psc is not None else None,
+        owners_lookup=owners,
     )
 
 
-def _url(service: dict[str, Any]) -> str:
-    """One line per service for the console: its URL, or for the MSS operator its three addresses."""
-    if "url" in service:
-        return str(service["url"])
-    return (
-        f"smtp://{service['smtp_host']}:{service['smtp_port']} imap://{service['imap_host']}:{service['imap_port']} "
-        f"{service['web_url']}"
+def write_settings_file(path: Path, values: dict[str, str]) -> str:
+    """Write `NAME=value` lines atomically (a reader never sees half a file), mode 0600; returns the text."""
+    for name, value in values.items():
+        if "\n" in value or "\r" in value or "=" in name:
+            raise ValueError(f"{name}: value on one line expected")
+    text = (
+        "# Bacs à sable de Caducée (`caducee sandbox`) : adresses, certificats et secrets de cette exécution.\n"
+        "# Lu au démarrage de Caducée quand CADUCEE_SANDBOX=1 ; supprimé à l'arrêt des bacs à sable.\n"
+        + "".join(f"{name}={value}\n" for name, value in values.items())
     )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    tmp.replace(path)
+    return text

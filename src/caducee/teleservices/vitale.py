@@ -81,8 +81,8 @@ class SesamVitaleReader:
 
 
 def vitale_reader() -> VitaleReader:
-    kind = settings.VITALE_READER or ("fake" if settings.SANDBOX else "sesam")
-    return FakeVitaleReader() if kind == "fake" else SesamVitaleReader()
+    """The reader of the settings (CADUCEE_VITALE_READER: "fake" on the sandbox, which publishes it; else "sesam")."""
+    return FakeVitaleReader() if settings.VITALE_READER == "fake" else SesamVitaleReader()
 
 
 def find_beneficiary(serial: str, index: int) -> tuple[VitaleCard, VitaleBeneficiary]:

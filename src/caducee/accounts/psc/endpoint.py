@@ -1,4 +1,5 @@
-"""Where Pro Santé Connect is: real settings (CADUCEE_PSC_*) or the sandbox's entry in sandbox.json.
+"""Where Pro Santé Connect is: the settings CADUCEE_PSC_* (PSC's, or the sandbox's that `caducee sandbox` publishes —
+core/endpoints.py); one code path.
 
 The metadata URL is always given in full, never derived from the issuer: PSC's ends in
 `/.well-known/wallet-openid-configuration` and its authorization endpoint is the wallet's front-end, which the
@@ -13,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from caducee.core.endpoints import sandbox_service
+from caducee.core.endpoints import SANDBOX_HINT
 
 
 @dataclass(frozen=True)
@@ -47,22 +48,10 @@ def psc_configured() -> bool:
 
 
 def psc_endpoint() -> PscEndpoint:
-    if settings.SANDBOX:
-        entry = sandbox_service(Path(settings.DATA_DIR), "psc", "Pro Santé Connect")
-        try:
-            return PscEndpoint(
-                metadata_url=str(entry["metadata_url"]),
-                authorization_url=str(entry.get("wallet_url", "")),
-                client_id=str(entry["client_id"]),
-                client_secret=str(entry["client_secret"]),
-                ca=Path(entry["ca"]) if entry.get("ca") else None,
-                timeout=float(settings.PSC_TIMEOUT_SECONDS),
-            )
-        except KeyError as exc:
-            raise ImproperlyConfigured(f"sandbox.json : entrée psc incomplète ({exc}).") from exc
     if not settings.PSC_METADATA_URL or not settings.PSC_CLIENT_ID:
         raise ImproperlyConfigured(
-            "Pro Santé Connect non configuré : renseignez CADUCEE_PSC_METADATA_URL et CADUCEE_PSC_CLIENT_ID."
+            "Pro Santé Connect non configuré : renseignez CADUCEE_PSC_METADATA_URL et CADUCEE_PSC_CLIENT_ID. "
+            + SANDBOX_HINT
         )
     if not str(settings.PSC_METADATA_URL).startswith("https://"):
         raise ImproperlyConfigured("CADUCEE_PSC_METADATA_URL doit être une adresse https://.")

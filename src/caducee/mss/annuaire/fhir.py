@@ -1,8 +1,8 @@
 """Client of the Annuaire Santé FHIR API v2 (issue 5 §5; reference annuaire_doc/ and ig_annuaire/).
 
 - Base URL and the `ESANTE-API-KEY` header from the settings (CADUCEE_ANNUAIRE_URL, CADUCEE_ANNUAIRE_API_KEY or
-  CADUCEE_ANNUAIRE_API_KEY_FILE), or the sandbox's entry "annuaire" {url, ca, api_key} of DATA_DIR/sandbox.json
-  when CADUCEE_SANDBOX=1 — the same code path either way.
+  CADUCEE_ANNUAIRE_API_KEY_FILE, CADUCEE_ANNUAIRE_CA): the real gateway's, or the sandbox's that `caducee sandbox`
+  publishes (core/endpoints.py) — one code path.
 - GET searches on Practitioner, PractitionerRole and Organization (`name`, `mailbox-mss` with `:contains` or
   `:exact`, `identifier`), following the Bundle's `link[relation=next]` (50 results a page) up to `max_pages`; a next
   link to another host is refused (the API key is never sent elsewhere). At most 17 calls a second per
@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from caducee.core.endpoints import SANDBOX_STATE_FILE, SandboxNotRunning, sandbox_service
+from caducee.core.endpoints import SANDBOX_HINT
 from caducee.mss.annuaire.records import DirectoryRecord
 from caducee.mss.annuaire.search import forget_directory_cache
 from caducee.mss.models import DirectoryEntry, MailboxKind
@@ -58,26 +58,11 @@ class AnnuaireEndpoint:
     api_key: str
     ca_bundle: Path | None
     timeout: float
-    sandbox: bool
 
 
 def annuaire_endpoint() -> AnnuaireEndpoint:
-    """The Annuaire Santé chosen by the settings (CADUCEE_SANDBOX, CADUCEE_ANNUAIRE_*)."""
+    """The Annuaire Santé of the settings (CADUCEE_ANNUAIRE_*)."""
     timeout = float(settings.ANNUAIRE_TIMEOUT_SECONDS)
-    if settings.SANDBOX:
-        entry = sandbox_service(Path(settings.DATA_DIR), "annuaire", "Annuaire Santé")
-        try:
-            return AnnuaireEndpoint(
-                url=str(entry["url"]).rstrip("/"),
-                api_key=str(entry["api_key"]),
-                ca_bundle=Path(entry["ca"]) if entry.get("ca") else None,
-                timeout=timeout,
-                sandbox=True,
-            )
-        except (KeyError, TypeError) as exc:
-            raise SandboxNotRunning(
-                f"Bac à sable Annuaire Santé mal décrit dans {SANDBOX_STATE_FILE} : relancez-le."
-            ) from exc
     url = str(settings.ANNUAIRE_URL or "").rstrip("/")
     if not url.startswith("https://"):
         raise ImproperlyConfigured(
@@ -93,13 +78,11 @@ def annuaire_endpoint() -> AnnuaireEndpoint:
     if not api_key:
         raise ImproperlyConfigured(
             "Annuaire Santé non configuré : renseignez CADUCEE_ANNUAIRE_API_KEY ou CADUCEE_ANNUAIRE_API_KEY_FILE "
-            "(clé d'application obtenue sur portal.api.esante.gouv.fr, API « Annuaire Santé en libre accès »), "
-            "ou lancez Caducée en mode bac à sable (CADUCEE_SANDBOX=1)."
+            "(clé d'application obtenue sur portal.api.esante.gouv.fr, API « Annuaire Santé en libre accès »). "
+            + SANDBOX_HINT
         )
     ca = settings.ANNUAIRE_CA_BUNDLE
-    return AnnuaireEndpoint(
-        url=url, api_key=api_key, ca_bundle=Path(ca) if ca else None, timeout=timeout, sandbox=False
-    )
+    return AnnuaireEndpoint(url=url, api_key=api_key, ca_bundle=Path(ca) if ca else None, timeout=timeout)
 
 
 # -- parsing -----------------------------------------------------------------------------------------------------

@@ -32,9 +32,11 @@ class Command(BaseCommand):
             raise CommandError("La démonstration utilise sa propre base SQLite : retirez DATABASE_URL.")
         call_command("migrate", interactive=False, verbosity=0)
         seed_demo()
+        from caducee.core.endpoints import apply_endpoint_settings
         from caducee.sandbox.runner import start_sandboxes
 
-        handle = start_sandboxes(settings.DATA_DIR)
+        handle = start_sandboxes(settings.DATA_DIR)  # writes DATA_DIR/sandbox.env, read by the worker processes below
+        apply_endpoint_settings(handle.settings)  # this process read its settings before: now, before the server forks
         # The offline MSSanté directory: a synthetic public extraction (the demo doctors' mailboxes first), imported
         # as a practice would import the real daily file (`caducee annuaire import`).
         from caducee.mss.annuaire.extraction import import_extraction

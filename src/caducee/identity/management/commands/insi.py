@@ -1,27 +1,36 @@
 """`caducee insi search|vitale …`: query INSi from the command line, traced like any call (R37, R39).
 
-With CADUCEE_SANDBOX=1 and no sandbox answering, the INSi sandbox is started inside this process
-for the duration of the call (said on stderr).
+The endpoint is the settings' (CADUCEE_INSI_*), like every INSi call. On the sandbox (CADUCEE_SANDBOX=1) with no INSi
+answering — a fresh data dir, no `caducee sandbox` running — the command starts one for the duration of the call in
+a child process (`caducee sandbox --only insi`), takes the settings it publishes, and stops it (said on stderr).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from caducee.core.endpoints import SANDBOX_SETTINGS_FILE, endpoint_settings_applied, read_settings_file
 from caducee.identity.insi.client import InsiClient, InsiError, InsiTraits, VitaleQuery
-from caducee.identity.insi.endpoint import SandboxNotRunning, insi_endpoint, sandbox_endpoint
+from caducee.identity.insi.endpoint import insi_endpoint
 from caducee.identity.matricule import nature
 from caducee.identity.models import InsiCall
 
+SANDBOX_START_SECONDS = 60
 RESULT_CODES = ("00", "01", "02")
 
 
@@ -67,7 +76,7 @@ class Command(BaseCommand):
                 rang=options["rang"],
             )
         with ExitStack() as stack:
-            if settings.SANDBOX:
+            if settings.SANDBOX:  # a CLI convenience on the sandbox; the endpoint is the settings' either way
                 self._ensure_sandbox(stack)
             outcome = self._call(traits, vitale)
         self._print(outcome, as_json=options["json"])
@@ -75,22 +84,44 @@ class Command(BaseCommand):
     # -- sandbox ------------------------------------------------------------------------------
 
     def _ensure_sandbox(self, stack: ExitStack) -> None:
-        data_dir = Path(settings.DATA_DIR)
         try:
-            endpoint = sandbox_endpoint(data_dir)
-            if _answers(endpoint.url):
+            if _answers(insi_endpoint().url):
                 return
-        except SandboxNotRunning:
+        except ImproperlyConfigured:
             pass
-        from caducee.sandbox.runner import start_sandboxes  # CLI convenience only
+        # A sandbox started after this process read its settings has published its own.
+        published = _published()
+        if not _answers(published.get("CADUCEE_INSI_URL", "")):
+            published = self._start_sandbox(stack)
+            self.stderr.write(
+                f"Bac à sable INSi démarré pour la durée de la commande ({published['CADUCEE_INSI_URL']})."
+            )
+        stack.enter_context(endpoint_settings_applied(published))
 
-        handle = start_sandboxes(
-            data_dir, reference_dir=Path(settings.REFERENCE_DIR) if settings.REFERENCE_DIR else None
+    def _start_sandbox(self, stack: ExitStack) -> dict[str, str]:
+        """`caducee sandbox --only insi` in a child process; the settings it publishes once its INSi answers."""
+        env = {**os.environ, "CADUCEE_DATA_DIR": str(settings.DATA_DIR)}
+        if settings.REFERENCE_DIR:
+            env["CADUCEE_REFERENCE_DIR"] = str(settings.REFERENCE_DIR)
+        log = stack.enter_context(tempfile.TemporaryFile())
+        process = subprocess.Popen(
+            [sys.executable, "-m", "caducee.cli", "sandbox", "--only", "insi"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
-        stack.callback(handle.stop)
-        self.stderr.write(
-            f"Bac à sable INSi démarré dans ce processus pour la durée de la commande ({handle.insi.url})."
-        )
+        stack.callback(_stop, process)
+        deadline = time.monotonic() + SANDBOX_START_SECONDS
+        while True:
+            published = _published()
+            if _answers(published.get("CADUCEE_INSI_URL", "")):
+                return published
+            if process.poll() is not None:
+                raise CommandError(f"Le bac à sable INSi n'a pas démarré : {_tail(log)}")
+            if time.monotonic() > deadline:
+                raise CommandError(f"Le bac à sable INSi ne répond pas après {SANDBOX_START_SECONDS} s.")
+            time.sleep(0.05)
 
     # -- call ---------------------------------------------------------------------------------
 
@@ -183,11 +214,36 @@ def _as_json(outcome: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _published() -> dict[str, str]:
+    """The settings a sandbox published in this data dir ({} when none, or a file being replaced)."""
+    try:
+        return read_settings_file(Path(settings.DATA_DIR) / SANDBOX_SETTINGS_FILE)
+    except ImproperlyConfigured:
+        return {}
+
+
 def _answers(url: str) -> bool:
-    """Does something listen at the sandbox's address? (A stale sandbox.json points nowhere.)"""
+    """Does something listen at this address? (A sandbox killed without its stop leaves its settings behind.)"""
+    if not url:
+        return False
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 443), timeout=1):
             return True
     except OSError:
         return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # SIGTERM: the sandbox stops and removes its settings file
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    lines = log.read().decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else "le processus s'est arrêté sans message."

@@ -1,4 +1,4 @@
-"""`caducee annuaire import|search|fhir|generate`: the MSSanté directory from the command line (issue 5 §5).
+"""`caducee annuaire import|search|fhir`: the MSSanté directory from the command line (issue 5 §5).
 
 * `import FICHIER [--json] [--sans-purge]`: load an Extraction_Correspondance_MSSante file (the public daily file of
   the Annuaire Santé) into the offline directory; prints the counts (lines, imported, duplicates, bad lines with
@@ -7,7 +7,9 @@
   (three letters of the name plus a city or a specialty).
 * `fhir [--nom NOM] [--bal ADRESSE] [--exact] [--enregistrer] [--json]`: ask the Annuaire Santé FHIR API v2 (or
   its sandbox); `--enregistrer` keeps the answers in the offline directory.
-* `generate FICHIER --rows N [--seed S]`: write a synthetic extraction (fictitious people, sandbox and benchmarks).
+
+A synthetic extraction to import (fictitious people, for the demo and the benchmarks) is the sandbox's:
+`caducee sandbox annuaire-extraction FICHIER --rows N`.
 
 Errors are plain French on stderr with a non-zero exit code.
 """
@@ -56,10 +58,10 @@ def entry_line(entry: DirectoryEntry | DirectoryRecord) -> str:
 
 
 class Command(BaseCommand):
-    help = "Annuaire MSSanté : import de l'extraction publique, recherche, API FHIR, fichier de démonstration."
+    help = "Annuaire MSSanté : import de l'extraction publique, recherche, API FHIR."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{import,search,fhir,generate}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{import,search,fhir}")
         imp = sub.add_parser("import", help="importe un fichier Extraction_Correspondance_MSSante")
         imp.add_argument("file", metavar="FICHIER")
         imp.add_argument("--json", action="store_true", help="sortie JSON")
@@ -78,26 +80,10 @@ class Command(BaseCommand):
         fhir.add_argument("--exact", action="store_true", help="adresse exacte")
         fhir.add_argument("--enregistrer", action="store_true", help="garder les réponses dans l'annuaire local")
         fhir.add_argument("--json", action="store_true", help="sortie JSON")
-        gen = sub.add_parser("generate", help="écrit une extraction synthétique (personnes fictives)")
-        gen.add_argument("file", metavar="FICHIER")
-        gen.add_argument("--rows", type=int, default=10_000)
-        gen.add_argument("--seed", default="2026")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        action = options["action"]
-        if action == "generate":
-            self._generate(options)
-            return
         ensure_migrated(auto=False)
-        getattr(self, f"_{action}")(options)
-
-    def _generate(self, options: dict[str, Any]) -> None:
-        from caducee.sandbox.annuaire import generate_extraction
-
-        if options["rows"] < 1:
-            raise CommandError("--rows doit être positif.")
-        rows = generate_extraction(options["file"], rows=options["rows"], seed=options["seed"])
-        self.stdout.write(f"{rows} lignes écrites dans {options['file']}.")
+        getattr(self, f"_{options['action']}")(options)
 
     def _import(self, options: dict[str, Any]) -> None:
         try:
