@@ -21,7 +21,6 @@ A benchmark reports; it never fails: the exit status is 0 whatever the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -57,16 +56,19 @@ def _caducee(*args: str) -> list[str]:
 
 
 def start_sandbox() -> subprocess.Popen[bytes]:
-    state = DATA_DIR / "sandbox.json"
-    state.unlink(missing_ok=True)
+    """`caducee sandbox` in its own process; once it published its settings (DATA_DIR/sandbox.env), this process,
+    started before it, takes them (the workers started later read them at their start)."""
+    from caducee.core.endpoints import apply_endpoint_settings, read_settings_file
+
+    published = DATA_DIR / "sandbox.env"
+    published.unlink(missing_ok=True)
     process = subprocess.Popen(_caducee("sandbox"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            if "dmp" in json.loads(state.read_text(encoding="utf-8")):
-                return process
-        except (FileNotFoundError, ValueError):
-            pass
+        values = read_settings_file(published)
+        if "CADUCEE_DMP_URL" in values:
+            apply_endpoint_settings(values)
+            return process
         time.sleep(0.05)
     process.kill()
     raise SystemExit("le bac à sable ne démarre pas")
@@ -86,6 +88,8 @@ def main() -> None:
     from django.utils import timezone
 
     from caducee.accounts.models import User
+    from caducee.cabinet.consultations import consultation_validate
+    from caducee.cabinet.demo import seed_demo
     from caducee.core.models import Delivery
     from caducee.dmp.client import dmp_client
     from caducee.dmp.models import DmpConsent
@@ -93,10 +97,8 @@ def main() -> None:
     from caducee.documents.letters.services import letter_create
     from caducee.documents.models import LetterTemplate
     from caducee.identity.models import Status
-    from caducee.cabinet.demo import seed_demo
     from caducee.patients.models import Patient
     from caducee.patients.synthetic import generate_practice
-    from caducee.cabinet.consultations import consultation_validate
     from caducee.record.consultations import consultation_open
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -148,7 +150,7 @@ def main() -> None:
             (vsm,) = consultation_validate(
                 actor=doctor, consultation=consultation, make_vsm=True, vsm_exclude=set(), send_dmp=True
             )
-            while not Delivery.objects.filter(document=vsm, state=Delivery.State.SENT).exists():
+            while not Delivery.objects.filter(document_ref=vsm.unique_id, state=Delivery.State.SENT).exists():
                 if time.perf_counter() - t0 > 30:
                     break
                 time.sleep(0.005)

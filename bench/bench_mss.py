@@ -78,17 +78,19 @@ def _caducee(*args: str) -> list[str]:
 
 
 def start_sandbox(data_dir: Path) -> subprocess.Popen[bytes]:
-    """`caducee sandbox` in its own process; returns once sandbox.json names the MSS operator."""
-    state = data_dir / "sandbox.json"
-    state.unlink(missing_ok=True)
+    """`caducee sandbox` in its own process; returns once it published the MSS operator's settings
+    (DATA_DIR/sandbox.env), which this process, started before it, then takes."""
+    from caducee.core.endpoints import apply_endpoint_settings, read_settings_file
+
+    published = data_dir / "sandbox.env"
+    published.unlink(missing_ok=True)
     process = subprocess.Popen(_caducee("sandbox"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            if "mss" in json.loads(state.read_text(encoding="utf-8")):
-                return process
-        except (FileNotFoundError, ValueError):
-            pass
+        values = read_settings_file(published)
+        if "CADUCEE_MSS_SMTP_HOST" in values:
+            apply_endpoint_settings(values)
+            return process
         if process.poll() is not None:
             break
         time.sleep(0.05)
@@ -329,6 +331,7 @@ def run(options: argparse.Namespace, data_dir: Path, processes: list[subprocess.
     from django.db import connection, transaction
 
     from caducee.accounts.models import Practice, User
+    from caducee.cabinet.demo import seed_demo
     from caducee.core.models import Delivery
     from caducee.core.outbox import run_worker
     from caducee.documents.production import vsm_create
@@ -339,7 +342,6 @@ def run(options: argparse.Namespace, data_dir: Path, processes: list[subprocess.
     from caducee.mss.models import Mailbox, MailboxKind
     from caducee.mss.services import mss_send
     from caducee.mss.sync import sync_mailbox
-    from caducee.patients.demo import seed_demo
     from caducee.patients.models import Patient
     from caducee.patients.synthetic import generate_practice
 

@@ -51,7 +51,6 @@ def main() -> None:
     parser.add_argument("--refreshes", type=int, default=100)
     args = parser.parse_args()
     _setup()
-    import json
     from urllib.parse import urlsplit
 
     from django.conf import settings
@@ -60,8 +59,10 @@ def main() -> None:
 
     from caducee.accounts.models import PscSession, Role, User
     from caducee.accounts.psc.services import psc_access_token
+    from caducee.core.endpoints import apply_endpoint_settings
     from caducee.sandbox.pki import ensure_pki
     from caducee.sandbox.psc import start_psc_sandbox
+    from caducee.sandbox.runner import psc_settings
 
     pki = ensure_pki(Path(tempfile.mkdtemp(prefix="bench-psc-")))
     sandbox = start_psc_sandbox(
@@ -71,17 +72,7 @@ def main() -> None:
         keys_path=DATA_DIR / "psc-signing.pem",
         client_secret=secrets.token_urlsafe(24),
     )
-    state = {
-        "psc": {
-            "url": sandbox.url,
-            "metadata_url": sandbox.metadata_url,
-            "wallet_url": sandbox.wallet_url,
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "ca": str(pki.ca_cert),
-        }
-    }
-    (DATA_DIR / "sandbox.json").write_text(json.dumps(state), encoding="utf-8")
+    apply_endpoint_settings(psc_settings(sandbox))  # what `caducee sandbox` would publish for it
     settings.SANDBOX = True
     settings.PSC_PUBLIC_URL = "http://127.0.0.1:8000"
     hugo_id = "889970023456"  # one work situation in the sandbox's directory
