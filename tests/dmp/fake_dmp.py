@@ -363,7 +363,8 @@ def store_n1(
 
     from caducee.documents.cda import codes as cda_codes
     from caducee.documents.cda.n1 import build_n1
-    from caducee.documents.services import document_ids_new, document_ids_of, document_store
+    from caducee.documents.ids import document_ids_of
+    from caducee.documents.services import document_ids_new, document_store
 
     ids = document_ids_new(practice=practice, replaces=replaces)
     code = cda_codes.DOC_CONSULTATION_REPORT

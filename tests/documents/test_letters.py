@@ -18,8 +18,8 @@ from caducee.documents.letters.services import (
     LetterError,
     letter_create,
     letters_seed_defaults,
-    paragraphs,
 )
+from caducee.documents.letters.text import paragraphs
 from caducee.documents.models import Document, LetterTemplate, Sequence
 from tests.documents.cda_records import parse, xp
 

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from caducee.core.models import AuditEvent
 from caducee.documents.models import Document, ImmutableDocumentError
 from caducee.documents.pdf import PdfSection, render_pdf
-from caducee.documents.services import document_ids_new, document_store, next_sequence
+from caducee.documents.services import document_ids_new, document_store, sequence_next
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def _store(actor, patient, practice, replaces=None):  # type: ignore[no-untyped-
 
 
 def test_sequence_never_repeats(db) -> None:  # type: ignore[no-untyped-def]
-    assert [next_sequence("x") for _ in range(3)] == [1, 2, 3]
+    assert [sequence_next(name="x") for _ in range(3)] == [1, 2, 3]
 
 
 def test_store_then_immutable_then_new_version(doctor, make_patient, practice) -> None:  # type: ignore[no-untyped-def]

@@ -23,9 +23,10 @@ from caducee.documents.cda import codes, ips, vsm
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.entries import LabelCache, SummaryElement
 from caducee.documents.cda.header import DocumentIdsLike
+from caducee.documents.ids import document_ids_of
 from caducee.documents.models import Document
 from caducee.documents.pdf import PdfSection, render_pdf
-from caducee.documents.services import document_ids_new, document_ids_of, document_store
+from caducee.documents.services import document_ids_new, document_store
 from caducee.patients.models import Patient
 from caducee.record.selectors import RecordSummary, record_summary
 

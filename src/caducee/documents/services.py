@@ -11,12 +11,13 @@ from django.http import HttpRequest
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
-from caducee.documents.cda.header import DocumentIds, practice_oid_root
+from caducee.documents.cda.header import DocumentIds
+from caducee.documents.ids import document_root
 from caducee.documents.models import Document, Sequence
 from caducee.patients.models import Patient
 
 
-def next_sequence(name: str) -> int:
+def sequence_next(*, name: str) -> int:
     """An increasing number, never given twice (row lock / F() update inside the caller's transaction)."""
     with transaction.atomic():
         Sequence.objects.get_or_create(name=name)
@@ -24,26 +25,10 @@ def next_sequence(name: str) -> int:
         return Sequence.objects.values_list("value", flat=True).get(name=name)
 
 
-def document_root(practice: Practice | None) -> str:
-    """The OID of the practice's documents: practice root + ".1" (uniqueId root)."""
-    return practice_oid_root(practice) + ".1"
-
-
-def document_ids_of(document: Document) -> DocumentIds:
-    """The identifiers of a stored document (for relatedDocument RPLC when a new version replaces it)."""
-    return DocumentIds(
-        document.unique_id_root,
-        document.unique_id_ext,
-        document.set_id_root,
-        document.set_id_ext,
-        document.version_number,
-    )
-
-
 def document_ids_new(*, practice: Practice | None, replaces: Document | None = None) -> DocumentIds:
     """uniqueId = practice OID + sequence; a new version keeps the setId and bumps versionNumber."""
     root = document_root(practice)
-    ext = str(next_sequence("document"))
+    ext = str(sequence_next(name="document"))
     if replaces is not None:
         return DocumentIds(root, ext, replaces.set_id_root, replaces.set_id_ext, replaces.version_number + 1)
     return DocumentIds(root, ext, root, ext, 1)

@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from caducee.accounts.models import Practice, User
 from caducee.accounts.replacement import signature_name
 from caducee.core.dates import french_date
@@ -83,6 +85,17 @@ class MergeContext:
             "medecin.rpps": self.author.rpps,
             "date": f"{french_date(self.today)}",
         }
+
+
+def letter_context(*, patient: Patient, practice: Practice, author: User, correspondent: str) -> MergeContext:
+    """The merge context of a letter written today."""
+    return MergeContext(
+        patient=patient,
+        practice=practice,
+        author=author,
+        correspondent=correspondent,
+        today=timezone.localdate(),
+    )
 
 
 def unknown_fields(text: str) -> list[str]:

@@ -7,7 +7,6 @@ gives no sequence number away).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.db import transaction
@@ -22,7 +21,8 @@ from caducee.documents.cda.codes import Code
 from caducee.documents.cda.header import check_header
 from caducee.documents.cda.n1 import build_n1
 from caducee.documents.letters.defaults import seed_default_templates
-from caducee.documents.letters.merge import MergeContext, merge
+from caducee.documents.letters.merge import letter_context, merge
+from caducee.documents.letters.text import letter_title, paragraphs
 from caducee.documents.models import Document, LetterTemplate
 from caducee.documents.pdf import PdfSection, render_pdf
 from caducee.documents.services import document_ids_new, document_store
@@ -40,7 +40,6 @@ KIND_TYPE_CODES: dict[str, Code] = {
 }
 
 CORRESPONDENT_MAX = Document._meta.get_field("correspondent").max_length or 200
-_PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 class LetterError(ValueError):
@@ -54,16 +53,6 @@ def letters_seed_defaults() -> int:
     return seed_default_templates(LetterTemplate)
 
 
-def letter_context(*, patient: Patient, practice: Practice, author: Any, correspondent: str) -> MergeContext:
-    return MergeContext(
-        patient=patient,
-        practice=practice,
-        author=author,
-        correspondent=correspondent,
-        today=timezone.localdate(),
-    )
-
-
 def letter_draft(*, actor: Any, patient: Patient, template: LetterTemplate, correspondent: str) -> str:
     """The template's text merged for this patient, to pre-fill the editor. MergeError on an unknown field."""
     check_permission(actor, Perm.CLINICAL_WRITE)
@@ -71,17 +60,6 @@ def letter_draft(*, actor: Any, patient: Patient, template: LetterTemplate, corr
     return merge(
         template.body, letter_context(patient=patient, practice=practice, author=actor, correspondent=correspondent)
     )
-
-
-def paragraphs(text: str) -> list[str]:
-    """Blank lines separate paragraphs; single line breaks stay inside a paragraph (addresses, signatures)."""
-    normalized = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    return [block.strip("\n") for block in _PARAGRAPH_BREAK.split(normalized) if block.strip()]
-
-
-def letter_title(template: LetterTemplate, correspondent: str) -> str:
-    label = Kind(template.kind).label
-    return f"{label} — {correspondent}" if correspondent else label
 
 
 def letter_create(
