@@ -116,7 +116,7 @@ HEIGHT_REUSE_DAYS = 366
 # Common machinery
 
 
-def snapshot(instance: models.Model) -> dict[str, Any]:
+def _snapshot(instance: models.Model) -> dict[str, Any]:
     """JSON-ready copy of every concrete column (dates ISO 8601, decimals as strings)."""
     values = {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
     encoder = DjangoJSONEncoder()
@@ -138,7 +138,7 @@ def _trace(*, actor: Any, instance: models.Model, patient_id: int, action: str, 
         action=action,
         at=timezone.now(),
         by=_actor_or_none(actor),
-        data=snapshot(instance),
+        data=_snapshot(instance),
     )
     audit_record(
         actor=actor,
@@ -599,7 +599,7 @@ def treatment_delete(*, actor: Any, treatment: LongTermTreatment, request: HttpR
 # Vitals
 
 
-def bmi(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
+def _bmi(weight_kg: Decimal, height_cm: Decimal) -> Decimal:
     """Body-mass index, kg/m², one decimal (WHO definition: weight / height²)."""
     metres = Decimal(height_cm) / 100
     return (Decimal(weight_kg) / (metres * metres)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
@@ -666,7 +666,7 @@ def vital_record(
             )
             height = previous
         if height:
-            values[Vital.Kind.BMI] = bmi(values[Vital.Kind.WEIGHT], height)
+            values[Vital.Kind.BMI] = _bmi(values[Vital.Kind.WEIGHT], height)
     written: list[Vital] = []
     with transaction.atomic():
         for vital_kind, value in values.items():
