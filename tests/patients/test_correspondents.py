@@ -9,18 +9,16 @@ from caducee.core.models import AuditEvent
 from caducee.mss.annuaire.records import DirectoryRecord
 from caducee.mss.models import DirectoryEntry
 from caducee.patients.correspondents import (
-    correspondent_by_address,
     correspondent_create,
     correspondent_from_directory,
     correspondent_from_sender,
     correspondent_link,
     correspondent_unlink,
     correspondent_update,
-    patient_correspondent,
-    patient_correspondents,
     split_display_name,
 )
 from caducee.patients.models import Correspondent, CorrespondentRole
+from caducee.patients.selectors import correspondent_by_address, patient_correspondent, patient_correspondents
 
 pytestmark = pytest.mark.django_db
 
@@ -83,12 +81,12 @@ def test_permissions(administrator, make_patient, secretary) -> None:  # type: i
     with pytest.raises(PermissionDenied):
         correspondent_link(actor=administrator, patient=patient, correspondent=c, role=CorrespondentRole.AUTRE)
     with pytest.raises(PermissionDenied):
-        correspondent_from_directory(_entry(), actor=administrator)
+        correspondent_from_directory(entry=_entry(), actor=administrator)
 
 
 def test_from_directory_creates_once_and_fills_blanks(secretary) -> None:  # type: ignore[no-untyped-def]
     entry = _entry()
-    c = correspondent_from_directory(entry)
+    c = correspondent_from_directory(entry=entry)
     assert (c.source, c.national_id, c.civility, c.family_name, c.given_name) == (
         "annuaire",
         "899700456789",
@@ -99,7 +97,7 @@ def test_from_directory_creates_once_and_fills_blanks(secretary) -> None:  # typ
     assert (c.specialty, c.city, c.mss_address) == ("Cardiologie et maladies vasculaires", "LYON", entry.address)
     c.phone, c.city, c.specialty = "04 00 00 00 00", "LYON 2E", ""
     c.save()
-    again = correspondent_from_directory(entry, actor=secretary)
+    again = correspondent_from_directory(entry=entry, actor=secretary)
     assert again.pk == c.pk and Correspondent.objects.count() == 1
     assert (again.city, again.phone) == ("LYON 2E", "04 00 00 00 00")  # hand-entered values kept
     assert again.specialty == "Cardiologie et maladies vasculaires"  # blank filled
@@ -108,7 +106,7 @@ def test_from_directory_creates_once_and_fills_blanks(secretary) -> None:  # typ
 
 def test_link_roles_and_list(secretary, make_patient) -> None:  # type: ignore[no-untyped-def]
     patient = make_patient()
-    leroy = correspondent_from_directory(_entry())
+    leroy = correspondent_from_directory(entry=_entry())
     durand = correspondent_create(actor=secretary, family_name="DURAND", mss_address="p.durand@medecin.mssante.fr")
     adam = correspondent_create(actor=secretary, family_name="ADAM", mss_address="adam@medecin.mssante.fr")
     correspondent_link(actor=secretary, patient=patient, correspondent=leroy, role=CorrespondentRole.SPECIALISTE)

@@ -285,7 +285,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             for entry in DirectoryEntry.objects.filter(address__in=chosen):
-                correspondent = correspondent_from_directory(entry, actor=request.user, request=request)
+                correspondent = correspondent_from_directory(entry=entry, actor=request.user, request=request)
                 correspondent_link(
                     actor=request.user, patient=patient, correspondent=correspondent, role=CorrespondentRole.AUTRE
                 )

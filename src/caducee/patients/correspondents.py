@@ -1,8 +1,8 @@
 """The practice's address book: correspondents and their links to patients (issue 5 §5; ANNU/GEN.01–03).
 
-Services (writes, keyword-only, audited) and selectors (reads). Correspondents are administrative data: every write
-needs `Perm.PATIENT_ADMIN` (doctors, paramedics, assistants and secretaries have it; the practice administrator
-does not), like the rest of the patient's administrative record.
+Services (writes, keyword-only, audited; the reads are in `patients.selectors`). Correspondents are administrative
+data: every write needs `Perm.PATIENT_ADMIN` (doctors, paramedics, assistants and secretaries have it; the practice
+administrator does not), like the rest of the patient's administrative record.
 
 - A correspondent is created by hand, from a directory entry (public extraction or Annuaire Santé FHIR), or from a
   received message's sender in one click (ANNU/GEN.03: "ajouter l'expéditeur aux correspondants du patient").
@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest
 
 from caducee.accounts.permissions import Perm, check_permission
@@ -43,12 +42,6 @@ EDITABLE_FIELDS = (
     "phone",
     "mss_address",
 )
-_ROLE_ORDER = [
-    CorrespondentRole.MEDECIN_TRAITANT,
-    CorrespondentRole.ADRESSEUR,
-    CorrespondentRole.SPECIALISTE,
-    CorrespondentRole.AUTRE,
-]
 _CIVILITIES = {"DR": "Dr", "PR": "Pr", "M": "M.", "MME": "Mme", "MLLE": "Mme"}
 _MAX_LENGTH = {f.name: f.max_length for f in Correspondent._meta.concrete_fields if getattr(f, "max_length", None)}
 
@@ -164,7 +157,7 @@ def _directory_values(entry: DirectoryRecord) -> dict[str, str]:
 
 
 def correspondent_from_directory(
-    entry: DirectoryRecord, *, actor: Any = None, request: HttpRequest | None = None
+    *, entry: DirectoryRecord, actor: Any = None, request: HttpRequest | None = None
 ) -> Correspondent:
     """The correspondent for a directory entry: the existing one with that MSSanté address (its blank fields filled
     from the directory), or a new one (source "annuaire"). With an `actor`, permission checked and audited."""
@@ -313,42 +306,9 @@ def correspondent_from_sender(
         correspondent = Correspondent.objects.filter(mss_address=address).first()
         if correspondent is None:
             if directory_entry is not None:
-                correspondent = correspondent_from_directory(directory_entry, actor=actor, request=request)
+                correspondent = correspondent_from_directory(entry=directory_entry, actor=actor, request=request)
             else:
                 correspondent = correspondent_create(
                     actor=actor, source="message", request=request, mss_address=address, **split_display_name(name)
                 )
         return correspondent_link(actor=actor, patient=patient, correspondent=correspondent, role=role, request=request)
-
-
-# -- selectors ---------------------------------------------------------------------------------------------------
-
-
-def patient_correspondents(patient: Patient) -> list[PatientCorrespondent]:
-    """The patient's correspondents with their roles: médecin traitant first, then adresseur, spécialiste, autre;
-    one query."""
-    order = Case(
-        *(When(role=role, then=Value(rank)) for rank, role in enumerate(_ROLE_ORDER)),
-        default=Value(len(_ROLE_ORDER)),
-        output_field=IntegerField(),
-    )
-    return list(
-        PatientCorrespondent.objects.filter(patient=patient)
-        .select_related("correspondent")
-        .order_by(order, "correspondent__family_name", "correspondent__organisation", "id")
-    )
-
-
-def patient_correspondent(patient: Patient, role: str) -> Correspondent | None:
-    """The patient's correspondent with this role (the first one), e.g. the médecin traitant; None if none."""
-    link = (
-        PatientCorrespondent.objects.filter(patient=patient, role=role)
-        .select_related("correspondent")
-        .order_by("id")
-        .first()
-    )
-    return link.correspondent if link else None
-
-
-def correspondent_by_address(address: str) -> Correspondent | None:
-    return Correspondent.objects.filter(mss_address=(address or "").strip().lower()).first()

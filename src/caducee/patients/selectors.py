@@ -1,16 +1,16 @@
-"""Reads of patients: search (R17) and the chart."""
+"""Reads of patients: search (R17), the chart, the address book (correspondents and their roles)."""
 
 from __future__ import annotations
 
 import re
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
 
 from caducee.core.text import search_key
 from caducee.identity.matricule import MatriculeError, clean, parse_matricule
 from caducee.identity.models import SearchToken
 from caducee.identity.traits import parse_birth_date
-from caducee.patients.models import Patient
+from caducee.patients.models import Correspondent, CorrespondentRole, Patient, PatientCorrespondent
 
 _DATE_RE = re.compile(r"\b(\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2})\b")
 
@@ -88,3 +88,43 @@ def patient_get(patient_id: int) -> Patient:
     return Patient.objects.select_related("identity", "medecin_traitant", "identity__id_document_checked_by").get(
         pk=patient_id
     )
+
+
+# -- the address book (issue 5 §5; its writes are in `patients.correspondents`) -----------------------------------
+
+_ROLE_ORDER = [
+    CorrespondentRole.MEDECIN_TRAITANT,
+    CorrespondentRole.ADRESSEUR,
+    CorrespondentRole.SPECIALISTE,
+    CorrespondentRole.AUTRE,
+]
+
+
+def patient_correspondents(patient: Patient) -> list[PatientCorrespondent]:
+    """The patient's correspondents with their roles: médecin traitant first, then adresseur, spécialiste, autre;
+    one query."""
+    order = Case(
+        *(When(role=role, then=Value(rank)) for rank, role in enumerate(_ROLE_ORDER)),
+        default=Value(len(_ROLE_ORDER)),
+        output_field=IntegerField(),
+    )
+    return list(
+        PatientCorrespondent.objects.filter(patient=patient)
+        .select_related("correspondent")
+        .order_by(order, "correspondent__family_name", "correspondent__organisation", "id")
+    )
+
+
+def patient_correspondent(patient: Patient, role: str) -> Correspondent | None:
+    """The patient's correspondent with this role (the first one), e.g. the médecin traitant; None if none."""
+    link = (
+        PatientCorrespondent.objects.filter(patient=patient, role=role)
+        .select_related("correspondent")
+        .order_by("id")
+        .first()
+    )
+    return link.correspondent if link else None
+
+
+def correspondent_by_address(address: str) -> Correspondent | None:
+    return Correspondent.objects.filter(mss_address=(address or "").strip().lower()).first()
