@@ -122,7 +122,8 @@ def world(*, practice: Practice, doctor: User, make_patient: Callable[..., Patie
         channel="dmp",
         action="feed",
         document_unique_id=document.unique_id,
-        document=document,
+        document_ref=document.unique_id,
+        patient_id=document.patient_id,
         state=Delivery.State.FAILED,
         last_error="indisponible",
     )

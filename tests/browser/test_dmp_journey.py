@@ -39,7 +39,7 @@ def test_consultation_feeds_the_dmp_then_the_doctor_masks_it(on_sandbox, browser
     # The worker (`caducee worker`, run by `caducee demo`) sends what was queued.
     assert run_worker(until_idle=True).sent == 1
     vsm = Document.objects.get(patient=patient, model="vsm")
-    assert Delivery.objects.get(document=vsm).state == Delivery.State.SENT
+    assert Delivery.objects.get(document_ref=vsm.unique_id).state == Delivery.State.SENT
 
     clicks.click("a:has-text('DMP')")
     page.wait_for_selector("[data-testid=dmp-state]:has-text('DMP ouvert')")  # TD0.2 asked in the background

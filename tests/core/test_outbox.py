@@ -109,16 +109,20 @@ def test_delivery_commits_with_its_document_or_not_at_all(doctor, make_patient, 
 
     (delivery,) = _enqueued(doctor, patient, practice)
     assert (delivery.state, delivery.attempts, delivery.payload) == ("pending", 0, {"visible": True})
-    assert delivery.document_unique_id == delivery.document.unique_id  # type: ignore[union-attr]
+    document = Document.objects.get()
+    # No link up to documents (core is the ground floor): the uniqueId and the patient id, as values.
+    assert delivery.document_unique_id == delivery.document_ref == document.unique_id
+    assert delivery.patient_id == patient.pk
     assert delivery.idempotency_key == f"test:send:{delivery.document_unique_id}"
 
 
 @pytest.mark.django_db
 def test_enqueue_twice_returns_the_same_delivery(doctor, make_patient, practice) -> None:  # type: ignore[no-untyped-def]
     (first,) = _enqueued(doctor, make_patient(), practice)
+    document = Document.objects.get()
     with transaction.atomic():
-        again = delivery_enqueue(channel=CHANNEL, document=first.document, action="send", payload={"other": 1})
-        other_action = delivery_enqueue(channel=CHANNEL, document=first.document, action="mask", payload={})
+        again = delivery_enqueue(channel=CHANNEL, document=document, action="send", payload={"other": 1})
+        other_action = delivery_enqueue(channel=CHANNEL, document=document, action="mask", payload={})
     assert again.pk == first.pk and again.payload == {"visible": True}
     assert other_action.pk != first.pk
     assert Delivery.objects.count() == 2

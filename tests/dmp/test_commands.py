@@ -62,7 +62,7 @@ def test_vsm_send_dmp_then_worker_then_dmp_list(ald_practice, doctor, dmp) -> No
     assert "qualifiée" in err
     assert Document.objects.filter(model="vsm").count() == 2
     (delivery,) = Delivery.objects.all()
-    assert delivery.document.patient == qual and delivery.channel == "dmp"
+    assert delivery.patient_id == qual.pk and delivery.channel == "dmp"
 
     assert run_worker(until_idle=True).sent == 1
 
@@ -163,4 +163,4 @@ def test_vsm_send_dmp_for_one_patient(ald_practice, dmp) -> None:  # type: ignor
     qual, _ = ald_practice
     out, _ = run("vsm", "--patient", str(qual.pk), "--send-dmp")
     assert "1 VSM enregistré(s), 1 envoi(s) au DMP" in out
-    assert Delivery.objects.get().document.patient == qual
+    assert Delivery.objects.get().patient_id == qual.pk

@@ -113,13 +113,13 @@ def test_opposition_recorded_after_enqueue_stops_the_send(doctor, practice, pati
     ],
 )
 def test_no_dmp_or_closed_dmp_is_a_permanent_refusal(doctor, practice, patient, dmp, setup, reason) -> None:  # type: ignore[no-untyped-def]
-    _, delivery = queued(doctor, practice, patient)
+    document, delivery = queued(doctor, practice, patient)
     setup(dmp)
     run_worker(until_idle=True)
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.REJECTED and reason in delivery.last_error
     assert "provide_and_register" not in dmp.methods()
-    assert document_dmp_states([delivery.document])[delivery.document_id].startswith("Rejeté par le DMP : ")
+    assert document_dmp_states([document])[document.pk].startswith("Rejeté par le DMP : ")
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_validation_with_send_dmp_queues_the_vsm_in_the_same_transaction(doctor,
         send_dmp=True,
         dmp_visibility=frozenset({"MASQUE_PS"}),
     )
-    delivery = Delivery.objects.get(document=vsm)
+    delivery = Delivery.objects.get(document_ref=vsm.unique_id, patient_id=patient.pk)
     assert delivery.payload["visibility"] == ["MASQUE_PS"]
     assert dmp_feed_refusal(patient) == ""
     run_worker(until_idle=True)

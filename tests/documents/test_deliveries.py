@@ -13,6 +13,7 @@ from django.utils import timezone
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import delivery_enqueue
 from caducee.documents.deliveries import document_deliveries
+from caducee.documents.selectors import document_by_unique_id
 from caducee.documents.services import document_ids_new, document_store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.documents.deliveries_urls")]
@@ -108,10 +109,10 @@ def test_list_in_a_bounded_number_of_queries(
             _deliver(doctor, patient, practice, title=f"Doc {i}-{j}")
     client.force_login(doctor)
     client.get("/envois/")
-    # Measured 9 whatever the count: session, user, deliveries joined to document/patient/identity, channels,
-    # audit insert, session save (in a savepoint), the messaging unread counter and the replacement banner of the
-    # top bar.
-    with django_assert_max_num_queries(10):
+    # Measured 11 whatever the count: session, user, deliveries, the page's documents with their patient and
+    # identity (one query: a delivery keeps the uniqueId, not a link), channels, audit insert, session save (a
+    # savepoint, the update, its release), the messaging unread counter and the replacement banner of the top bar.
+    with django_assert_max_num_queries(11):
         page = client.get("/envois/").content.decode()
     assert page.count("<tr>") == 1 + 15 and "PATIENTC" in page
 
@@ -124,7 +125,8 @@ def test_retry_resets_a_rejected_delivery_to_pending_and_is_audited(client: Clie
     rejected.refresh_from_db()
     assert rejected.state == Delivery.State.PENDING and rejected.next_attempt_at <= timezone.now()
     event = AuditEvent.objects.get(action="delivery.retry", object_id=str(rejected.pk))
-    assert event.actor == doctor and event.patient_id == rejected.document.patient_id
+    assert rejected.patient_id is not None
+    assert event.actor == doctor and event.patient_id == rejected.patient_id
     assert event.detail["previous_state"] == Delivery.State.REJECTED
     assert "Envoi relancé" in client.get("/envois/").content.decode()
 
@@ -158,17 +160,44 @@ def test_document_partial_lists_its_deliveries_and_returns_to_the_document(
     client: Client, doctor, every_state, rf
 ) -> None:  # type: ignore[no-untyped-def]
     failed = every_state["failed"]
-    request = rf.get(f"/documents/{failed.document_id}/")
+    document = document_by_unique_id(failed.document_ref)
+    assert document is not None and document.title == "Doc échec"
+    request = rf.get(f"/documents/{document.pk}/")
     request.user = doctor
     html = render_to_string(
         "documents/_deliveries.html",
-        {"deliveries": document_deliveries(failed.document, doctor)},
+        {"deliveries": document_deliveries(document, doctor)},
         request=request,
     )
     assert "en échec (nouvel essai le 04/03/2031 à 15:30)" in html and ">Renvoyer</button>" in html
-    assert "Doc rejeté" not in html and f'value="/documents/{failed.document_id}/"' in html
+    assert "Doc rejeté" not in html and f'value="/documents/{document.pk}/"' in html
     client.force_login(doctor)
-    response = client.post(f"/envois/{failed.pk}/renvoyer/", {"next": f"/documents/{failed.document_id}/"})
-    assert response["Location"] == f"/documents/{failed.document_id}/"
+    response = client.post(f"/envois/{failed.pk}/renvoyer/", {"next": f"/documents/{document.pk}/"})
+    assert response["Location"] == f"/documents/{document.pk}/"
     evil = client.post(f"/envois/{every_state['rejected'].pk}/renvoyer/", {"next": "https://evil.example/"})
     assert evil["Location"] == "/envois/"
+
+
+def test_a_message_delivery_shows_the_document_it_carries(client: Client, doctor, make_patient, practice) -> None:  # type: ignore[no-untyped-def]
+    """An MSSanté delivery's key is the Message-ID, not the document's uniqueId: the list still shows the document
+    it carries (`Delivery.document_ref`) and its patient, and the document's page lists it."""
+    patient = make_patient(birth_name="MESSAGER")
+    with transaction.atomic():
+        document = document_store(
+            actor=doctor,
+            patient=patient,
+            ids=document_ids_new(practice=practice),
+            model="n1",
+            type_code="11488-4",
+            type_code_system="2.16.840.1.113883.6.1",
+            type_label="Compte rendu de consultation",
+            title="Lettre envoyée",
+            cda=b"<ClinicalDocument/>",
+            pdf=b"%PDF-1.4",
+        )
+        delivery = delivery_enqueue(channel="mss", document=document, action="send", unique_id="<m1@test.mssante.fr>")
+    assert (delivery.document_unique_id, delivery.document_ref) == ("<m1@test.mssante.fr>", document.unique_id)
+    client.force_login(doctor)
+    page = client.get("/envois/").content.decode()
+    assert f'href="/documents/{document.pk}/">Lettre envoyée</a>' in page and "MESSAGER" in page
+    assert [row.delivery for row in document_deliveries(document, doctor)] == [delivery]

@@ -46,7 +46,8 @@ def test_send_writes_message_recipients_and_delivery_together(
     delivery = message.delivery
     assert delivery is not None
     assert (delivery.channel, delivery.action, delivery.document_unique_id) == ("mss", "send", message.message_id)
-    assert delivery.payload == {"message": message.pk} and delivery.document == letter
+    assert delivery.payload == {"message": message.pk}
+    assert (delivery.document_ref, delivery.patient_id) == (letter.unique_id, qual_patient.pk)  # what it carries
     event = AuditEvent.objects.get(action="mss.send")
     assert event.patient_id == qual_patient.pk and event.detail["recipients"] == [COLLEAGUE_BOX]
     assert event.detail["documents"] == [letter.unique_id]
@@ -143,7 +144,7 @@ def test_the_test_message_goes_to_the_configured_citizen_address(
     message = mss_send_test_message(actor=doctor)
     assert [r.address for r in message.recipients.all()] == ["279035121518989@patient.mssante.fr"]
     assert message.patient is None and message.subject == "Message de test MSSanté"
-    assert message.delivery is not None and message.delivery.document is None
+    assert message.delivery is not None and message.delivery.document_ref == ""
 
 
 @pytest.mark.django_db

@@ -22,6 +22,8 @@ from tests.mss.conftest import DOCTOR_BOX
 
 pytestmark = pytest.mark.django_db
 
+ENDPOINT: Any = object()  # the operator's endpoint, unused: its token requests are answered by `operator`
+
 
 @pytest.fixture
 def operator(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -53,8 +55,8 @@ def test_a_psc_session_ended_in_another_process_drops_the_cached_token(
     doctor_mailbox: Mailbox, operator: list[str]
 ) -> None:
     worker, web = tokens.TokenCache(), tokens.TokenCache()  # two processes: two memories
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=worker) == "op-1"  # type: ignore[arg-type]
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=worker) == "op-1"  # cached
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-1"
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-1"  # cached
     session = _psc_login(doctor_mailbox.owner)
     # While the owner's PSC session lives, their own PSC token authenticates the mailbox (CONF.07), in every process.
     assert tokens.access_token(doctor_mailbox, cache=worker) == "psc-access"
@@ -62,10 +64,10 @@ def test_a_psc_session_ended_in_another_process_drops_the_cached_token(
     psc_end_session(session, "déconnexion")  # in the web process: the worker's cache is not told
     assert DOCTOR_BOX in worker  # the worker still holds op-1 …
     # … and does not use it: the database says a PSC session of the owner ended since op-1 was obtained.
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=worker) == "op-2"  # type: ignore[arg-type]
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-2"
     assert operator == ["op-1", "op-2"]
     # Nothing changed since op-2: it is reused, not asked for again.
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=worker) == "op-2"  # type: ignore[arg-type]
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-2"
     assert operator == ["op-1", "op-2"]
 
 
@@ -73,12 +75,12 @@ def test_a_psc_session_ending_by_a_refused_refresh_in_the_worker_is_seen_by_the_
     doctor_mailbox: Mailbox, operator: list[str]
 ) -> None:
     worker, web = tokens.TokenCache(), tokens.TokenCache()
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=web) == "op-1"  # type: ignore[arg-type]
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=web) == "op-1"
     session = _psc_login(doctor_mailbox.owner)
     PscSession.objects.filter(pk=session.pk).update(ended_at=timezone.now(), ended_reason="rafraîchissement refusé")
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=web) == "op-2"  # type: ignore[arg-type]
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=worker) == "op-3"  # type: ignore[arg-type]
-    assert tokens.access_token(doctor_mailbox, endpoint=object(), cache=web) == "op-2"  # type: ignore[arg-type]
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=web) == "op-2"
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-3"
+    assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=web) == "op-2"
 
 
 def test_a_mailbox_without_owner_does_not_look_at_psc(
@@ -86,9 +88,9 @@ def test_a_mailbox_without_owner_does_not_look_at_psc(
 ) -> None:
     org = Mailbox.objects.create(address="secretariat@test.mssante.fr", kind=MailboxKind.ORG)
     cache = tokens.TokenCache()
-    assert tokens.access_token(org, endpoint=object(), cache=cache) == "op-1"  # type: ignore[arg-type]
+    assert tokens.access_token(org, endpoint=ENDPOINT, cache=cache) == "op-1"
     with django_assert_num_queries(0):
-        assert tokens.access_token(org, endpoint=object(), cache=cache) == "op-1"  # type: ignore[arg-type]
+        assert tokens.access_token(org, endpoint=ENDPOINT, cache=cache) == "op-1"
 
 
 def test_the_mark_changes_when_a_session_starts_or_ends(doctor: Any) -> None:

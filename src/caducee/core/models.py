@@ -80,11 +80,14 @@ class Delivery(models.Model):
 
     channel = models.CharField(max_length=20)
     action = models.CharField(max_length=40)
-    # The CDA ClinicalDocument/id (root^extension): the key the remote side deduplicates on.
+    # The key the remote side deduplicates on: the CDA ClinicalDocument/id (root^extension) of the document sent (an
+    # MSSanté message: its Message-ID).
     document_unique_id = models.CharField(max_length=120)
-    document = models.ForeignKey(
-        "documents.Document", null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
-    )
+    # What the delivery carries, as plain values — core is the ground floor, no foreign key up to documents or
+    # patients: the uniqueId of the stored document ("" when none, e.g. a read receipt; the first document of an
+    # MSSanté message) and its patient's id. Whoever shows a delivery loads the document by uniqueId itself.
+    document_ref = models.CharField(max_length=120, blank=True, db_index=True)
+    patient_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     payload = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)

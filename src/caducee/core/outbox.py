@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,9 +43,6 @@ from django.utils import timezone
 
 from caducee.core.audit import audit_record
 from caducee.core.models import Delivery
-
-if TYPE_CHECKING:
-    from caducee.documents.models import Document
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +62,16 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: the remote service refused the delivery."""
+
+
+class Carried(Protocol):
+    """What the outbox keeps of the document a delivery carries (a `documents.Document`; core does not import it)."""
+
+    @property
+    def unique_id(self) -> str: ...
+
+    @property
+    def patient_id(self) -> int | None: ...
 
 
 _handlers: dict[str, Handler] = {}
@@ -96,7 +103,7 @@ def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> float:
 def delivery_enqueue(
     *,
     channel: str,
-    document: Document | None,
+    document: Carried | None,
     action: str,
     payload: dict[str, Any] | None = None,
     unique_id: str = "",
@@ -104,19 +111,25 @@ def delivery_enqueue(
     """Queue a send of `document` on `channel`; call it inside the transaction that stores the document.
 
     Idempotent: (channel, document uniqueId, action) identifies the delivery, and enqueuing it again
-    returns the existing row unchanged. `unique_id` replaces the document's uniqueId for deliveries
-    not tied to a stored document.
+    returns the existing row unchanged. `unique_id` replaces the document's uniqueId as that key for
+    deliveries that are not the document itself (an MSSanté message: its Message-ID). The delivery keeps
+    the document's uniqueId and patient id (`document_ref`, `patient_id`), not a link to it.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("delivery_enqueue doit être appelé dans la transaction qui enregistre le document.")
-    key = unique_id or (document.unique_id if document is not None else "")
+    ref = document.unique_id if document is not None else ""
+    key = unique_id or ref
     if not key:
         raise ValueError("Un envoi doit porter l'identifiant unique du document.")
     delivery, _ = Delivery.objects.get_or_create(
         channel=channel,
         document_unique_id=key,
         action=action,
-        defaults={"document": document, "payload": payload or {}},
+        defaults={
+            "document_ref": ref,
+            "patient_id": document.patient_id if document is not None else None,
+            "payload": payload or {},
+        },
     )
     return delivery
 
@@ -137,18 +150,10 @@ def delivery_retry(*, actor: Any, delivery: Delivery) -> Delivery:
             action="delivery.retry",
             object_type="delivery",
             object_id=locked.pk,
-            patient_id=_patient_id(locked),
+            patient_id=locked.patient_id,
             detail={"channel": locked.channel, "action": locked.action, "previous_state": previous},
         )
     return locked
-
-
-def _patient_id(delivery: Delivery) -> int | None:
-    if delivery.document_id is None:
-        return None
-    from caducee.documents.models import Document
-
-    return Document.objects.filter(pk=delivery.document_id).values_list("patient_id", flat=True).first()
 
 
 def new_worker_id() -> str:
@@ -227,7 +232,7 @@ def delivery_process(delivery: Delivery, *, worker_id: str) -> str:
             action="delivery.rejected",
             object_type="delivery",
             object_id=delivery.pk,
-            patient_id=_patient_id(delivery),
+            patient_id=delivery.patient_id,
             outcome="refused",
             detail={"channel": delivery.channel, "action": delivery.action, "reason": str(exc)},
         )
@@ -253,7 +258,7 @@ def delivery_process(delivery: Delivery, *, worker_id: str) -> str:
         action="delivery.sent",
         object_type="delivery",
         object_id=delivery.pk,
-        patient_id=_patient_id(delivery),
+        patient_id=delivery.patient_id,
         detail={"channel": delivery.channel, "action": delivery.action, "unique_id": delivery.document_unique_id},
     )
     return Delivery.State.SENT

@@ -41,6 +41,7 @@ from caducee.dmp.api import (
 from caducee.documents import xds_codes as codes
 from caducee.documents.cda.header import practice_oid_root
 from caducee.documents.models import Document
+from caducee.documents.selectors import document_by_unique_id
 from caducee.documents.xds import SubmissionInfo, XdsMetadataError, xds_metadata
 
 CHANNEL = "dmp"
@@ -66,13 +67,15 @@ def _audit(author: Any, document: Document, outcome: str, **detail: Any) -> None
 
 
 def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
-    """Publish `delivery.document` (see the module docstring); returns the result stored on the delivery."""
+    """Publish the document the delivery carries (see the module docstring); returns the result stored on it."""
     from caducee.dmp import services  # services imports the outbox: import here, not at module load
 
     del key  # the DMP deduplicates on the document uniqueId, which the metadata carry unchanged
-    if delivery.document_id is None:
+    document = document_by_unique_id(  # the delivery keeps the uniqueId (core links to nothing above it)
+        delivery.document_ref, queryset=Document.objects.select_related("patient__identity", "author", "replaces")
+    )
+    if document is None:
         raise PermanentDeliveryError("Cet envoi ne porte sur aucun document enregistré.")
-    document = Document.objects.select_related("patient__identity", "author", "replaces").get(pk=delivery.document_id)
     patient = document.patient
     # The same rule as the panel and the service, checked again at send time (R28, SC.DMP/CONF.06).
     refusal = services.feed_refusal(document)

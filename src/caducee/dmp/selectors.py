@@ -7,10 +7,10 @@ and the deliveries in 4 queries (`document_dmp_states` in 1 for a whole list of 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from caducee.core.dates import french_datetime
@@ -18,6 +18,7 @@ from caducee.core.models import Delivery
 from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
 from caducee.documents.models import Document
+from caducee.documents.selectors import document_with_unique_id
 from caducee.identity.ins import SandboxDataError, transmissible_ins
 from caducee.patients.models import Patient
 
@@ -33,7 +34,7 @@ class DmpPanel:
     consent: DmpConsent | None
     entries: list[DmpEntry]
     new_count: int
-    deliveries: list[Delivery]
+    deliveries: Sequence[Delivery]  # each with `document_pk` and `document_title` (annotations)
     type_choices: list[tuple[str, str]] = field(default_factory=list)  # (type_code, label) present in the cache
 
 
@@ -58,14 +59,17 @@ def dmp_panel(
     new_count = sum(1 for e in all_entries if not e.seen)
     types = sorted({(e.type_code, e.type_label or e.type_code) for e in all_entries}, key=lambda t: t[1])
     entries = [e for e in all_entries if _matches(e, type_code, date_from, date_to, author)]
+    # The delivery keeps its document's uniqueId, not a link: its title and pk come in the same query.
+    document = document_with_unique_id("document_ref").filter(patient_id=patient.pk)
     deliveries = list(
-        Delivery.objects.filter(channel=CHANNEL, document__patient=patient)
-        .select_related("document")
+        Delivery.objects.filter(channel=CHANNEL, patient_id=patient.pk)
+        .annotate(
+            document_pk=Subquery(document.values("pk")[:1]), document_title=Subquery(document.values("title")[:1])
+        )
         .only(
-            "document__title",
             "pk",
             "state",
-            "document_id",
+            "document_ref",
             "document_unique_id",
             "created_at",
             "sent_at",
@@ -110,9 +114,9 @@ def delivery_label(delivery: Delivery | None) -> str:
     return PENDING
 
 
-def _dmp_deliveries(document_ids: Iterable[int]) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(channel=CHANNEL, document_id__in=list(document_ids)).only(
-        "pk", "state", "document_id", "sent_at", "last_error", "next_attempt_at", "created_at"
+def _dmp_deliveries(unique_ids: Iterable[str]) -> QuerySet[Delivery]:
+    return Delivery.objects.filter(channel=CHANNEL, document_ref__in=list(unique_ids)).only(
+        "pk", "state", "document_ref", "sent_at", "last_error", "next_attempt_at", "created_at"
     )
 
 
@@ -123,12 +127,11 @@ def document_dmp_state(document: Document) -> str:
 
 def document_dmp_states(documents: Iterable[Document]) -> dict[int, str]:
     """The same for a list of documents, in one query: {document pk: label}."""
-    ids = [d.pk for d in documents]
+    by_unique_id = {d.unique_id: d.pk for d in documents}
     latest: dict[int, Delivery] = {}
-    for delivery in _dmp_deliveries(ids).order_by("created_at", "id"):
-        assert delivery.document_id is not None
-        latest[delivery.document_id] = delivery
-    return {pk: delivery_label(latest.get(pk)) for pk in ids}
+    for delivery in _dmp_deliveries(by_unique_id).order_by("created_at", "id"):
+        latest[by_unique_id[delivery.document_ref]] = delivery
+    return {pk: delivery_label(latest.get(pk)) for pk in by_unique_id.values()}
 
 
 # The reasons of the one eligibility rule below, for the screens, the services and the handler.

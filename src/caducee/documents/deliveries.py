@@ -3,6 +3,8 @@
 States as the user sees them: en attente, envoi en cours, envoyé, en échec (nouvel essai le …),
 rejeté (motif). A failed or rejected delivery can be sent again by hand (`delivery_retry`, audited).
 `document_deliveries` gives the same rows for one document (partial `documents/_deliveries.html`).
+A delivery keeps the uniqueId of the document it carries (`Delivery.document_ref`), not a link: the list loads the
+documents of its page in one query (`documents_by_unique_id`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from caducee.core.audit import audit_record
 from caducee.core.models import Delivery
 from caducee.core.outbox import delivery_retry
 from caducee.documents.models import Document
+from caducee.documents.selectors import documents_by_unique_id
 
 LIST_LIMIT = 200
 
@@ -58,9 +61,12 @@ class DeliveryRow:
     label: str
     channel: str
     can_retry: bool
+    document: Document | None = None  # the stored document it carries, when there is one
 
 
-def _rows(deliveries: QuerySet[Delivery] | list[Delivery], user: Any) -> list[DeliveryRow]:
+def _rows(
+    deliveries: QuerySet[Delivery] | list[Delivery], user: Any, documents: dict[str, Document] | None = None
+) -> list[DeliveryRow]:
     can_write = has_permission(user, Perm.CLINICAL_WRITE)
     return [
         DeliveryRow(
@@ -68,6 +74,7 @@ def _rows(deliveries: QuerySet[Delivery] | list[Delivery], user: Any) -> list[De
             label=state_label(d),
             channel=channel_label(d.channel),
             can_retry=can_write and d.state in RETRYABLE,
+            document=(documents or {}).get(d.document_ref),
         )
         for d in deliveries
     ]
@@ -75,18 +82,24 @@ def _rows(deliveries: QuerySet[Delivery] | list[Delivery], user: Any) -> list[De
 
 def document_deliveries(document: Document, user: Any) -> list[DeliveryRow]:
     """The deliveries of one document, newest first, for `documents/_deliveries.html` (one query)."""
-    return _rows(Delivery.objects.filter(document=document).order_by("-created_at", "-id"), user)
+    deliveries = Delivery.objects.filter(document_ref=document.unique_id).order_by("-created_at", "-id")
+    return _rows(deliveries, user, {document.unique_id: document})
 
 
 def deliveries_view(request: HttpRequest) -> HttpResponse:
     check_permission(request.user, Perm.CLINICAL_READ)
     filters = {k: request.GET.get(k, "") for k in ("etat", "canal")}
-    deliveries = Delivery.objects.select_related("document", "document__patient", "document__patient__identity")
+    deliveries = Delivery.objects.all()
     if filters["etat"] in STATE_LABELS:
         deliveries = deliveries.filter(state=filters["etat"])
     if filters["canal"]:
         deliveries = deliveries.filter(channel=filters["canal"])
-    rows = _rows(deliveries.order_by("-created_at", "-id")[:LIST_LIMIT], request.user)
+    page = list(deliveries.order_by("-created_at", "-id")[:LIST_LIMIT])
+    documents = documents_by_unique_id(  # the page's documents, one query
+        (d.document_ref for d in page),
+        queryset=Document.objects.select_related("patient__identity").defer("cda", "pdf"),
+    )
+    rows = _rows(page, request.user, documents)
     channels = list(Delivery.objects.order_by("channel").values_list("channel", flat=True).distinct())
     audit_record(actor=request.user, action="delivery.list", object_type="delivery", request=request)
     return render(

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Concat
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
@@ -81,3 +83,44 @@ def document_list(
             Q(title__icontains=words) | Q(theme__icontains=words) | Q(correspondent__icontains=words)
         )
     return documents
+
+
+def _unique_id_parts(unique_id: str) -> tuple[str, str]:
+    """root^extension (`Document.unique_id`) → (root, extension)."""
+    root, _, ext = unique_id.partition("^")
+    return root, ext
+
+
+def document_by_unique_id(unique_id: str, *, queryset: QuerySet[Document] | None = None) -> Document | None:
+    """The stored document whose CDA uniqueId (root^extension) is `unique_id`, or None: how an outbox delivery (which
+    keeps the uniqueId, not a link) finds the document it carries."""
+    if not unique_id:
+        return None
+    root, ext = _unique_id_parts(unique_id)
+    return (
+        (queryset if queryset is not None else Document.objects.all())
+        .filter(unique_id_root=root, unique_id_ext=ext)
+        .first()
+    )
+
+
+def documents_by_unique_id(
+    unique_ids: Iterable[str], *, queryset: QuerySet[Document] | None = None
+) -> dict[str, Document]:
+    """The stored documents of these uniqueIds, in one query: {uniqueId: document} (unknown ones left out)."""
+    wanted = {u for u in unique_ids if u}
+    if not wanted:
+        return {}
+    parts = [_unique_id_parts(u) for u in wanted]
+    found = (queryset if queryset is not None else Document.objects.all()).filter(
+        unique_id_root__in={root for root, _ in parts}, unique_id_ext__in={ext for _, ext in parts}
+    )
+    return {d.unique_id: d for d in found if d.unique_id in wanted}
+
+
+def document_with_unique_id(outer_ref: str) -> QuerySet[Document]:
+    """For a `Subquery`: the document whose uniqueId equals the outer row's `outer_ref` column (a delivery's
+    `document_ref`), so a list of deliveries gets its documents' titles in the same query."""
+    return Document.objects.annotate(
+        uid=Concat("unique_id_root", Value("^"), "unique_id_ext", output_field=CharField())
+    ).filter(uid=OuterRef(outer_ref))
