@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from caducee.accounts.models import User
+from caducee.cabinet.demo import seed_demo
 from caducee.mss.demo import DEMO_MAILBOXES, PRACTICE_MAILBOX, seed_mss_demo
 from caducee.mss.models import Mailbox
-from caducee.mss.services import proposed_recipients
-from caducee.cabinet.demo import seed_demo
+from caducee.mss.selectors import proposed_recipients
 from caducee.patients.models import Patient
 
 pytestmark = pytest.mark.django_db

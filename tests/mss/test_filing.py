@@ -14,7 +14,7 @@ from caducee.core.oids import OID_INS_NIR
 from caducee.documents.models import Document
 from caducee.documents.received import PatientTraits
 from caducee.identity.models import InsiCall, Status
-from caducee.mss.filing import InsCheck, Verification, decide, verify_ins
+from caducee.mss.filing import InsCheck, Verification, decide, ins_verify
 from caducee.mss.intake import ingest_bytes
 from caducee.mss.matching import Candidate
 from caducee.mss.models import ReceivedDocument
@@ -55,14 +55,14 @@ def _dominique(make_patient, status: str = Status.QUAL):  # type: ignore[no-unty
 def test_r52_no_call_when_the_ins_is_known_here_as_qual(insi_sandbox, make_patient) -> None:  # type: ignore[no-untyped-def]
     _dominique(make_patient)
     since = len(insi_sandbox.insi.requests)
-    assert verify_ins(DOMINIQUE).status == InsCheck.NOT_NEEDED
+    assert ins_verify(traits=DOMINIQUE).status == InsCheck.NOT_NEEDED
     assert len(insi_sandbox.insi.requests) == since and not InsiCall.objects.exists()
 
 
 def test_r52_r53_call_traced_and_ok_when_insi_confirms(insi_sandbox, make_patient) -> None:  # type: ignore[no-untyped-def]
     _dominique(make_patient, Status.VALI)  # not QUAL/RECUP here: R52 asks INSi
     since = len(insi_sandbox.insi.requests)
-    check = verify_ins(DOMINIQUE)
+    check = ins_verify(traits=DOMINIQUE)
     assert check.status == InsCheck.OK, check.reason
     assert len(insi_sandbox.insi.requests) == since + 1
     call = InsiCall.objects.get(pk=check.call_id)  # R53: the call and its answer are kept
@@ -72,13 +72,13 @@ def test_r52_r53_call_traced_and_ok_when_insi_confirms(insi_sandbox, make_patien
 
 def test_r55_ko_when_insi_returns_another_matricule(insi_sandbox) -> None:  # type: ignore[no-untyped-def]
     forged = PatientTraits(**{**DOMINIQUE.as_dict(), "ins_matricule": "297022A02012345"})
-    check = verify_ins(forged)
+    check = ins_verify(traits=forged)
     assert check.status == InsCheck.KO and "règle 55" in check.reason and "matricule INS" in check.reason
 
 
 def test_r55_ko_when_insi_knows_nobody(insi_sandbox) -> None:  # type: ignore[no-untyped-def]
     nobody = PatientTraits(**{**DOMINIQUE.as_dict(), "birth_name": "PERSONNEINCONNUE"})
-    check = verify_ins(nobody)
+    check = ins_verify(traits=nobody)
     assert check.status == InsCheck.KO and "aucune identité trouvée" in check.reason
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from caducee.core.models import Delivery
 from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage
-from caducee.mss.receipts import apply_report, build_mdn, disposition_state, send_mdn, xtext_encode
+from caducee.mss.receipts import build_mdn, disposition_state, mdn_send, report_apply, xtext_encode
 from tests.mss.conftest import COLLEAGUE_BOX, DOCTOR_BOX
 
 S = OutboundMessage.State
@@ -74,11 +74,11 @@ def test_delivered_dsn_moves_recipients_to_remis(sent: OutboundMessage) -> None:
     report = dsn(
         sent.message_id, [{"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delivered", "Status": "2.0.0"}]
     )
-    assert apply_report(report) is True
+    assert report_apply(msg=report) is True
     state, recipients = _states(sent)
     assert recipients[COLLEAGUE_BOX] == (S.DELIVERED, "") and recipients[OTHER_BOX][0] == S.SENT
     assert state == S.SENT  # the least advanced of the recipients
-    assert apply_report(dsn(sent.message_id, [{"Final-Recipient": f"rfc822;{OTHER_BOX}", "Action": "delivered"}]))
+    assert report_apply(msg=dsn(sent.message_id, [{"Final-Recipient": f"rfc822;{OTHER_BOX}", "Action": "delivered"}]))
     assert _states(sent)[0] == S.DELIVERED
 
 
@@ -96,7 +96,7 @@ def test_failed_dsn_is_an_error_with_the_reason(sent: OutboundMessage) -> None:
         ],
         envid=False,  # matched by the returned headers
     )
-    assert apply_report(report)
+    assert report_apply(msg=report)
     state, recipients = _states(sent)
     assert recipients[OTHER_BOX] == (S.ERROR, "Non remis : 550 5.1.1 Utilisateur inconnu, statut 5.1.1")
     assert state == S.ERROR
@@ -107,28 +107,28 @@ def test_failed_dsn_is_an_error_with_the_reason(sent: OutboundMessage) -> None:
 @pytest.mark.django_db
 def test_delayed_dsn_keeps_the_state_and_notes_why(sent: OutboundMessage) -> None:
     block = {"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delayed", "Status": "4.4.1"}
-    assert apply_report(dsn(sent.message_id, [block], headers=False))
+    assert report_apply(msg=dsn(sent.message_id, [block], headers=False))
     assert _states(sent)[1][COLLEAGUE_BOX] == (S.SENT, "Remise retardée : statut 4.4.1")
 
 
 @pytest.mark.django_db
 def test_mdn_integrated_then_read_and_never_backwards(sent: OutboundMessage) -> None:
     """Automatic filing at synchronisation ("processed" → intégré), then the colleague opens it ("displayed" → lu)."""
-    assert apply_report(mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
+    assert report_apply(msg=mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
     assert _states(sent)[1][COLLEAGUE_BOX][0] == S.INTEGRATED
-    assert apply_report(mdn(sent.message_id, "manual-action/MDN-sent-manually; displayed"))
+    assert report_apply(msg=mdn(sent.message_id, "manual-action/MDN-sent-manually; displayed"))
     assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
     # A late DSN "delivered" or a late "processed" does not move a read message back.
-    apply_report(dsn(sent.message_id, [{"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delivered"}]))
-    apply_report(mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
+    report_apply(msg=dsn(sent.message_id, [{"Final-Recipient": f"rfc822; {COLLEAGUE_BOX}", "Action": "delivered"}]))
+    report_apply(msg=mdn(sent.message_id, "automatic-action/MDN-sent-automatically; processed"))
     assert _states(sent)[1][COLLEAGUE_BOX][0] == S.READ
 
 
 @pytest.mark.django_db
 def test_mdn_integration_error_carries_code_and_label(sent: OutboundMessage) -> None:
     # struct-msg-mdn.md writes the error inside the Disposition; the Error field is the RFC 8098 form.
-    assert apply_report(
-        mdn(
+    assert report_apply(
+        msg=mdn(
             sent.message_id,
             "automatic-action/MDN-sent-automatically; processed/Error: 902^Identifiant patient inconnu",
             final=OTHER_BOX,
@@ -152,8 +152,8 @@ def test_disposition_state_table() -> None:
 @pytest.mark.django_db
 def test_an_ordinary_message_or_an_unknown_report_is_not_applied(sent: OutboundMessage) -> None:
     plain = _parse(f"From: {COLLEAGUE_BOX}\nSubject: bonjour\nMessage-ID: <zz@x>\n\nBonjour\n")
-    assert apply_report(plain) is False
-    assert apply_report(mdn("inconnu@ailleurs.fr", "automatic-action/MDN-sent-automatically; processed")) is True
+    assert report_apply(msg=plain) is False
+    assert report_apply(msg=mdn("inconnu@ailleurs.fr", "automatic-action/MDN-sent-automatically; processed")) is True
     assert _states(sent)[1][COLLEAGUE_BOX][0] == S.SENT
 
 
@@ -170,9 +170,9 @@ def test_an_mdn_is_returned_only_when_the_sender_asked_for_it(doctor_mailbox: An
         mailbox=doctor_mailbox, kind=InboundMessage.Kind.MDN, sender=COLLEAGUE_BOX, mdn_to=COLLEAGUE_BOX
     )
     for inbound in (asked, other, silent, report):
-        send_mdn(inbound, disposition="processed")
-    send_mdn(asked, disposition="processed")  # twice: one delivery
-    send_mdn(asked, disposition="displayed")
+        mdn_send(inbound=inbound, disposition="processed")
+    mdn_send(inbound=asked, disposition="processed")  # twice: one delivery
+    mdn_send(inbound=asked, disposition="displayed")
     deliveries = Delivery.objects.filter(channel="mss", action="mdn").order_by("id")
     assert [d.document_unique_id for d in deliveries] == [f"mdn:{asked.pk}:processed", f"mdn:{asked.pk}:displayed"]
     assert list(InboundMessage.objects.filter(mdn_sent=True)) == [asked]
@@ -199,7 +199,7 @@ def test_our_mdn_is_understood_by_the_sender_side(doctor: Any, doctor_mailbox: A
     assert wire.get_content_type() == "multipart/report"
     assert wire.get_param("report-type") == "disposition-notification"
     assert wire["X-MSS-NIL"] and wire["Subject"] == "XDM/1.0/DDM+Lettre élevée"
-    assert apply_report(wire)
+    assert report_apply(msg=wire)
     assert _states(original)[1][COLLEAGUE_BOX][0] == S.INTEGRATED
 
     ko = build_mdn(
@@ -213,7 +213,7 @@ def test_our_mdn_is_understood_by_the_sender_side(doctor: Any, doctor_mailbox: A
     wire = email.message_from_bytes(ko.as_bytes(), policy=email.policy.default)
     assert wire["Subject"] == "[KO Intégration système !][902] XDM/1.0/DDM+Lettre élevée"
     assert "Identifiant patient inconnu" in ko.as_string()
-    assert apply_report(wire)
+    assert report_apply(msg=wire)
     assert _states(original)[1][COLLEAGUE_BOX] == (
         S.ERROR,
         "Non intégré par le destinataire : 902^Identifiant patient inconnu",

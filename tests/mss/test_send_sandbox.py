@@ -19,7 +19,7 @@ from caducee.core.outbox import run_worker
 from caducee.mss import tokens
 from caducee.mss.handler import send_mss_delivery
 from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage
-from caducee.mss.receipts import apply_report, send_mdn
+from caducee.mss.receipts import mdn_send, report_apply
 from caducee.mss.services import mss_send
 from caducee.mss.transport import MssAuthError, imap_session, smtp_session
 from caducee.mss.xdm import read_xdm
@@ -98,7 +98,7 @@ def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
     # The operator's DSN lands in A's INBOX; applying it moves B to "remis" (SC.MSS/UX.35).
     reports = [m for m in _inbox(doctor_mailbox) if m.get_content_type() == "multipart/report"]
     assert reports, "no DSN in the sender's mailbox"
-    assert all(apply_report(report) for report in reports)
+    assert all(report_apply(msg=report) for report in reports)
     message.refresh_from_db()
     recipient = message.recipients.get()
     assert (recipient.state, message.state) == (S.DELIVERED, S.DELIVERED)
@@ -111,11 +111,11 @@ def test_a_vsm_from_dr_a_reaches_dr_b_and_comes_back_remis(
         mdn_to=str(received["Disposition-Notification-To"]),
         subject=str(received["Subject"]),
     )
-    send_mdn(shown, disposition="displayed")
+    mdn_send(inbound=shown, disposition="displayed")
     _worker()
     mdns = [m for m in _inbox(doctor_mailbox) if m.get_param("report-type") == "disposition-notification"]
     assert len(mdns) == 1 and mdns[0]["Subject"] == received["Subject"]
-    assert apply_report(mdns[0])
+    assert report_apply(msg=mdns[0])
     message.refresh_from_db()
     assert (message.recipients.get().state, message.state) == (S.READ, S.READ)
 
@@ -161,7 +161,7 @@ def test_an_unknown_recipient_is_an_error_with_the_servers_text(
     assert states[COLLEAGUE_BOX][0] == S.SENT
     if states[unknown][0] == S.SENT:  # the operator accepted at RCPT and will send a failure DSN instead
         for report in _inbox(doctor_mailbox):
-            apply_report(report)
+            report_apply(msg=report)
         message.refresh_from_db()
         states = {r.address: (r.state, r.state_reason) for r in message.recipients.all()}
     assert states[unknown][0] == S.ERROR and states[unknown][1]

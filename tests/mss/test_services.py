@@ -10,13 +10,11 @@ from django.core.exceptions import PermissionDenied
 
 from caducee.core.models import AuditEvent, Delivery
 from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage, OutboundRecipient
+from caducee.mss.selectors import mailbox_for, patient_mss_address, proposed_recipients
 from caducee.mss.services import (
     MssServiceError,
-    mailbox_for,
     mss_send,
     mss_send_test_message,
-    patient_mss_address,
-    proposed_recipients,
 )
 from caducee.patients.models import Correspondent, CorrespondentRole, PatientCorrespondent
 from tests.documents.cda_records import TEST_INS

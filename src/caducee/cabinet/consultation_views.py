@@ -18,7 +18,8 @@ from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
 from caducee.documents.sharing_matrix import dmp_default, mss_to_medecin_traitant_default
-from caducee.mss.services import MssServiceError, proposed_recipients
+from caducee.mss.selectors import proposed_recipients
+from caducee.mss.services import MssServiceError
 from caducee.patients.models import Patient
 from caducee.record.consultations import ConsultationError, consultation_open, consultation_save
 from caducee.record.models import Consultation

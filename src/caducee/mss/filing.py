@@ -78,7 +78,7 @@ def _differences(traits: PatientTraits, result: dict[str, Any]) -> list[str]:
     return [label for label, value in incoming.items() if returned[label] != value]
 
 
-def verify_ins(traits: PatientTraits, *, force: bool = False, identities: list[Identity] | None = None) -> Verification:
+def ins_verify(*, traits: PatientTraits, force: bool = False, identities: list[Identity] | None = None) -> Verification:
     """R52/R53/R55: is the document's INS confirmed by INSi (or known here already)?
 
     `identities`: the local identities already read for matching (they include every holder of the matricule)."""
@@ -131,19 +131,9 @@ def decide(candidates: list[Candidate], verification: Verification) -> Decision:
     return Decision(None, "aucun dossier ne correspond à ce patient.")
 
 
-def earlier_copy(unique_id: str, *, exclude: int | None = None) -> ReceivedDocument | None:
-    """SC.MSS/CDA.01: the same document (uniqueId) received before and not quarantined."""
-    if not unique_id:
-        return None
-    found = ReceivedDocument.objects.filter(unique_id=unique_id).exclude(state=ReceivedDocument.State.QUARANTINED)
-    if exclude is not None:
-        found = found.exclude(pk=exclude)
-    return found.order_by("created_at", "id").first()
-
-
-def file_into(
-    received: ReceivedDocument,
+def received_file(
     *,
+    received: ReceivedDocument,
     patient: Patient,
     cda: bytes,
     header: CdaHeader,

@@ -29,7 +29,7 @@ from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
 from caducee.mss.compose import ComposeError, outbound_email
 from caducee.mss.models import OutboundMessage, OutboundRecipient
-from caducee.mss.receipts import message_state_refresh, recipient_update, send_mdn_delivery, xtext_encode
+from caducee.mss.receipts import mdn_submit, message_state_refresh, recipient_update, xtext_encode
 from caducee.mss.tokens import MssError
 
 CHANNEL = "mss"
@@ -60,7 +60,7 @@ def send_mss_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     del key  # the Message-ID (delivery.document_unique_id) is the idempotency key
     if delivery.action == "mdn":
         try:
-            return send_mdn_delivery(delivery.payload or {})
+            return mdn_submit(payload=delivery.payload or {})
         except MssError as exc:
             raise TransientDeliveryError(str(exc)) from exc
         except smtplib.SMTPResponseException as exc:
@@ -121,8 +121,8 @@ def send_mss_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
 def _fail_all(message: OutboundMessage, recipients: list[OutboundRecipient], reason: str) -> None:
     with transaction.atomic():
         for recipient in recipients:
-            recipient_update(recipient, State.ERROR, reason)
-        message_state_refresh(message)
+            recipient_update(recipient=recipient, state=State.ERROR, reason=reason)
+        message_state_refresh(message=message)
 
 
 def _record(
@@ -137,13 +137,13 @@ def _record(
             answer = by_address.get(recipient.address.lower())
             if answer is None:
                 accepted.append(recipient.address)
-                recipient_update(recipient, State.SENT)
+                recipient_update(recipient=recipient, state=State.SENT)
                 continue
             code, text = answer
             reason = _server_text(code, text)
             if code >= 500:
                 permanent[recipient.address] = reason
-                recipient_update(recipient, State.ERROR, f"Destinataire {reason}")
+                recipient_update(recipient=recipient, state=State.ERROR, reason=f"Destinataire {reason}")
             else:
                 temporary[recipient.address] = reason
                 recipient.state_reason = f"Destinataire {reason} : nouvel essai prévu."
@@ -151,7 +151,7 @@ def _record(
         if accepted and message.sent_at is None:
             message.sent_at = timezone.now()
             message.save(update_fields=["sent_at"])
-        message_state_refresh(message)
+        message_state_refresh(message=message)
     outcome = AuditEvent.Outcome.OK if accepted else AuditEvent.Outcome.ERROR
     _audit(message, outcome, accepted=accepted, refused=permanent, deferred=temporary)
     if temporary:

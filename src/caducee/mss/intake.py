@@ -4,12 +4,12 @@
 content, never from its name. The raw input is written to the message store first (`mss.store`, generated names
 only) and always kept; then:
 
-- a delivery or read report (DSN, MDN) goes to `receipts.apply_report`, which moves the state of the message we
+- a delivery or read report (DSN, MDN) goes to `receipts.report_apply`, which moves the state of the message we
   sent (SC.MSS/UX.30/35);
 - a mail from `<matricule INS>@patient.mssante.fr` is a patient's (MSS Citoyenne, UX.25/31), tied to the QUAL
   identity holding that matricule;
 - each CDA (in an XDM attachment, or the file itself) is read with the hardened parser, matched (`matching`), its
-  INS checked with INSi when R52 asks (`filing.verify_ins`), then filed into the chart (UX.07) or put in the work
+  INS checked with INSi when R52 asks (`filing.ins_verify`), then filed into the chart (UX.07) or put in the work
   list with its candidates (UX.09–12), deduplicated by uniqueId (SC.MSS/CDA.01–03);
 - hostile or broken input — path traversal, zip bombs, XXE, missing or broken METADATA.XML, wrong hashes,
   non-UTF-8, malformed MIME, messages over `settings.MSS_MAX_MESSAGE_BYTES` — is quarantined with the reason
@@ -39,7 +39,7 @@ from caducee.documents.models import Document
 from caducee.documents.received import CdaHeader, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity, Status
 from caducee.mss import receipts, store
-from caducee.mss.filing import Decision, Verification, decide, earlier_copy, file_into, mdn_error, verify_ins
+from caducee.mss.filing import Decision, Verification, decide, ins_verify, mdn_error, received_file
 from caducee.mss.matching import Candidate, candidate_identities, candidates_for
 from caducee.mss.mime import (
     HEAD,
@@ -54,6 +54,7 @@ from caducee.mss.mime import (
     scan_mail,
 )
 from caducee.mss.models import InboundMessage, Mailbox, ReceivedDocument
+from caducee.mss.selectors import earlier_copy
 from caducee.mss.worklist import scoring_mark
 from caducee.mss.xdm import XdmError, read_xdm
 from caducee.patients.models import Patient
@@ -113,7 +114,7 @@ def _plan_cda(filename: str, data: bytes, pdf: bytes | None = None) -> _Planned:
     planned.scored_at = scoring_mark()  # before the identities are read
     identities = candidate_identities(header.patient)
     planned.candidates = candidates_for(header.patient, identities=identities)
-    planned.verification = verify_ins(header.patient, identities=identities)
+    planned.verification = ins_verify(traits=header.patient, identities=identities)
     planned.decision = decide(planned.candidates, planned.verification)
     return planned
 
@@ -309,8 +310,13 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
     if decision is not None and decision.file_into is not None:
         patient = Patient.objects.filter(pk=decision.file_into).first()
         if patient is not None:
-            file_into(  # saves `received` (one INSERT)
-                received, patient=patient, cda=planned.cda, header=header, pdf=planned.pdf, reason=decision.reason
+            received_file(  # saves `received` (one INSERT)
+                received=received,
+                patient=patient,
+                cda=planned.cda,
+                header=header,
+                pdf=planned.pdf,
+                reason=decision.reason,
             )
             if received.state != ReceivedDocument.State.FILED and not received.stored_path:
                 received.stored_path = store.write_document(planned.cda, planned.pdf)
@@ -325,14 +331,14 @@ def _record(inbound: InboundMessage, planned: _Planned) -> ReceivedDocument:
 
 def _return_mdn(inbound: InboundMessage, documents: list[ReceivedDocument]) -> None:
     """RFC 8098 / struct-msg-mdn.md: `processed` once integrated automatically, the error variant (code^libellé)
-    otherwise. `receipts.send_mdn` queues it in the outbox (same transaction) and checks it was asked, by the
+    otherwise. `receipts.mdn_send` queues it in the outbox (same transaction) and checks it was asked, by the
     sender itself."""
     if not inbound.mdn_to or inbound.kind != InboundMessage.Kind.MESSAGE:
         return
     if not documents:
         return
     pending = [d for d in documents if d.state not in (ReceivedDocument.State.FILED, ReceivedDocument.State.DUPLICATE)]
-    receipts.send_mdn(inbound, disposition="processed", error=mdn_error(pending[0]) if pending else "")
+    receipts.mdn_send(inbound=inbound, disposition="processed", error=mdn_error(pending[0]) if pending else "")
 
 
 def ingest_bytes(
@@ -411,7 +417,7 @@ def ingest_bytes(
 
 def _apply_report(msg: Message) -> bool:
     try:
-        return bool(receipts.apply_report(msg))
+        return bool(receipts.report_apply(msg=msg))
     except Exception:  # a report we cannot match must not stop the inbox
         log.exception("MSS intake: delivery/read report not applied")
         return False

@@ -1,6 +1,6 @@
 """Delivery (DSN) and read (MDN) receipts: matched to the messages we sent, and MDNs returned when asked.
 
-Incoming (`apply_report`, SC.MSS/UX.30/35):
+Incoming (`report_apply`, SC.MSS/UX.30/35):
 * a DSN (RFC 3464: `multipart/report; report-type=delivery-status`) has one block per recipient with `Action`
   (delivered, failed, delayed, relayed, expanded), `Status` and `Diagnostic-Code`: delivered → "remis", failed →
   "erreur" with the reason shown to the user, delayed → state kept, reason noted;
@@ -13,7 +13,7 @@ Incoming (`apply_report`, SC.MSS/UX.30/35):
 A recipient's state only moves forward (queued < envoyé < remis < intégré < lu), except to "erreur"; the message's
 state is "erreur" when any recipient is in error, else the least advanced of its recipients.
 
-Outgoing (`send_mdn`, SC.MSS/UX.34; struct-msg-mdn.md): only for a received message (never for a report) whose
+Outgoing (`mdn_send`, SC.MSS/UX.34; struct-msg-mdn.md): only for a received message (never for a report) whose
 sender asked (`Disposition-Notification-To`) and whose request names the sender itself (RFC 8098 §2.1: no automatic
 MDN when Disposition-Notification-To differs from the return path — a loop or a forgery). The MDN goes through the
 outbox (channel "mss", action "mdn", one per received message and disposition type): durable, retried, never twice.
@@ -55,7 +55,7 @@ _ID_RE = re.compile(r"<([^<>\s]+)>")
 # --- states -----------------------------------------------------------------------------------------------------
 
 
-def recipient_update(recipient: OutboundRecipient, state: str, reason: str = "") -> bool:
+def recipient_update(*, recipient: OutboundRecipient, state: str, reason: str = "") -> bool:
     """Move a recipient to `state` if it is a step forward (or an error); returns whether it changed."""
     current = recipient.state
     if state == State.ERROR or current == State.ERROR or ORDER.get(state, 0) > ORDER.get(current, 0):
@@ -72,7 +72,7 @@ def recipient_update(recipient: OutboundRecipient, state: str, reason: str = "")
     return False
 
 
-def message_state_refresh(message: OutboundMessage) -> str:
+def message_state_refresh(*, message: OutboundMessage) -> str:
     """The message's state from its recipients': error if any, else the least advanced (see the module docstring)."""
     rows = list(message.recipients.order_by("id").values_list("address", "state", "state_reason"))
     errors = [(address, reason) for address, state, reason in rows if state == State.ERROR]
@@ -181,7 +181,7 @@ def is_report(msg: Message) -> str:
     return ""
 
 
-def apply_report(msg: Message) -> bool:
+def report_apply(*, msg: Message) -> bool:
     """Apply a DSN or an MDN to the message it is about (see the module docstring); False for anything else."""
     kind = is_report(msg)
     if not kind:
@@ -220,13 +220,21 @@ def _apply_dsn(msg: Message, returned_id: list[str]) -> None:
             diagnostic = diagnostic[5:].strip()
         detail = ", ".join(p for p in (diagnostic, f"statut {status}" if status else "") if p)
         if action == "delivered":
-            recipient_update(recipient, State.DELIVERED)
+            recipient_update(recipient=recipient, state=State.DELIVERED)
         elif action == "failed":
-            recipient_update(recipient, State.ERROR, f"Non remis : {detail or 'refusé par le serveur du destinataire'}")
+            recipient_update(
+                recipient=recipient,
+                state=State.ERROR,
+                reason=f"Non remis : {detail or 'refusé par le serveur du destinataire'}",
+            )
         elif action == "delayed":
-            recipient_update(recipient, recipient.state, f"Remise retardée : {detail or 'nouvel essai en cours'}")
+            recipient_update(
+                recipient=recipient,
+                state=recipient.state,
+                reason=f"Remise retardée : {detail or 'nouvel essai en cours'}",
+            )
         # relayed / expanded: handed to a system that sends no receipts; nothing more will come.
-    message_state_refresh(message)
+    message_state_refresh(message=message)
 
 
 def _apply_mdn(msg: Message, returned_id: list[str]) -> None:
@@ -246,8 +254,8 @@ def _apply_mdn(msg: Message, returned_id: list[str]) -> None:
         return
     disposition = " ".join(str(fields.get("Disposition", "")).split())
     state, reason = disposition_state(disposition, str(fields.get("Error", "") or ""))
-    recipient_update(recipient, state, reason)
-    message_state_refresh(message)
+    recipient_update(recipient=recipient, state=state, reason=reason)
+    message_state_refresh(message=message)
 
 
 def disposition_state(disposition: str, error_field: str = "") -> tuple[str, str]:
@@ -281,7 +289,7 @@ def mdn_allowed(inbound: InboundMessage) -> bool:
     return bool(asked) and asked == email.utils.parseaddr(inbound.sender)[1].lower()
 
 
-def send_mdn(inbound: InboundMessage, *, disposition: str = "processed", error: str = "") -> None:
+def mdn_send(*, inbound: InboundMessage, disposition: str = "processed", error: str = "") -> None:
     """Queue the MDN of a received message (see the module docstring); nothing when it may not be sent.
 
     `disposition`: displayed (read by the user), processed (integrated automatically), dispatched, deleted.
@@ -406,7 +414,7 @@ def build_mdn(
     return report
 
 
-def send_mdn_delivery(payload: dict[str, Any]) -> dict[str, Any]:
+def mdn_submit(*, payload: dict[str, Any]) -> dict[str, Any]:
     """Submit a queued MDN (called by the outbox handler); MssError from the transport."""
     from caducee.mss.transport import smtp_send
 

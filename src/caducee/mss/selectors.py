@@ -1,4 +1,5 @@
-"""What the MSSanté screens read (issue 5 §6): the inbox, the work list, the sent messages and their states.
+"""What the MSSanté screens read (issue 5 §6): the inbox, the work list, the sent messages and their states, the
+sender's mailbox and the recipients proposed on the "Envoyer" screen (with the patient's own address, SC.MSS.14).
 
 Every list is one query (plus a prefetch) whatever its length, and bounded (`LIST_LIMIT`).
 """
@@ -10,8 +11,14 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from caducee.accounts.models import User
+from caducee.core.errors import SandboxDataError
 from caducee.core.text import normalize_trait
-from caducee.mss.models import InboundMessage, Mailbox, OutboundMessage, ReceivedDocument
+from caducee.identity.ins import transmissible_ins
+from caducee.identity.models import Identity
+from caducee.mss.compose import PATIENT_DOMAIN, patient_label
+from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage, ReceivedDocument
+from caducee.patients.models import CorrespondentRole, Patient, PatientCorrespondent
 
 LIST_LIMIT = 100
 
@@ -64,6 +71,16 @@ def worklist() -> list[ReceivedDocument]:
     )
 
 
+def earlier_copy(unique_id: str, *, exclude: int | None = None) -> ReceivedDocument | None:
+    """SC.MSS/CDA.01: the same document (uniqueId) received before and not quarantined."""
+    if not unique_id:
+        return None
+    found = ReceivedDocument.objects.filter(unique_id=unique_id).exclude(state=ReceivedDocument.State.QUARANTINED)
+    if exclude is not None:
+        found = found.exclude(pk=exclude)
+    return found.order_by("created_at", "id").first()
+
+
 def sent_messages(user: Any, *, patient_id: int | None = None) -> list[OutboundMessage]:
     messages = OutboundMessage.objects.filter(mailbox__in=user_mailboxes(user))
     if patient_id is not None:
@@ -78,3 +95,83 @@ def sent_messages(user: Any, *, patient_id: int | None = None) -> list[OutboundM
 def state_label(state: str, reason: str = "") -> str:
     label = OutboundMessage.State(state).label if state in OutboundMessage.State.values else state
     return f"{label} ({reason})" if reason and state == OutboundMessage.State.ERROR else label
+
+
+# --- addresses and recipients -------------------------------------------------------------------------------------
+
+
+def patient_mss_address(identity: Identity) -> str | None:
+    """`<matricule INS>@patient.mssante.fr` for a QUAL identity, None otherwise (SC.MSS.14, R28)."""
+    try:
+        ins = transmissible_ins(identity)
+    except SandboxDataError:  # R28: a test identity on a real service is not a patient's address
+        return None
+    return f"{ins.matricule}@{PATIENT_DOMAIN}" if ins is not None else None
+
+
+def mailbox_for(user: User | None) -> Mailbox | None:
+    """The user's personal (PER) mailbox, else the practice's organisational (ORG) one."""
+    active = Mailbox.objects.filter(is_active=True)
+    if user is not None and user.pk is not None:
+        personal = active.filter(owner=user, kind=MailboxKind.PER).order_by("id").first()
+        if personal is not None:
+            return personal
+    return active.filter(kind=MailboxKind.ORG).order_by("id").first()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A recipient proposed on the "Envoyer" screen."""
+
+    address: str
+    display_name: str
+    role: str  # medecin_traitant | adresseur | patient
+    role_label: str
+    is_patient: bool = False
+
+
+def _user_mailbox(user: User | None) -> str:
+    if user is None:
+        return ""
+    box = Mailbox.objects.filter(owner=user, kind=MailboxKind.PER, is_active=True).order_by("id").first()
+    return box.address if box is not None else ""
+
+
+def proposed_recipients(patient: Patient, author: User | None) -> list[Recipient]:
+    """The recipients offered by default: the médecin traitant when the author is not the médecin traitant, the
+    adresseur, the patient when the identity is QUAL (issue 5 §6; SC.MSS/UX.32). No duplicates, never the author."""
+    own = {_user_mailbox(author).lower()} - {""}
+    found: list[Recipient] = []
+    seen: set[str] = set(own)
+
+    def add(address: str, name: str, role: str, label: str, is_patient: bool = False) -> None:
+        key = address.strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            found.append(Recipient(address.strip(), name, role, label, is_patient))
+
+    links = list(
+        PatientCorrespondent.objects.filter(
+            patient=patient, role__in=[CorrespondentRole.MEDECIN_TRAITANT, CorrespondentRole.ADRESSEUR]
+        )
+        .exclude(correspondent__mss_address="")
+        .select_related("correspondent")
+        .order_by("id")
+    )
+    author_is_mt = author is not None and patient.medecin_traitant_id == author.pk
+    if not author_is_mt:
+        mt = patient.medecin_traitant
+        if mt is not None:
+            add(_user_mailbox(mt), mt.display_name(), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
+        for link in links:
+            if link.role == CorrespondentRole.MEDECIN_TRAITANT:
+                c = link.correspondent
+                add(c.mss_address, str(c), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
+    for link in links:
+        if link.role == CorrespondentRole.ADRESSEUR:
+            c = link.correspondent
+            add(c.mss_address, str(c), CorrespondentRole.ADRESSEUR, "Adresseur")
+    patient_address = patient_mss_address(patient.identity)
+    if patient_address:
+        add(patient_address, patient_label(patient.identity), "patient", "Patient (Mon espace santé)", True)
+    return found

@@ -1,4 +1,5 @@
-"""MSSanté services: send a message (documents or not) to colleagues and patients, the proposed recipients.
+"""MSSanté services: send a message (documents or not) to colleagues and patients (the proposed recipients and the
+addresses are read by `mss.selectors`).
 
 Rules (issue 5 §2–3; notes §2.3–2.5):
 * One patient per message (ECO.2.1.1); the documents are the patient's stored ones (principle 2).
@@ -18,7 +19,6 @@ Rules (issue 5 §2–3; notes §2.3–2.5):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -32,14 +32,11 @@ from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.dates import french_datetime
-from caducee.core.errors import SandboxDataError
 from caducee.core.models import AuditEvent
 from caducee.core.outbox import delivery_enqueue
 from caducee.documents.models import Document
-from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import Identity
 from caducee.mss.compose import (
-    PATIENT_DOMAIN,
     REPLACES_PREFIX,
     ComposeError,
     document_parts,
@@ -50,7 +47,8 @@ from caducee.mss.compose import (
     submission_for,
 )
 from caducee.mss.models import Mailbox, MailboxKind, OutboundMessage, OutboundRecipient
-from caducee.patients.models import CorrespondentRole, Patient, PatientCorrespondent
+from caducee.mss.selectors import mailbox_for, patient_mss_address
+from caducee.patients.models import Patient
 
 CHANNEL = "mss"
 ACTION_SEND = "send"
@@ -59,39 +57,6 @@ ACTION_MDN = "mdn"
 
 class MssServiceError(Exception):
     """A refused send; the message is French and shown as it is."""
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """A recipient proposed on the "Envoyer" screen."""
-
-    address: str
-    display_name: str
-    role: str  # medecin_traitant | adresseur | patient
-    role_label: str
-    is_patient: bool = False
-
-
-# --- addresses --------------------------------------------------------------------------------------------------
-
-
-def patient_mss_address(identity: Identity) -> str | None:
-    """`<matricule INS>@patient.mssante.fr` for a QUAL identity, None otherwise (SC.MSS.14, R28)."""
-    try:
-        ins = transmissible_ins(identity)
-    except SandboxDataError:  # R28: a test identity on a real service is not a patient's address
-        return None
-    return f"{ins.matricule}@{PATIENT_DOMAIN}" if ins is not None else None
-
-
-def mailbox_for(user: User | None) -> Mailbox | None:
-    """The user's personal (PER) mailbox, else the practice's organisational (ORG) one."""
-    active = Mailbox.objects.filter(is_active=True)
-    if user is not None and user.pk is not None:
-        personal = active.filter(owner=user, kind=MailboxKind.PER).order_by("id").first()
-        if personal is not None:
-            return personal
-    return active.filter(kind=MailboxKind.ORG).order_by("id").first()
 
 
 def mailbox_declare(
@@ -138,53 +103,6 @@ def mailbox_declare(
         request=request,
     )
     return mailbox
-
-
-def _user_mailbox(user: User | None) -> str:
-    if user is None:
-        return ""
-    box = Mailbox.objects.filter(owner=user, kind=MailboxKind.PER, is_active=True).order_by("id").first()
-    return box.address if box is not None else ""
-
-
-def proposed_recipients(patient: Patient, author: User | None) -> list[Recipient]:
-    """The recipients offered by default: the médecin traitant when the author is not the médecin traitant, the
-    adresseur, the patient when the identity is QUAL (issue 5 §6; SC.MSS/UX.32). No duplicates, never the author."""
-    own = {_user_mailbox(author).lower()} - {""}
-    found: list[Recipient] = []
-    seen: set[str] = set(own)
-
-    def add(address: str, name: str, role: str, label: str, is_patient: bool = False) -> None:
-        key = address.strip().lower()
-        if key and key not in seen:
-            seen.add(key)
-            found.append(Recipient(address.strip(), name, role, label, is_patient))
-
-    links = list(
-        PatientCorrespondent.objects.filter(
-            patient=patient, role__in=[CorrespondentRole.MEDECIN_TRAITANT, CorrespondentRole.ADRESSEUR]
-        )
-        .exclude(correspondent__mss_address="")
-        .select_related("correspondent")
-        .order_by("id")
-    )
-    author_is_mt = author is not None and patient.medecin_traitant_id == author.pk
-    if not author_is_mt:
-        mt = patient.medecin_traitant
-        if mt is not None:
-            add(_user_mailbox(mt), mt.display_name(), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
-        for link in links:
-            if link.role == CorrespondentRole.MEDECIN_TRAITANT:
-                c = link.correspondent
-                add(c.mss_address, str(c), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
-    for link in links:
-        if link.role == CorrespondentRole.ADRESSEUR:
-            c = link.correspondent
-            add(c.mss_address, str(c), CorrespondentRole.ADRESSEUR, "Adresseur")
-    patient_address = patient_mss_address(patient.identity)
-    if patient_address:
-        add(patient_address, patient_label(patient.identity), "patient", "Patient (Mon espace santé)", True)
-    return found
 
 
 # --- sending ----------------------------------------------------------------------------------------------------

@@ -34,16 +34,13 @@ from caducee.mss.models import (
     OutboundMessage,
     ReceivedDocument,
 )
-from caducee.mss.receipts import send_mdn
+from caducee.mss.receipts import mdn_send
+from caducee.mss.selectors import Recipient, mailbox_for, patient_mss_address, proposed_recipients
 from caducee.mss.services import (
     MssServiceError,
-    Recipient,
     mailbox_declare,
-    mailbox_for,
     mss_send,
     mss_send_test_message,
-    patient_mss_address,
-    proposed_recipients,
 )
 from caducee.mss.sync import sync_mailbox
 from caducee.mss.worklist import rescore_worklist, worklist_attach
@@ -103,9 +100,9 @@ def message_view(request: HttpRequest, message_id: int) -> HttpResponse:
     if not message.is_read:
         message.is_read = True
         message.save(update_fields=["is_read"])
-        # SC.MSS/UX.33/34: the read receipt the sender asked for (RFC 8098 "displayed"; send_mdn checks the request).
+        # SC.MSS/UX.33/34: the read receipt the sender asked for (RFC 8098 "displayed"; mdn_send checks the request).
         if not message.from_patient:
-            send_mdn(message, disposition="displayed")
+            mdn_send(inbound=message, disposition="displayed")
     documents = list(message.documents.select_related("patient__identity", "document"))
     patient = message.patient or next((d.patient for d in documents if d.patient is not None), None)
     known = (

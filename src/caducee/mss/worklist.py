@@ -26,7 +26,7 @@ from caducee.documents.models import Document
 from caducee.documents.received import PatientTraits, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity
 from caducee.mss import store
-from caducee.mss.filing import InsCheck, Verification, decide, file_into
+from caducee.mss.filing import InsCheck, Verification, decide, received_file
 from caducee.mss.matching import candidates_for
 from caducee.mss.models import ReceivedDocument
 from caducee.patients.models import Patient
@@ -75,8 +75,8 @@ def worklist_attach(
             header = read_cda_header(cda)
         except (OSError, ValueError, ReceivedCdaError) as exc:
             raise WorklistError(f"Document reçu illisible : {exc}") from exc
-        file_into(
-            received,
+        received_file(
+            received=received,
             patient=patient,
             cda=cda,
             header=header,
@@ -143,8 +143,8 @@ def rescore_worklist(*, every_document: bool = False) -> int:
                             .exists()
                         ):
                             continue  # attached by a user, or filed by another rescoring (screen and loop) meanwhile
-                        file_into(
-                            received,
+                        received_file(
+                            received=received,
                             patient=patient,
                             cda=cda,
                             header=header,
