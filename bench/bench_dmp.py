@@ -93,7 +93,8 @@ def main() -> None:
     from caducee.core.models import Delivery
     from caducee.dmp.client import dmp_client
     from caducee.dmp.models import DmpConsent
-    from caducee.dmp.services import caller_for, dmp_refresh, dmp_send_document, patient_ins
+    from caducee.dmp.selectors import dmp_caller_for, dmp_patient_ins
+    from caducee.dmp.services import dmp_refresh, dmp_send_document
     from caducee.documents.letters.services import letter_create
     from caducee.documents.models import LetterTemplate
     from caducee.identity.models import Status
@@ -168,7 +169,7 @@ def main() -> None:
             document = letter_create(actor=doctor, patient=patient, template=template, correspondent="X", body="Suivi.")
             dmp_send_document(actor=doctor, document=document)
         subprocess.run(_caducee("worker", "--until-idle"), check=True, stdout=subprocess.DEVNULL)  # noqa: S603
-        api, caller, ins = dmp_client(), caller_for(doctor), patient_ins(patient)
+        api, caller, ins = dmp_client(), dmp_caller_for(doctor), dmp_patient_ins(patient)
         api.set_authorization(caller, ins)
         timings, count = [], 0
         for _ in range(20):

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
-from caducee.cabinet.consultations import Findings, consultation_validate, vsm_default
+from caducee.cabinet.consultations import Findings, consultation_validate
+from caducee.cabinet.selectors import vsm_default
 from caducee.core.audit import audit_record
 from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.documents.cda.header import MissingDataError

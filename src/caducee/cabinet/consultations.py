@@ -9,45 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
-from caducee.dmp.selectors import dmp_feed_refusal
-from caducee.dmp.services import SENDABLE_MODELS, delivery_for
+from caducee.dmp.selectors import SENDABLE_MODELS, dmp_feed_refusal
+from caducee.dmp.services import dmp_delivery_enqueue
 from caducee.documents.models import Document
 from caducee.documents.production import vsm_create
 from caducee.mss.services import mss_send
-from caducee.patients.models import Patient
 from caducee.record.consultations import consultation_mark_validated
 from caducee.record.models import Consultation
 from caducee.record.services import problem_create, vital_record
-
-VSM_RECENT = timedelta(days=365)
-
-
-def last_vsm(patient: Patient) -> Document | None:
-    """The patient's last summary document, VSM or IPS-FR (whichever the practice produced)."""
-    return Document.objects.filter(patient=patient, model__in=("vsm", "ips")).order_by("-created_at", "-id").first()
-
-
-def vsm_default(patient: Patient, *, changed_since: Any) -> bool:
-    """Pre-tick 'mettre à jour le VSM': the summary changed since the last VSM, or an ALD patient has none
-    from the last year (forfait structure: VSM for ALD patients)."""
-    previous = last_vsm(patient)
-    if previous is None:
-        return True
-    if changed_since(patient, previous.created_at):
-        return True
-    has_ald = patient.alds.filter(Q(end__isnull=True) | Q(end__gte=timezone.localdate())).exists()
-    return has_ald and previous.created_at < timezone.now() - VSM_RECENT
 
 
 @dataclass(frozen=True)
@@ -75,7 +53,7 @@ def consultation_validate(
     transaction — a missing mandatory datum (MissingDataError) leaves the consultation open and stores nothing.
 
     `send_dmp`: each produced document is queued for the patient's DMP (outbox delivery written in the same
-    transaction, `dmp.services.delivery_for`) with the `dmp_visibility` codes (MASQUE_PS, INVISIBLE_PATIENT…).
+    transaction, `dmp.services.dmp_delivery_enqueue`) with the `dmp_visibility` codes (MASQUE_PS, INVISIBLE_PATIENT…).
     Only when `dmp.selectors.dmp_feed_refusal(patient)` is empty (QUAL identity, R28; no opposition, SC.DMP/CONF.06):
     otherwise the documents are produced and the consultation validated all the same, nothing is queued, and the
     view tells the doctor why with the same function (the one rule, also used by the panel and the handler);
@@ -117,7 +95,7 @@ def consultation_validate(
         if send_dmp and produced and not dmp_feed_refusal(patient):
             for document in produced:
                 if document.model in SENDABLE_MODELS:
-                    delivery_for(document, sorted(dmp_visibility), actor)
+                    dmp_delivery_enqueue(document=document, visibility=sorted(dmp_visibility), actor=actor)
             audit_record(
                 actor=actor,
                 action="dmp.send",

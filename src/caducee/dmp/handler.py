@@ -38,6 +38,7 @@ from caducee.dmp.api import (
     DmpError,
     DmpRejected,
 )
+from caducee.dmp.selectors import dmp_caller_for, dmp_document_feed_refusal, dmp_patient_ins, dmp_practice
 from caducee.documents import xds_codes as codes
 from caducee.documents.cda.header import practice_oid_root
 from caducee.documents.models import Document
@@ -78,11 +79,11 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
         raise PermanentDeliveryError("Cet envoi ne porte sur aucun document enregistré.")
     patient = document.patient
     # The same rule as the panel and the service, checked again at send time (R28, SC.DMP/CONF.06).
-    refusal = services.feed_refusal(document)
+    refusal = dmp_document_feed_refusal(document)
     if refusal:
         raise PermanentDeliveryError(refusal)
     try:
-        ins = services.patient_ins(patient)
+        ins = dmp_patient_ins(patient)
     except services.DmpServiceError as exc:
         raise PermanentDeliveryError(str(exc)) from exc
     author: User | None = document.author
@@ -92,8 +93,8 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     if author is None:
         raise PermanentDeliveryError("Le document n'a pas d'auteur : il ne peut pas être envoyé au DMP.")
     try:
-        practice = services.practice_of()
-        caller = services.caller_for(author, practice)
+        practice = dmp_practice()
+        caller = dmp_caller_for(author, practice=practice)
         api = services._api()
     except services.DmpUnconfigured as exc:
         raise TransientDeliveryError(str(exc)) from exc
@@ -105,7 +106,7 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     except DmpError as exc:
         _audit(author, document, AuditEvent.Outcome.ERROR, step="TD0.2", error=str(exc))
         raise _transport_error(exc) from exc
-    services.access_store(patient, status)
+    services.dmp_access_store(patient=patient, status=status)
     if not status.exists:
         reason = (
             "Le patient n'a pas de DMP (il s'est opposé à sa création ou ne l'a jamais ouvert) : document non envoyé."

@@ -1,4 +1,5 @@
-"""Read side of the DMP: the chart's DMP tab and the per-document "déjà envoyé au DMP" (SC.DMP/HISTO.01).
+"""Read side of the DMP: the chart's DMP tab, the per-document "déjà envoyé au DMP" (SC.DMP/HISTO.01), the one
+eligibility rule (R28, SC.DMP/CONF.06) and what a DMP call reads first (the practice, the caller, the patient's INS).
 
 A fixed number of queries whatever the size of the DMP: `dmp_panel` reads the access, the consent, the entries
 and the deliveries in 4 queries (`document_dmp_states` in 1 for a whole list of documents).
@@ -13,16 +14,22 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
+from caducee.accounts.models import Practice, User
 from caducee.core.dates import french_datetime
 from caducee.core.models import Delivery
-from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED
+from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED, DmpCaller
+from caducee.dmp.caller import CallerError, dmp_caller
+from caducee.dmp.errors import DmpServiceError
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
 from caducee.documents.models import Document
 from caducee.documents.selectors import document_with_unique_id
+from caducee.documents.xds import ins_cx
 from caducee.identity.ins import SandboxDataError, transmissible_ins
 from caducee.patients.models import Patient
 
 CHANNEL = "dmp"
+# Document models Caducée can send (their XDS formatCode is known: xds_codes.FORMAT_OF_TEMPLATE).
+SENDABLE_MODELS = {"n1": "CDA N1 (PDF)", "vsm": "VSM 1.4", "ips": "IPS-FR"}
 
 NOT_SENT = "Non envoyé au DMP"
 PENDING = "En attente d'envoi au DMP"
@@ -148,7 +155,7 @@ def dmp_feed_refusal(patient: Patient) -> str:
     R28: only a QUAL identity's INS leaves the system (`identity.ins.transmissible_ins`, which also refuses the test
     identities of a practice that ran on the sandbox: `SandboxDataError`); SC.DMP/CONF.06: the patient did not
     object to the feed. Used by the validation panel (the DMP box is offered, or not with this reason), by
-    `consultation_validate`, by `dmp.services.feed_refusal` and again by the outbox handler at send time."""
+    `consultation_validate`, by `dmp_document_feed_refusal` and again by the outbox handler at send time."""
     try:
         ins = transmissible_ins(patient.identity)
     except SandboxDataError as exc:
@@ -158,3 +165,44 @@ def dmp_feed_refusal(patient: Patient) -> str:
     if DmpConsent.objects.filter(patient_id=patient.pk, feed_opposed=True).exists():
         return OPPOSED
     return ""
+
+
+def dmp_document_feed_refusal(document: Document) -> str:
+    """Why this document cannot be sent to the DMP now ("" when it can): a model the DMP takes, then the one
+    patient rule `dmp_feed_refusal` (R28, SC.DMP/CONF.06). Used by the service and again by the handler."""
+    if document.model not in SENDABLE_MODELS:
+        return f"Ce type de document ({document.model}) ne peut pas être envoyé au DMP."
+    return dmp_feed_refusal(document.patient)
+
+
+# --- what a DMP call reads first (DmpServiceError with the French reason otherwise) --------------------------------
+
+
+def dmp_practice() -> Practice:
+    """The practice the DMP calls are made for."""
+    practice = Practice.objects.first()
+    if practice is None:
+        raise DmpServiceError("Aucun cabinet n'est configuré.")
+    return practice
+
+
+def dmp_caller_for(user: User, *, practice: Practice | None = None) -> DmpCaller:
+    """The professional and structure a DMP call is made as (the VIHF's subject, `dmp.caller.dmp_caller`)."""
+    try:
+        return dmp_caller(user, practice or dmp_practice())
+    except CallerError as exc:
+        raise DmpServiceError(str(exc)) from exc
+
+
+def dmp_patient_ins(patient: Patient) -> str:
+    """The patient's INS as a CX, or DmpServiceError: only a QUAL identity is sent to the DMP (R28)."""
+    try:
+        ins = transmissible_ins(patient.identity)
+    except SandboxDataError as exc:  # R28: test data of a sandbox practice never reaches a real service
+        raise DmpServiceError(str(exc)) from exc
+    if ins is None:
+        raise DmpServiceError(
+            "L'identité du patient n'est pas qualifiée (statut QUAL) : le DMP ne peut être ni consulté ni alimenté. "
+            "Qualifiez l'identité (appel INSi et justificatif d'identité) puis réessayez."
+        )
+    return ins_cx(ins.matricule, ins.oid)

@@ -20,7 +20,6 @@ French message the screen shows as it is.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -30,7 +29,6 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
@@ -46,23 +44,19 @@ from caducee.dmp.api import (
     DmpCaller,
     DmpDocument,
     DmpError,
-    DmpIdentity,
     DmpPatientStatus,
 )
-from caducee.dmp.caller import CallerError, dmp_caller
+from caducee.dmp.divergence import divergence_text, identity_divergence
+from caducee.dmp.errors import DmpServiceError, DmpUnconfigured
+from caducee.dmp.metadata import author_label, institution_label, xds_datetime, xds_dtm
 from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
-from caducee.dmp.selectors import dmp_feed_refusal
+from caducee.dmp.selectors import dmp_caller_for, dmp_document_feed_refusal, dmp_patient_ins
 from caducee.documents import xds_codes as codes
 from caducee.documents.models import Document
-from caducee.documents.xds import ins_cx
-from caducee.identity.ins import SandboxDataError, transmissible_ins
-from caducee.identity.models import Identity
 from caducee.patients.models import Patient
 
 CHANNEL = "dmp"
 ACTION_PUBLISH = "publish"
-# Document models Caducée can send (their XDS formatCode is known: xds_codes.FORMAT_OF_TEMPLATE).
-SENDABLE_MODELS = {"n1": "CDA N1 (PDF)", "vsm": "VSM 1.4", "ips": "IPS-FR"}
 # A TD0.2 answer is trusted this long before a consultation (a new one is asked otherwise: CONF.01).
 CHECK_FRESHNESS = timedelta(minutes=5)
 FIRST_SEARCH_YEARS = 2  # UX.14: the first automatic search covers two years of care
@@ -71,15 +65,7 @@ INCREMENTAL_OVERLAP = timedelta(minutes=5)
 VISIBILITY_FLAGS = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX")
 
 
-class DmpServiceError(Exception):
-    """A refused or failed DMP operation; the message is French and shown as it is."""
-
-
 # --- plumbing ---------------------------------------------------------------------------------------------------
-
-
-class DmpUnconfigured(DmpServiceError):
-    """No DMP endpoint (settings missing, sandbox not running): the outbox retries later."""
 
 
 def _api() -> DmpApi:
@@ -90,34 +76,6 @@ def _api() -> DmpApi:
         return client.dmp_client()
     except ImproperlyConfigured as exc:  # settings missing, sandbox not running (SandboxNotRunning is one)
         raise DmpUnconfigured(str(exc) or "Le service DMP n'est pas configuré sur ce poste.") from exc
-
-
-def practice_of() -> Practice:
-    practice = Practice.objects.first()
-    if practice is None:
-        raise DmpServiceError("Aucun cabinet n'est configuré.")
-    return practice
-
-
-def caller_for(user: User, practice: Practice | None = None) -> DmpCaller:
-    try:
-        return dmp_caller(user, practice or practice_of())
-    except CallerError as exc:
-        raise DmpServiceError(str(exc)) from exc
-
-
-def patient_ins(patient: Patient) -> str:
-    """The patient's INS as a CX, or DmpServiceError: only a QUAL identity is sent to the DMP (R28)."""
-    try:
-        ins = transmissible_ins(patient.identity)
-    except SandboxDataError as exc:  # R28: test data of a sandbox practice never reaches a real service
-        raise DmpServiceError(str(exc)) from exc
-    if ins is None:
-        raise DmpServiceError(
-            "L'identité du patient n'est pas qualifiée (statut QUAL) : le DMP ne peut être ni consulté ni alimenté. "
-            "Qualifiez l'identité (appel INSi et justificatif d'identité) puis réessayez."
-        )
-    return ins_cx(ins.matricule, ins.oid)
 
 
 def _audit(
@@ -165,47 +123,6 @@ def _failed(actor: Any, action: str, patient: Patient, exc: DmpError, request: H
     return DmpServiceError(str(exc) or "Le service DMP n'a pas répondu correctement.")
 
 
-# --- identity comparison (CONF.02, RG_0320) ---------------------------------------------------------------------
-
-
-def _norm(value: str) -> str:
-    """Upper case without accents, hyphens, apostrophes or double spaces (the RNIV comparison of traits)."""
-    text = unicodedata.normalize("NFKD", value or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).upper()
-    for char in "-'’":
-        text = text.replace(char, " ")
-    return " ".join(text.split())
-
-
-def identity_divergence(identity: Identity, dmp: DmpIdentity) -> list[str]:
-    """The traits (French names) on which the DMP's identity differs from ours; a trait the DMP left empty is not
-    compared. Never the DMP's values (RG_0320: they are not shown)."""
-    differing: list[str] = []
-    if dmp.birth_name and _norm(dmp.birth_name) != _norm(identity.birth_name):
-        differing.append("nom de naissance")
-    if dmp.given:
-        given = _norm(dmp.given)
-        first = _norm(identity.first_given_name)
-        if given != first and given.split(" ")[0] != first and given != _norm(identity.birth_given_names):
-            differing.append("premier prénom de naissance")
-    if dmp.birth_date and dmp.birth_date[:8] != identity.birth_date.replace("-", ""):
-        differing.append("date de naissance")
-    if dmp.sex:
-        local = {"I": "U"}.get(identity.sex, identity.sex)
-        if dmp.sex.upper() != local:
-            differing.append("sexe")
-    return differing
-
-
-def divergence_text(traits: Sequence[str]) -> str:
-    if not traits:
-        return ""
-    return (
-        f"L'identité enregistrée dans le DMP diffère de celle du dossier ({', '.join(traits)}). "
-        "Vérifiez l'identité du patient avec une pièce d'identité avant d'alimenter ou de consulter son DMP."
-    )
-
-
 # --- TD0.2 / TD0.3 ---------------------------------------------------------------------------------------------
 
 
@@ -219,7 +136,7 @@ def _authorization_lapsed(status: DmpPatientStatus, today: dt.date) -> bool:
     )
 
 
-def access_store(patient: Patient, status: DmpPatientStatus, *, divergence: str | None = None) -> DmpAccess:
+def dmp_access_store(*, patient: Patient, status: DmpPatientStatus, divergence: str | None = None) -> DmpAccess:
     """Record a TD0.2/TD0.3 answer (the handler uses it too)."""
     fields: dict[str, Any] = {
         "checked_at": timezone.now(),
@@ -257,15 +174,15 @@ def dmp_check(
     unless a refusal of the consultation is recorded.
     """
     check_permission(actor, Perm.CLINICAL_READ)
-    ins = patient_ins(patient)
-    caller = caller_for(actor)
+    ins = dmp_patient_ins(patient)
+    caller = dmp_caller_for(actor)
     api = _api()
     try:
         status = api.test_existence(caller, ins)
     except DmpError as exc:
         raise _failed(actor, "dmp.check", patient, exc, request) from exc
     traits = identity_divergence(patient.identity, status.identity) if status.exists else []
-    access = access_store(patient, status, divergence=divergence_text(traits))
+    access = dmp_access_store(patient=patient, status=status, divergence=divergence_text(traits))
     _audit(
         actor,
         "dmp.check",
@@ -291,7 +208,7 @@ def dmp_check(
             status = api.set_authorization(caller, ins, AUTHORIZATION_ADD)
         except DmpError as exc:
             raise _failed(actor, "dmp.authorization", patient, exc, request) from exc
-        access = access_store(patient, status)
+        access = dmp_access_store(patient=patient, status=status)
         _audit(
             actor,
             "dmp.authorization",
@@ -339,14 +256,6 @@ def dmp_consent_record(
 # --- feeding (asynchronous, through the outbox) -----------------------------------------------------------------
 
 
-def feed_refusal(document: Document) -> str:
-    """Why this document cannot be sent to the DMP now ("" when it can): a model the DMP takes, then the one
-    patient rule `dmp.selectors.dmp_feed_refusal` (R28, SC.DMP/CONF.06)."""
-    if document.model not in SENDABLE_MODELS:
-        return f"Ce type de document ({document.model}) ne peut pas être envoyé au DMP."
-    return dmp_feed_refusal(document.patient)
-
-
 def _clean_visibility(visibility: Sequence[str]) -> list[str]:
     flags: list[str] = []
     for flag in visibility:
@@ -357,7 +266,7 @@ def _clean_visibility(visibility: Sequence[str]) -> list[str]:
     return flags
 
 
-def delivery_for(document: Document, visibility: Sequence[str], actor: Any) -> Delivery:
+def dmp_delivery_enqueue(*, document: Document, visibility: Sequence[str], actor: Any) -> Delivery:
     """Enqueue the publication (inside the caller's transaction); the local visibility flags follow the choice."""
     flags = _clean_visibility(visibility)
     delivery = delivery_enqueue(
@@ -391,7 +300,7 @@ def dmp_send_document(
     delivery. Refused (DmpServiceError, French reason) for a non-QUAL identity (R28), a patient who objected to
     the feed (CONF.06) or a model the DMP cannot take."""
     check_permission(actor, Perm.CLINICAL_WRITE)
-    reason = feed_refusal(document)
+    reason = dmp_document_feed_refusal(document)
     if reason:
         _audit(
             actor,
@@ -405,7 +314,7 @@ def dmp_send_document(
         )
         raise DmpServiceError(reason)
     with transaction.atomic():
-        delivery = delivery_for(document, visibility, actor)
+        delivery = dmp_delivery_enqueue(document=document, visibility=visibility, actor=actor)
         _audit(
             actor,
             "dmp.send",
@@ -421,33 +330,6 @@ def dmp_send_document(
 
 
 # --- consultation (synchronous) ---------------------------------------------------------------------------------
-
-
-def xds_datetime(value: str) -> dt.datetime | None:
-    """An XDS DTM (UTC, YYYY[MM[DD[HH[MM[SS]]]]]) as an aware datetime, None when empty or unreadable."""
-    digits = (value or "").strip()[:14]
-    if len(digits) < 4 or not digits.isdigit():
-        return None
-    padded = digits + "0101000000"[len(digits) - 4 :] if len(digits) < 14 else digits
-    try:
-        return dt.datetime.strptime(padded[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
-def xds_dtm(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
-
-
-def author_label(xcn: str) -> str:
-    parts = xcn.split("^")
-    family = parts[1] if len(parts) > 1 else ""
-    given = parts[2] if len(parts) > 2 else ""
-    return " ".join(p for p in (given, family) if p) or (parts[0] if parts else "")
-
-
-def _institution_label(xon: str) -> str:
-    return xon.split("^", 1)[0]
 
 
 def _entry_fields(doc: DmpDocument) -> dict[str, Any]:
@@ -466,7 +348,7 @@ def _entry_fields(doc: DmpDocument) -> dict[str, Any]:
         "confidentiality": ",".join(doc.confidentiality),
         "author_national_id": doc.author_national_id,
         "author_label": author_label(doc.author_person)[:200],
-        "author_institution": _institution_label(doc.author_institution)[:200],
+        "author_institution": institution_label(doc.author_institution)[:200],
         "creation_time": xds_datetime(doc.creation_time),
         "service_start_time": xds_datetime(doc.service_start_time),
         "submission_time": xds_datetime(doc.submission_time),
@@ -486,7 +368,7 @@ def _local_documents(patient: Patient, unique_ids: set[str]) -> dict[str, Docume
     return {d.unique_id: d for d in found if d.unique_id in unique_ids}
 
 
-def entries_upsert(patient: Patient, documents: Sequence[DmpDocument], *, full: bool) -> list[DmpEntry]:
+def dmp_entries_upsert(*, patient: Patient, documents: Sequence[DmpDocument], full: bool) -> list[DmpEntry]:
     """Merge a listing into the cache: by entryUUID, else by logicalId (a new metadata version of a known entry
     replaces it), else a new entry (highlighted until opened, unless it is one of ours). A replacement we sent
     deprecates the entry of the document it replaces. `full`: the listing is the whole DMP (first search), entries
@@ -570,7 +452,7 @@ def dmp_find_documents(*, actor: Any, patient: Patient, request: HttpRequest | N
             "Pas d'autorisation d'accès à ce DMP : le consentement du patient à sa consultation manque ou a été refusé."
         )
     try:
-        documents = _api().find_documents(caller_for(actor), patient_ins(patient))
+        documents = _api().find_documents(dmp_caller_for(actor), dmp_patient_ins(patient))
     except DmpError as exc:
         raise _failed(actor, "dmp.list", patient, exc, request) from exc
     _audit(actor, "dmp.list", patient, request=request, count=len(documents))
@@ -586,8 +468,8 @@ def dmp_refresh(*, actor: Any, patient: Patient, request: HttpRequest | None = N
     """
     check_permission(actor, Perm.CLINICAL_READ)
     access = _consult_ready(actor, patient, request)
-    ins = patient_ins(patient)
-    caller = caller_for(actor)
+    ins = dmp_patient_ins(patient)
+    caller = dmp_caller_for(actor)
     api = _api()
     started = timezone.now()
     full = access.last_listed_at is None
@@ -602,7 +484,7 @@ def dmp_refresh(*, actor: Any, patient: Patient, request: HttpRequest | None = N
             )
     except DmpError as exc:
         raise _failed(actor, "dmp.list", patient, exc, request) from exc
-    listed = entries_upsert(patient, documents, full=full)
+    listed = dmp_entries_upsert(patient=patient, documents=documents, full=full)
     DmpAccess.objects.filter(pk=access.pk).update(last_listed_at=started, last_error="")
     _audit(actor, "dmp.list", patient, request=request, mode="initial" if full else "incremental", count=len(listed))
     return list(DmpEntry.objects.filter(patient=patient).exclude(status__in=(STATUS_DELETED, STATUS_DEPRECATED)))
@@ -613,8 +495,8 @@ def _current(
 ) -> tuple[DmpApi, DmpCaller, str, DmpDocument]:
     """The entry's current metadata version in the registry (TD3.1b by uniqueId): updates and retrieve name it."""
     patient = entry.patient
-    ins = patient_ins(patient)
-    caller = caller_for(actor)
+    ins = dmp_patient_ins(patient)
+    caller = dmp_caller_for(actor)
     api = _api()
     try:
         document = api.find_by_unique_id(caller, ins, entry.unique_id)
@@ -682,7 +564,7 @@ def dmp_set_visibility(
 def dmp_delete(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = None) -> None:
     """TD3.3c: delete a document from the DMP, the author only (refused here before any call otherwise)."""
     check_permission(actor, Perm.CLINICAL_WRITE)
-    caller = caller_for(actor)
+    caller = dmp_caller_for(actor)
     if entry.author_national_id != caller.national_id:
         _audit_entry(
             actor, "dmp.delete", entry, request=request, outcome=AuditEvent.Outcome.REFUSED, reason="not_author"

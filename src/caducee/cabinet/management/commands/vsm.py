@@ -35,7 +35,7 @@ from django.utils import timezone
 from caducee.accounts.models import Practice, Role, User
 from caducee.core.dbcheck import ensure_migrated
 from caducee.dmp.selectors import dmp_feed_refusal
-from caducee.dmp.services import DmpServiceError, delivery_for
+from caducee.dmp.services import DmpServiceError, dmp_delivery_enqueue
 from caducee.documents.cda.entries import LabelCache
 from caducee.documents.cda.header import DocumentIds, MissingDataError
 from caducee.documents.production import summary_model, vsm_create
@@ -180,7 +180,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 document = vsm_create(actor=author, patient=patient)
                 if not reason:
-                    delivery_for(document, (), author)
+                    dmp_delivery_enqueue(document=document, visibility=(), actor=author)
         except (MissingDataError, DmpServiceError) as exc:
             problems = getattr(exc, "problems", None) or [str(exc)]
             self.stderr.write(f"{who} ignoré :")

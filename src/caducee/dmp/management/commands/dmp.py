@@ -27,8 +27,9 @@ from caducee.accounts.models import Role, User
 from caducee.core.dates import french_date
 from caducee.core.dbcheck import ensure_migrated
 from caducee.dmp.api import DmpDocument
+from caducee.dmp.metadata import author_label, xds_datetime
 from caducee.dmp.models import DmpAccess
-from caducee.dmp.services import DmpServiceError, author_label, dmp_check, dmp_find_documents, xds_datetime
+from caducee.dmp.services import DmpServiceError, dmp_check, dmp_find_documents
 from caducee.patients.models import Patient
 
 
