@@ -72,7 +72,7 @@ def test_unqualified_identity_gets_no_dmp_action(client: Client, doctor, make_pa
     assert "Identité non qualifiée" in html and "Interroger le DMP" not in html and "data-dmp-autoquery" not in html
     consultation = consultation_open(actor=doctor, patient=patient)
     panel = client.get(f"/consultations/{consultation.pk}/").content.decode()
-    assert 'name="dmp"' not in panel and "DMP non proposé" in panel and "n'est pas qualifiée" in panel
+    assert 'name="dmp"' not in panel and "DMP non proposé" in panel and "n&#x27;est pas qualifiée" in panel
 
 
 def test_validation_panel_offers_the_dmp_pre_ticked(on_sandbox, client: Client, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
