@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import User
 from caducee.core.audit import audit_record
+from caducee.core.dates import french_date
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import PermanentDeliveryError, TransientDeliveryError, register_handler
 from caducee.dmp.api import (
@@ -114,7 +115,7 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
         _audit(author, document, AuditEvent.Outcome.REFUSED, reason=reason)
         raise PermanentDeliveryError(reason)
     if not status.active:
-        closed = f" le {status.closed_on:%d/%m/%Y}" if status.closed_on else ""
+        closed = f" le {french_date(status.closed_on)}" if status.closed_on else ""
         reason = f"Le DMP du patient est fermé{closed} : document non envoyé."
         _audit(author, document, AuditEvent.Outcome.REFUSED, reason=reason)
         raise PermanentDeliveryError(reason)

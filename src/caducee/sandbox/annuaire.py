@@ -267,7 +267,7 @@ _ORG_KINDS = (
     ("EHPAD LES {street}", "ehpad.mssante.fr", "1"),
 )
 
-# The demo practice (caducee.mss.demo, caducee.patients.demo): the same fictitious people and sandbox mailboxes.
+# The demo practice (caducee.mss.demo, caducee.cabinet.demo): the same fictitious people and sandbox mailboxes.
 DEMO_DOMAIN = "demo.mssante.fr"
 DEMO_ROWS: tuple[dict[str, Any], ...] = (
     {
