@@ -103,7 +103,7 @@ def main() -> None:
         for _ in range(args.refreshes):
             PscSession.objects.filter(user=hugo, ended_at__isnull=True).update(access_expires_at=timezone.now())
             begun = time.perf_counter()
-            psc_access_token(hugo)
+            psc_access_token(user=hugo)
             refreshes.append(time.perf_counter() - begun)
         _report("psc_access_token with a refresh", refreshes, "< 100 ms")
 

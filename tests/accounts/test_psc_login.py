@@ -309,10 +309,10 @@ def _logged_in(client: Client, psc_env, doctor) -> PscSession:  # type: ignore[n
 
 def test_access_token_is_refreshed_before_expiry(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]
     session = _logged_in(client, psc_env, doctor)
-    first = psc_access_token(doctor)
+    first = psc_access_token(user=doctor)
     assert first == unseal(session.access_token)
     PscSession.objects.filter(pk=session.pk).update(access_expires_at=timezone.now() + timedelta(seconds=20))
-    second = psc_access_token(doctor)  # within the 30 s margin: refreshed
+    second = psc_access_token(user=doctor)  # within the 30 s margin: refreshed
     assert second != first
     session.refresh_from_db()
     assert unseal(session.access_token) == second and session.access_expires_at > timezone.now() + timedelta(seconds=60)
@@ -324,10 +324,10 @@ def test_end_of_the_psc_session_ends_everything(client: Client, psc_env, doctor)
     psc_env.provider.expire_session()
     PscSession.objects.filter(pk=session.pk).update(access_expires_at=timezone.now())
     with pytest.raises(PscSessionEnded):
-        psc_access_token(doctor)
+        psc_access_token(user=doctor)
     session.refresh_from_db()
     assert session.ended_at is not None and session.access_token == "" and session.refresh_token == ""
-    assert psc_bearer(doctor) == ""
+    assert psc_bearer(user=doctor) == ""
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == "/connexion/"
     assert AuditEvent.objects.filter(action="auth.psc.end").exists()
@@ -353,12 +353,12 @@ def test_psc_down_during_the_session_keeps_the_user_working(client: Client, psc_
 def test_dmp_and_insi_use_the_psc_identity(client: Client, psc_env, doctor, practice) -> None:  # type: ignore[no-untyped-def]
     """SC.DMP/PSC.01: VIHF mode INDIRECTE_RENFORCEE; SC.INS/PSC.01: the INSi call carries the PSC token."""
     assert dmp_caller(doctor, practice).auth_mode == "INDIRECTE"
-    assert psc_bearer(doctor) == ""
+    assert psc_bearer(user=doctor) == ""
     _logged_in(client, psc_env, doctor)
     caller = dmp_caller(doctor, practice)
     assert caller.auth_mode == "INDIRECTE_RENFORCEE"
     assert caller.sector == "SA07"
-    assert psc_bearer(doctor).startswith("ey")
+    assert psc_bearer(user=doctor).startswith("ey")
 
 
 def test_logout_is_rp_initiated(client: Client, psc_env, doctor) -> None:  # type: ignore[no-untyped-def]

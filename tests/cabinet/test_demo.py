@@ -9,9 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from caducee.accounts.models import Practice, User
+from caducee.cabinet.demo import DEMO_PASSWORD, DEMO_PERSONAS
 from caducee.core import dbcheck
 from caducee.identity.models import Status
-from caducee.cabinet.demo import DEMO_PASSWORD, DEMO_PERSONAS
 from caducee.patients.models import Patient
 
 pytestmark = pytest.mark.django_db

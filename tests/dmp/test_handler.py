@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from caducee.accounts.models import Role, User
+from caducee.cabinet.consultations import consultation_validate
 from caducee.core.models import AuditEvent, Delivery
 from caducee.core.outbox import registered_channels, run_worker
 from caducee.dmp.api import STATUS_APPROVED, STATUS_DEPRECATED, DmpInvalidResponse, DmpRejected, DmpUnavailable
@@ -14,7 +15,6 @@ from caducee.dmp.models import DmpAccess, DmpConsent
 from caducee.dmp.selectors import dmp_feed_refusal, document_dmp_states
 from caducee.dmp.services import dmp_send_document
 from caducee.identity.models import Status
-from caducee.cabinet.consultations import consultation_validate
 from caducee.record.consultations import consultation_open
 from caducee.record.models import Consultation
 from tests.dmp.fake_dmp import (

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from caducee.cabinet.consultations import consultation_validate
 from caducee.core.models import Delivery
 from caducee.documents.models import Document
 from caducee.mss.models import OutboundMessage
 from caducee.mss.services import MssServiceError
-from caducee.cabinet.consultations import consultation_validate
 from caducee.record.consultations import consultation_open
 from caducee.record.models import Consultation
 from tests.mss.conftest import COLLEAGUE_BOX

@@ -61,7 +61,7 @@ def test_a_psc_session_ended_in_another_process_drops_the_cached_token(
     # While the owner's PSC session lives, their own PSC token authenticates the mailbox (CONF.07), in every process.
     assert tokens.access_token(doctor_mailbox, cache=worker) == "psc-access"
     assert tokens.access_token(doctor_mailbox, cache=web) == "psc-access"
-    psc_end_session(session, "déconnexion")  # in the web process: the worker's cache is not told
+    psc_end_session(session=session, reason="déconnexion")  # in the web process: the worker's cache is not told
     assert DOCTOR_BOX in worker  # the worker still holds op-1 …
     # … and does not use it: the database says a PSC session of the owner ended since op-1 was obtained.
     assert tokens.access_token(doctor_mailbox, endpoint=ENDPOINT, cache=worker) == "op-2"
@@ -98,5 +98,5 @@ def test_the_mark_changes_when_a_session_starts_or_ends(doctor: Any) -> None:
     session = _psc_login(doctor)
     started = psc_session_mark(doctor.pk)
     assert started == (session.pk, 0)
-    psc_end_session(session, "déconnexion")
+    psc_end_session(session=session, reason="déconnexion")
     assert psc_session_mark(doctor.pk) == (session.pk, 1) != started

@@ -15,7 +15,7 @@ from caducee.core.oids import OID_INS_NIR_DEMO
 from caducee.core.text import normalize_trait
 from caducee.identity.matricule import compute_key, parse_matricule
 from caducee.identity.models import Identity, SearchToken, Status, StatusChange
-from caducee.identity.services import identity_tokens
+from caducee.identity.selectors import identity_tokens
 from caducee.patients.models import Patient
 from caducee.patients.selectors import patient_search
 from caducee.patients.synthetic import generate_practice, synthetic_patients

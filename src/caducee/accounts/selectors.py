@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from caducee.accounts.models import Role, User
 from caducee.core.models import AuditEvent
 
 
@@ -41,3 +46,11 @@ def patient_accesses(patient_id: int) -> QuerySet[AuditEvent]:
     """ "Who opened this chart" (issue 6 §2): every audited event naming the patient — reads, changes, refusals —
     newest first, with the actor (and so their role) in the same query (index audit_patient_at)."""
     return AuditEvent.objects.filter(patient_id=patient_id).select_related("actor").order_by("-at", "-id")
+
+
+def account_is_dormant(user: User, *, now: datetime | None = None) -> bool:
+    """SC.SSI/IAM.93: an administrator account not used for ADMIN_DORMANT_DAYS (never used: since its creation)."""
+    if user.role != Role.ADMINISTRATEUR or not user.is_active:
+        return False
+    last = user.last_login or user.date_joined
+    return last < (now or timezone.now()) - timedelta(days=settings.ADMIN_DORMANT_DAYS)

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from caducee.accounts.models import Practice, Role, User
+from caducee.accounts.selectors import account_is_dormant
 from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
 from caducee.core.errors import SandboxDataError
@@ -80,14 +81,6 @@ def user_authenticate(*, request: HttpRequest, username: str, password: str) -> 
         request=request,
     )
     return user
-
-
-def account_is_dormant(user: User, *, now: datetime | None = None) -> bool:
-    """SC.SSI/IAM.93: an administrator account not used for ADMIN_DORMANT_DAYS (never used: since its creation)."""
-    if user.role != Role.ADMINISTRATEUR or not user.is_active:
-        return False
-    last = user.last_login or user.date_joined
-    return last < (now or timezone.now()) - timedelta(days=settings.ADMIN_DORMANT_DAYS)
 
 
 def account_disable(*, account: User, reason: str, actor: Any = None, request: HttpRequest | None = None) -> None:

@@ -45,7 +45,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
             request=request,
         )
     # A Pro Santé Connect session ends at PSC too (RP-initiated logout with id_token_hint, SC.SSI/IE.38).
-    psc_end_url = psc_logout(request)
+    psc_end_url = psc_logout(request=request)
     logout(request)
     if psc_end_url:
         # A page that moves on by itself: CSP form-action 'self' forbids redirecting this POST to PSC's origin.

@@ -11,8 +11,7 @@ from django.urls import reverse
 from caducee.accounts.models import Practice, User
 from caducee.accounts.permissions import Perm, check_permission, has_permission
 from caducee.identity.models import Sex, french_date
-from caducee.identity.selectors import identity_panel
-from caducee.identity.services import accepted_documents
+from caducee.identity.selectors import accepted_documents, identity_panel
 from caducee.identity.traits import TRAIT_LABELS, TraitsError, clean_traits
 from caducee.patients.models import Patient
 from caducee.patients.services import patient_create, patient_open

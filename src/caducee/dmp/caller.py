@@ -17,7 +17,7 @@ Sources:
 from __future__ import annotations
 
 from caducee.accounts.models import Practice, Role, User
-from caducee.accounts.psc.services import open_psc_session
+from caducee.accounts.psc.selectors import open_psc_session
 from caducee.dmp.api import DmpCaller
 
 PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-dentiste", "50": "Sage-femme", "60": "Infirmier"}

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from caducee.accounts.models import Practice
+from caducee.core.text import search_tokens
 from caducee.identity import status as machine
-from caducee.identity.models import Identity, InsiCall, Status, VigilanceCase
+from caducee.identity.models import DEFAULT_ID_DOCUMENTS, ID_DOCUMENTS, Identity, InsiCall, Status, VigilanceCase
 from caducee.identity.traits import STRICT_TRAITS
 
 
@@ -32,3 +34,38 @@ def open_vigilance_cases() -> list[VigilanceCase]:
 
 def insi_call_for(identity: Identity, call_id: int) -> InsiCall | None:
     return identity.insi_calls.filter(pk=call_id).first()
+
+
+def identity_tokens(identity: Identity) -> set[str]:
+    """R17: every prénom and nom (birth and used), normalised, for prefix search."""
+    return search_tokens(
+        identity.birth_name,
+        identity.used_name,
+        identity.birth_given_names,
+        identity.first_given_name,
+        identity.used_given_name,
+    )
+
+
+def differing_traits(identity: Identity, call: InsiCall) -> list[str]:
+    """Strict traits on which INSi's answer differs from the local identity (shown side by side)."""
+    returned = returned_traits(call)
+    return [f for f in STRICT_TRAITS if returned.get(f) != getattr(identity, f)]
+
+
+def accepted_documents(practice: Practice | None) -> dict[str, str]:
+    """R19: the high-trust documents this site accepts (configurable per practice)."""
+    codes = (practice.accepted_id_documents if practice else None) or DEFAULT_ID_DOCUMENTS
+    return {code: ID_DOCUMENTS[code] for code in codes if code in ID_DOCUMENTS}
+
+
+def returned_traits(call: InsiCall) -> dict[str, str]:
+    r = call.result
+    return {
+        "birth_name": r.get("birth_name", ""),
+        "birth_given_names": r.get("given_names", ""),
+        "first_given_name": r.get("first_given_name", ""),
+        "birth_date": r.get("birth_date", ""),
+        "sex": r.get("sex", ""),
+        "birthplace_cog": r.get("birthplace_cog") or "99999",
+    }

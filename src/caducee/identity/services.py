@@ -21,7 +21,6 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.accounts.psc.services import psc_bearer
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
-from caducee.core.text import search_tokens
 from caducee.identity import status as machine
 from caducee.identity.insi.client import (
     InsiClient,
@@ -35,7 +34,6 @@ from caducee.identity.insi.client import (
 )
 from caducee.identity.insi.endpoint import insi_endpoint
 from caducee.identity.models import (
-    DEFAULT_ID_DOCUMENTS,
     ID_DOCUMENTS,
     CollectionMethod,
     Identity,
@@ -45,6 +43,7 @@ from caducee.identity.models import (
     StatusChange,
     VigilanceCase,
 )
+from caducee.identity.selectors import accepted_documents, differing_traits, identity_tokens, returned_traits
 from caducee.identity.traits import COMPLEMENTARY_TRAITS, STRICT_TRAITS, Traits
 
 
@@ -54,17 +53,6 @@ class IdentityError(Exception):
 
 class ConcurrentEditError(IdentityError):
     pass
-
-
-def identity_tokens(identity: Identity) -> set[str]:
-    """R17: every prénom and nom (birth and used), normalised, for prefix search."""
-    return search_tokens(
-        identity.birth_name,
-        identity.used_name,
-        identity.birth_given_names,
-        identity.first_given_name,
-        identity.used_given_name,
-    )
 
 
 def _sync_tokens(identity: Identity) -> None:
@@ -259,7 +247,7 @@ def insi_search(
         call.outcome, call.message = InsiCall.Outcome.UNAVAILABLE, str(exc)
         return _trace_insi_call(call, actor=actor, identity=identity, started=started, request=request)
     call.endpoint = endpoint.url
-    client = InsiClient(endpoint, bearer=psc_bearer(actor))
+    client = InsiClient(endpoint, bearer=psc_bearer(user=actor))
     try:
         result = client.search_vitale(vitale) if vitale else client.search_traits(traits)  # type: ignore[arg-type]
     except InsiError as exc:
@@ -357,24 +345,6 @@ def identity_query_insi(*, actor: Any, identity: Identity, request: HttpRequest 
     return insi_search(actor=actor, traits=traits, identity=identity, request=request)
 
 
-def differing_traits(identity: Identity, call: InsiCall) -> list[str]:
-    """Strict traits on which INSi's answer differs from the local identity (shown side by side)."""
-    returned = _returned_traits(call)
-    return [f for f in STRICT_TRAITS if returned.get(f) != getattr(identity, f)]
-
-
-def _returned_traits(call: InsiCall) -> dict[str, str]:
-    r = call.result
-    return {
-        "birth_name": r.get("birth_name", ""),
-        "birth_given_names": r.get("given_names", ""),
-        "first_given_name": r.get("first_given_name", ""),
-        "birth_date": r.get("birth_date", ""),
-        "sex": r.get("sex", ""),
-        "birthplace_cog": r.get("birthplace_cog") or "99999",
-    }
-
-
 def identity_accept_insi(
     *, actor: Any, identity: Identity, call_id: int, version: int, request: HttpRequest | None = None
 ) -> Identity:
@@ -405,7 +375,7 @@ def identity_accept_insi(
         )
     changed = differing_traits(identity, call)
     with transaction.atomic():
-        for f, value in _returned_traits(call).items():
+        for f, value in returned_traits(call).items():
             setattr(identity, f, value)
         identity.ins_matricule = matricule
         identity.ins_oid = call.result["oid"]
@@ -444,12 +414,6 @@ def identity_accept_insi(
             request=request,
         )
     return identity
-
-
-def accepted_documents(practice: Practice | None) -> dict[str, str]:
-    """R19: the high-trust documents this site accepts (configurable per practice)."""
-    codes = (practice.accepted_id_documents if practice else None) or DEFAULT_ID_DOCUMENTS
-    return {code: ID_DOCUMENTS[code] for code in codes if code in ID_DOCUMENTS}
 
 
 def identity_check_document(

@@ -10,10 +10,9 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity, Sex, VigilanceCase, french_date
-from caducee.identity.selectors import identity_panel, insi_call_for, open_vigilance_cases
+from caducee.identity.selectors import differing_traits, identity_panel, insi_call_for, open_vigilance_cases
 from caducee.identity.services import (
     IdentityError,
-    differing_traits,
     identity_accept_insi,
     identity_check_document,
     identity_query_insi,

@@ -125,7 +125,7 @@ def _psc_token(mailbox: Mailbox) -> str:
     if mailbox.owner_id is None:
         return ""
     try:
-        return psc_access_token(mailbox.owner)
+        return psc_access_token(user=mailbox.owner)
     except PscSessionEnded:
         return ""  # no PSC session (or it just ended, SC.MSS/CONF.10): the operator's own token service, if any
     except PscUnavailable as exc:

@@ -34,7 +34,7 @@ from caducee.identity.models import (
     Status,
     StatusChange,
 )
-from caducee.identity.services import identity_tokens
+from caducee.identity.selectors import identity_tokens
 from caducee.patients.models import Patient
 
 BATCH_SIZE = 2000

@@ -22,7 +22,7 @@ class PscSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated and request.session.get(SESSION_KEY) and not psc_keepalive(request):
+        if request.user.is_authenticated and request.session.get(SESSION_KEY) and not psc_keepalive(request=request):
             logout(request)
             messages.warning(request, "Votre session Pro Santé Connect a pris fin : reconnectez-vous avec votre e-CPS.")
             return redirect("accounts:login")

@@ -36,6 +36,7 @@ from caducee.accounts.models import PscSession, User
 from caducee.accounts.psc import oidc
 from caducee.accounts.psc.claims import PscIdentity, identity_from_userinfo
 from caducee.accounts.psc.endpoint import PscEndpoint, psc_endpoint
+from caducee.accounts.psc.selectors import SITUATION_KEY, open_psc_session
 from caducee.accounts.services import user_authenticate
 from caducee.core.audit import audit_record
 from caducee.core.crypto import SealError, seal, unseal
@@ -43,7 +44,6 @@ from caducee.core.models import AuditEvent
 
 PENDING_KEY = "psc_pending"  # state → {nonce, verifier, next, redirect_uri, at}
 LINK_KEY = "psc_link"  # the authenticated-at-PSC identity waiting for the local password (SC.PSC.02)
-SITUATION_KEY = "psc_choose"  # the logged-in identity waiting for a work situation
 SESSION_KEY = "psc_session_id"
 SITUATION_LABEL_KEY = "psc_situation"
 STATE_MAX_AGE = 600  # seconds between the redirect to PSC and the callback
@@ -71,7 +71,7 @@ def _absolute(request: HttpRequest, path: str) -> str:
     return base + path if base else request.build_absolute_uri(path)
 
 
-def redirect_uri(request: HttpRequest) -> str:
+def _redirect_uri(request: HttpRequest) -> str:
     return _absolute(request, reverse("psc:callback"))
 
 
@@ -88,11 +88,11 @@ def _refuse(request: HttpRequest, reason: str, message: str, *, user: User | Non
     raise PscLoginError(message)
 
 
-def psc_login_start(request: HttpRequest, *, next_url: str = "", login_hint: str = "") -> str:
+def psc_login_start(*, request: HttpRequest, next_url: str = "", login_hint: str = "") -> str:
     """The wallet URL to redirect to; the attempt is remembered in the session under its state."""
     try:
         endpoint = psc_endpoint()
-        auth = oidc.authorization_request(endpoint, redirect_uri=redirect_uri(request), login_hint=login_hint)
+        auth = oidc.authorization_request(endpoint, redirect_uri=_redirect_uri(request), login_hint=login_hint)
     except oidc.PscError as exc:
         _refuse(request, exc.reason, str(exc))
     except ImproperlyConfigured as exc:
@@ -102,14 +102,14 @@ def psc_login_start(request: HttpRequest, *, next_url: str = "", login_hint: str
         "nonce": auth.nonce,
         "verifier": auth.code_verifier,
         "next": next_url,
-        "redirect_uri": redirect_uri(request),
+        "redirect_uri": _redirect_uri(request),
         "at": time.time(),
     }
     request.session[PENDING_KEY] = dict(sorted(pending.items(), key=lambda item: item[1]["at"])[-MAX_PENDING:])
     return auth.url
 
 
-def psc_login_callback(request: HttpRequest, params: dict[str, str]) -> CallbackOutcome:
+def psc_login_callback(*, request: HttpRequest, params: dict[str, str]) -> CallbackOutcome:
     """Consume the callback's state, finish the OIDC exchange and decide what the user does next."""
     pending: dict[str, Any] = dict(request.session.get(PENDING_KEY) or {})
     attempt = pending.pop(params.get("state", ""), None)
@@ -184,7 +184,7 @@ def _local_account(identity: PscIdentity) -> User | None:
     return None
 
 
-def psc_link_account(request: HttpRequest, *, username: str, password: str) -> CallbackOutcome:
+def psc_link_account(*, request: HttpRequest, username: str, password: str) -> CallbackOutcome:
     """SC.PSC.02: the local password of the account with the same national id links it to the PSC identity."""
     carried = request.session.get(LINK_KEY)
     if not carried:
@@ -227,12 +227,7 @@ def _after_identity(request: HttpRequest, user: User, carried: dict[str, Any]) -
     return CallbackOutcome("login", carried["next"])
 
 
-def pending_situations(request: HttpRequest) -> list[dict[str, str]]:
-    carried = request.session.get(SITUATION_KEY)
-    return list(carried["identity"]["situations"]) if carried else []
-
-
-def psc_choose_situation(request: HttpRequest, key: str) -> CallbackOutcome:
+def psc_choose_situation(*, request: HttpRequest, key: str) -> CallbackOutcome:
     carried = request.session.get(SITUATION_KEY)
     if not carried:
         raise PscLoginError("Aucune connexion Pro Santé Connect en attente : recommencez.")
@@ -303,18 +298,7 @@ def _sealed_tokens(tokens: oidc.TokenSet) -> dict[str, Any]:
 # The PSC session after login: tokens for the other clients, keep-alive, end
 
 
-def open_psc_session(user: Any) -> PscSession | None:
-    """The user's live PSC session (the latest), or None."""
-    if not getattr(user, "pk", None):
-        return None
-    return (
-        PscSession.objects.filter(user_id=user.pk, ended_at__isnull=True, refresh_expires_at__gt=timezone.now())
-        .order_by("-started_at")
-        .first()
-    )
-
-
-def psc_end_session(session: PscSession, reason: str, *, request: HttpRequest | None = None) -> None:
+def psc_end_session(*, session: PscSession, reason: str, request: HttpRequest | None = None) -> None:
     """End a PSC session: tokens wiped (SC.MSS/CONF.10). The MSSanté token caches of every process see it by
     themselves (`mss.tokens` compares `psc_session_mark` before using a cached token): nothing is pushed up."""
     updated = PscSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(
@@ -376,16 +360,16 @@ def _refresh(session: PscSession, endpoint: PscEndpoint) -> PscSession:
         return locked
 
 
-def psc_refresh(session: PscSession, *, request: HttpRequest | None = None) -> PscSession:
+def psc_refresh(*, session: PscSession, request: HttpRequest | None = None) -> PscSession:
     """A refreshed session; PscSessionEnded (session ended, audited) or oidc.PscUnavailable (try later)."""
     try:
         return _refresh(session, psc_endpoint())
     except PscSessionEnded as exc:
-        psc_end_session(session, f"rafraîchissement refusé : {exc}", request=request)
+        psc_end_session(session=session, reason=f"rafraîchissement refusé : {exc}", request=request)
         raise
 
 
-def psc_access_token(user: Any) -> str:
+def psc_access_token(*, user: Any) -> str:
     """The user's PSC access token, refreshed if it expires within 30 s.
 
     PscSessionEnded when the user has no live PSC session (or it just ended); oidc.PscUnavailable when PSC cannot
@@ -394,15 +378,15 @@ def psc_access_token(user: Any) -> str:
     if session is None:
         raise PscSessionEnded("Aucune session Pro Santé Connect ouverte : reconnectez-vous avec votre e-CPS.")
     if session.access_expires_at is None or session.access_expires_at - ACCESS_MARGIN <= timezone.now():
-        session = psc_refresh(session)
+        session = psc_refresh(session=session)
     try:
         return unseal(session.access_token)
     except SealError as exc:
-        psc_end_session(session, "jeton illisible")
+        psc_end_session(session=session, reason="jeton illisible")
         raise PscSessionEnded("Session Pro Santé Connect illisible : reconnectez-vous.") from exc
 
 
-def psc_keepalive(request: HttpRequest) -> bool:
+def psc_keepalive(*, request: HttpRequest) -> bool:
     """Called on each request of a PSC-logged user: False when the PSC session is over (log the user out)."""
     session_id = request.session.get(SESSION_KEY)
     session = PscSession.objects.filter(pk=session_id).first() if session_id else None
@@ -410,11 +394,11 @@ def psc_keepalive(request: HttpRequest) -> bool:
         return False
     now = timezone.now()
     if session.refresh_expires_at is None or session.refresh_expires_at <= now:
-        psc_end_session(session, "session Pro Santé Connect expirée", request=request)
+        psc_end_session(session=session, reason="session Pro Santé Connect expirée", request=request)
         return False
     if session.refreshed_at is None or now - session.refreshed_at >= KEEPALIVE_AFTER:
         try:
-            psc_refresh(session, request=request)
+            psc_refresh(session=session, request=request)
         except PscSessionEnded:
             return False
         except oidc.PscUnavailable:
@@ -422,7 +406,7 @@ def psc_keepalive(request: HttpRequest) -> bool:
     return True
 
 
-def psc_logout(request: HttpRequest) -> str:
+def psc_logout(*, request: HttpRequest) -> str:
     """End the user's PSC session; the URL of PSC's end-session endpoint to redirect to (RP-initiated), or ""."""
     session_id = request.session.get(SESSION_KEY)
     session = PscSession.objects.filter(pk=session_id).first() if session_id else None
@@ -432,7 +416,7 @@ def psc_logout(request: HttpRequest) -> str:
         id_token = unseal(session.id_token)
     except SealError:
         id_token = ""
-    psc_end_session(session, "déconnexion", request=request)
+    psc_end_session(session=session, reason="déconnexion", request=request)
     try:
         endpoint = psc_endpoint()
     except ImproperlyConfigured:  # logout must always succeed locally
@@ -445,13 +429,13 @@ def psc_logout(request: HttpRequest) -> str:
     )
 
 
-def psc_bearer(user: Any) -> str:
+def psc_bearer(*, user: Any) -> str:
     """The user's PSC access token for a call that may carry it (INSi, SC.INS/PSC.01), or "" without PSC session.
 
     Never raises: a call that can also go with the structure's certificate alone must not fail because PSC did."""
     if open_psc_session(user) is None:
         return ""
     try:
-        return psc_access_token(user)
+        return psc_access_token(user=user)
     except (PscSessionEnded, oidc.PscUnavailable, ImproperlyConfigured):
         return ""

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from caducee.accounts.landing import home_url, safe_next
 from caducee.accounts.psc import services
+from caducee.accounts.psc.selectors import pending_situations
 from caducee.accounts.services import LoginError
 
 
@@ -31,7 +32,7 @@ def start_view(request: HttpRequest) -> HttpResponse:
 
     PSC down or not configured: back to the login page with the reason, where the password still works."""
     try:
-        url = services.psc_login_start(request, next_url=request.GET.get("next", ""))
+        url = services.psc_login_start(request=request, next_url=request.GET.get("next", ""))
     except services.PscLoginError as exc:
         messages.error(request, str(exc))
         return redirect("accounts:login")
@@ -41,7 +42,7 @@ def start_view(request: HttpRequest) -> HttpResponse:
 def callback_view(request: HttpRequest) -> HttpResponse:
     params = {key: request.GET.get(key, "") for key in ("code", "state", "error", "error_description")}
     try:
-        outcome = services.psc_login_callback(request, params)
+        outcome = services.psc_login_callback(request=request, params=params)
     except services.PscLoginError as exc:
         return _failed(request, str(exc))
     return _done(request, outcome)
@@ -59,7 +60,7 @@ def link_view(request: HttpRequest) -> HttpResponse:
         context["username"] = request.POST.get("username", "").strip()
         try:
             outcome = services.psc_link_account(
-                request, username=context["username"], password=request.POST.get("password", "")
+                request=request, username=context["username"], password=request.POST.get("password", "")
             )
         except LoginError as exc:
             context["error"] = str(exc)
@@ -73,12 +74,12 @@ def link_view(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def situation_view(request: HttpRequest) -> HttpResponse:
-    situations = services.pending_situations(request)
+    situations = pending_situations(request)
     if not situations:
         return redirect("accounts:login")
     if request.method == "POST":
         try:
-            outcome = services.psc_choose_situation(request, request.POST.get("situation", ""))
+            outcome = services.psc_choose_situation(request=request, key=request.POST.get("situation", ""))
         except services.PscLoginError as exc:
             return render(request, "psc/situation.html", {"situations": situations, "error": str(exc)}, status=400)
         return _done(request, outcome)
