@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from caducee.accounts.models import Practice, User
 from caducee.core.dates import french_datetime
+from caducee.core.errors import SandboxDataError
 from caducee.core.models import Delivery
 from caducee.dmp.api import STATUS_DELETED, STATUS_DEPRECATED, DmpCaller
 from caducee.dmp.caller import CallerError, dmp_caller
@@ -24,7 +25,7 @@ from caducee.dmp.models import DmpAccess, DmpConsent, DmpEntry
 from caducee.documents.models import Document
 from caducee.documents.selectors import document_with_unique_id
 from caducee.documents.xds import ins_cx
-from caducee.identity.ins import SandboxDataError, transmissible_ins
+from caducee.identity.ins import transmissible_ins
 from caducee.patients.models import Patient
 
 CHANNEL = "dmp"
