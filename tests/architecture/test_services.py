@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "caducee"
 
+
 def service_modules() -> list[Path]:
     return sorted(
         path
@@ -40,11 +41,7 @@ def test_the_services_are_found() -> None:
 
 
 def test_public_services_take_keyword_only_arguments() -> None:
-    offenders = [
-        line
-        for path in service_modules()
-        for line in positional_services(path)
-    ]
+    offenders = [line for path in service_modules() for line in positional_services(path)]
     assert offenders == [], (
         "Public service functions take keyword-only arguments (`def entity_action(*, actor, ...)`); move reads to "
         "selectors.py and pure helpers to a module named for what they are:\n" + "\n".join(offenders)
