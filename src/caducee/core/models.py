@@ -49,7 +49,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["patient_id", "-at"], name="audit_patient_at")]
+        indexes = [
+            models.Index(fields=["patient_id", "-at"], name="audit_patient_at"),
+            # "Patients récents" on each user's home page: the user's last chart openings (issue 13 §1).
+            models.Index(fields=["actor", "action", "-at"], name="audit_actor_action_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.outcome}"
