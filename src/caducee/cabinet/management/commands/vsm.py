@@ -2,10 +2,10 @@
 
 Forfait structure: the VSM of ALD patients is an indicator (50/90 %), so a practice can produce them all at once.
 Each file is `DOSSIER/<uniqueId>.xml` (uniqueId = root^extension, from the document sequence). Patients are
-streamed (one chunked query, never the whole list in memory); a patient with missing mandatory data (author RPPS,
-birthplace of a qualified identity…) is listed in plain French and skipped, and a file is only ever written
-complete (temporary file, then an atomic rename). The files are not stored in the document store: the
-consultation's "mettre à jour le VSM" does that.
+read by chunks (never the whole list in memory, and no read cursor left open while writing: `ald_patients`); a
+patient with missing mandatory data (author RPPS, birthplace of a qualified identity…) is listed in plain French and
+skipped, and a file is only ever written complete (temporary file, then an atomic rename). The files are not stored
+in the document store: the consultation's "mettre à jour le VSM" does that.
 
 `--send-dmp` (issue 4): each summary is also stored in the document store (`production.vsm_create`, as the
 consultation's "mettre à jour le VSM" does: a new version replaces the previous one) and its DMP publication queued
@@ -47,15 +47,21 @@ CHUNK = 200
 
 
 def ald_patients(today: dt.date) -> Iterator[Patient]:
-    """Patients with an ALD in force today, in pk order, read by chunks (no list of every patient in memory)."""
+    """Patients with an ALD in force today, in pk order, read by chunks (no list of every patient in memory).
+
+    Each chunk is read whole before its patients are handed out: no read cursor stays open while the caller writes.
+    On SQLite (WAL) an open read statement pins the connection to a snapshot, and once another process has
+    committed (the worker claiming the summary just queued, a user saving a form) the next `BEGIN IMMEDIATE` cannot
+    upgrade it: « database is locked » at once, whatever the busy timeout (issue 13 §4). Only the ids are read in
+    one go (an integer per patient).
+    """
     in_force = Q(alds__start__lte=today) & (Q(alds__end__isnull=True) | Q(alds__end__gte=today))
-    ids = Patient.objects.filter(in_force).values("pk").distinct()
-    return (
-        Patient.objects.filter(pk__in=ids)
-        .select_related("identity", "medecin_traitant")
-        .order_by("pk")
-        .iterator(chunk_size=CHUNK)
-    )
+    ids = list(Patient.objects.filter(in_force).order_by("pk").values_list("pk", flat=True).distinct())
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        yield from list(
+            Patient.objects.filter(pk__in=chunk).select_related("identity", "medecin_traitant").order_by("pk")
+        )
 
 
 def write_atomically(path: Path, data: bytes) -> None:
