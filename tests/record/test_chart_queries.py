@@ -10,9 +10,10 @@ from caducee.record.models import Consultation, Problem
 
 pytestmark = pytest.mark.django_db
 
-# Measured: 25 (identity panel, the clinical record section (11 for the summary), the consultations list, the
-# messaging unread counter and the replacement banner of the top bar).
-CHART_QUERIES_DOCTOR = 25
+# Measured: 27 (identity panel, the clinical record section (11 for the summary), the consultations list, the
+# care team and the card's history (issue 13 §1), the messaging unread counter and the replacement banner of the
+# top bar).
+CHART_QUERIES_DOCTOR = 27
 
 
 def test_chart_with_500_consultations_is_bounded(

@@ -9,6 +9,7 @@ patient_patterns = [
     path("patients/nouveau/carte-vitale/", patient_views.patient_new_vitale, name="new_vitale"),
     path("patients/nouveau/saisie/", patient_views.patient_new_form, name="new_form"),
     path("patients/<int:patient_id>/", patient_views.patient_chart, name="chart"),
+    path("patients/<int:patient_id>/equipe/annuaire/", patient_views.care_team_directory, name="care_team_directory"),
 ]
 
 document_patterns = [

@@ -9,23 +9,31 @@ administrator does not), like the rest of the patient's administrative record.
   The MSSanté address is the natural key: adding the same address twice gives the same correspondent, whose blank
   fields are completed from the directory but whose hand-entered values are kept.
 - A patient has at most one médecin traitant among its correspondents: linking a new one replaces the previous
-  link (both audited). Other roles accumulate.
+  link (both audited). Other roles accumulate. The médecin traitant link and the patient's card agree: linking a
+  correspondent as médecin traitant makes him the card's médecin traitant (`Patient.medecin_traitant_correspondent`,
+  the start date and the declaration cleared: they were the previous doctor's), removing that link clears it, and
+  `medecin_traitant_store` (behind `patients.services.patient_set_medecin_traitant`) keeps the link as the card says.
 - A patient's own mailbox (`…@patient.mssante.fr`, MSS Citoyenne) is never a correspondent.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
-from caducee.patients.models import Correspondent, CorrespondentRole, Patient, PatientCorrespondent
+from caducee.core.dates import french_date
+from caducee.patients.errors import PatientConflict
+from caducee.patients.history import contact_change_record
+from caducee.patients.models import ContactChange, Correspondent, CorrespondentRole, Patient, PatientCorrespondent
 
 PATIENT_DOMAIN = "patient.mssante.fr"
 EDITABLE_FIELDS = (
@@ -207,19 +215,28 @@ def correspondent_link(
             )
             for link in previous.select_related("correspondent"):
                 _unlink(actor=actor, link=link, request=request, reason="remplacé")
-        link, created = PatientCorrespondent.objects.get_or_create(
-            patient=patient, correspondent=correspondent, role=role
-        )
-        if created:
-            audit_record(
-                actor=actor,
-                action="correspondent.link",
-                object_type="correspondent",
-                object_id=correspondent.pk,
-                patient_id=patient.pk,
-                detail={"role": role},
-                request=request,
+        link = _link(actor=actor, patient=patient, correspondent=correspondent, role=role, request=request)
+        if role == CorrespondentRole.MEDECIN_TRAITANT and patient.medecin_traitant_correspondent_id != correspondent.pk:
+            _medecin_traitant_fields(
+                actor=actor, patient=patient, values=_mt_values(correspondent=correspondent), request=request
             )
+    return link
+
+
+def _link(
+    *, actor: Any, patient: Patient, correspondent: Correspondent, role: str, request: HttpRequest | None
+) -> PatientCorrespondent:
+    link, created = PatientCorrespondent.objects.get_or_create(patient=patient, correspondent=correspondent, role=role)
+    if created:
+        audit_record(
+            actor=actor,
+            action="correspondent.link",
+            object_type="correspondent",
+            object_id=correspondent.pk,
+            patient_id=patient.pk,
+            detail={"role": role},
+            request=request,
+        )
     return link
 
 
@@ -234,6 +251,130 @@ def _unlink(*, actor: Any, link: PatientCorrespondent, request: HttpRequest | No
         request=request,
     )
     link.delete()
+
+
+# -- the médecin traitant on the patient's card -------------------------------------------------------------------
+
+MT_FIELDS = (
+    "medecin_traitant",
+    "medecin_traitant_correspondent",
+    "medecin_traitant_externe",
+    "medecin_traitant_since",
+    "medecin_traitant_declared",
+    "medecin_traitant_declared_on",
+)
+
+
+def _mt_values(
+    *,
+    doctor: Any = None,
+    correspondent: Correspondent | None = None,
+    external: str = "",
+    since: dt.date | None = None,
+    declared: bool = False,
+    declared_on: dt.date | None = None,
+) -> dict[str, Any]:
+    """The card's médecin traitant fields for one choice (a practice doctor, a correspondent or a typed name)."""
+    if doctor is not None:
+        external = ""
+    elif correspondent is not None:
+        external = str(correspondent)[: Patient._meta.get_field("medecin_traitant_externe").max_length]
+    chosen = doctor is not None or correspondent is not None or bool(external)
+    return {
+        "medecin_traitant": doctor,
+        "medecin_traitant_correspondent": correspondent,
+        "medecin_traitant_externe": external,
+        "medecin_traitant_since": since if chosen else None,
+        "medecin_traitant_declared": declared and chosen,
+        "medecin_traitant_declared_on": declared_on if declared and chosen else None,
+    }
+
+
+def _shown(patient: Patient, name: str) -> str:
+    """A médecin traitant field as the history shows it."""
+    if name in ("medecin_traitant", "medecin_traitant_correspondent", "medecin_traitant_externe"):
+        value = getattr(patient, name)
+        return str(value.display_name() if name == "medecin_traitant" and value else value or "")
+    if name == "medecin_traitant_declared":
+        return "oui" if patient.medecin_traitant_declared else "non"
+    return french_date(getattr(patient, name))
+
+
+def _medecin_traitant_fields(
+    *,
+    actor: Any,
+    patient: Patient,
+    values: dict[str, Any],
+    version: int | None = None,
+    request: HttpRequest | None = None,
+) -> list[str]:
+    """Write the card's médecin traitant fields (`UPDATE … WHERE version = seen` when `version` is given), with
+    the history and the audit; returns the names of the fields changed."""
+    changed = [name for name in MT_FIELDS if getattr(patient, name) != values[name]]
+    if not changed:  # already so (whoever saved it): nothing to write, nothing lost
+        return []
+    previous = {name: _shown(patient, name) for name in changed}
+    rows = Patient.objects.filter(pk=patient.pk)
+    if version is not None:
+        rows = rows.filter(version=version)
+    if not rows.update(version=F("version") + 1, **{name: values[name] for name in changed}):
+        raise PatientConflict()
+    for name in changed:
+        setattr(patient, name, values[name])
+    patient.version = Patient.objects.values_list("version", flat=True).get(pk=patient.pk)
+    contact_change_record(
+        actor=actor,
+        patient=patient,
+        kind=ContactChange.Kind.MEDECIN_TRAITANT,
+        fields=changed,
+        previous=previous,
+        request=request,
+    )
+    return changed
+
+
+def medecin_traitant_store(
+    *,
+    actor: Any,
+    patient: Patient,
+    version: int,
+    doctor: Any = None,
+    correspondent: Correspondent | None = None,
+    external: str = "",
+    since: dt.date | None = None,
+    declared: bool = False,
+    declared_on: dt.date | None = None,
+    request: HttpRequest | None = None,
+) -> list[str]:
+    """Record the médecin traitant on the card (checked by the caller) and keep the correspondents' médecin traitant
+    link as the card says: the chosen correspondent linked with that role, any other such link removed."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    values = _mt_values(
+        doctor=doctor,
+        correspondent=correspondent,
+        external=external,
+        since=since,
+        declared=declared,
+        declared_on=declared_on,
+    )
+    with transaction.atomic():
+        changed = _medecin_traitant_fields(
+            actor=actor, patient=patient, values=values, version=version, request=request
+        )
+        others = PatientCorrespondent.objects.filter(patient=patient, role=CorrespondentRole.MEDECIN_TRAITANT)
+        if correspondent is not None:
+            others = others.exclude(correspondent=correspondent)
+        for link in others.select_related("correspondent"):
+            _unlink(actor=actor, link=link, request=request, reason="remplacé")
+        if correspondent is not None:
+            _link(
+                actor=actor,
+                patient=patient,
+                correspondent=correspondent,
+                role=CorrespondentRole.MEDECIN_TRAITANT,
+                request=request,
+            )
+    return changed
 
 
 def correspondent_unlink(
@@ -255,6 +396,10 @@ def correspondent_unlink(
         for link in links:
             _unlink(actor=actor, link=link, request=request)
             removed += 1
+            if link.role == CorrespondentRole.MEDECIN_TRAITANT and (
+                patient.medecin_traitant_correspondent_id == correspondent.pk
+            ):  # no longer the médecin traitant: the card says so too
+                _medecin_traitant_fields(actor=actor, patient=patient, values=_mt_values(), request=request)
     return removed
 
 

@@ -1,16 +1,22 @@
-"""Reads of patients: search (R17), the chart, the address book (correspondents and their roles)."""
+"""Reads of patients: search (R17), the chart, the address book (correspondents and their roles, the care team),
+the card's history, and each user's recent patients."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Exists, IntegerField, Max, OuterRef, QuerySet, Value, When
+from django.utils import timezone
 
+from caducee.core.models import AuditEvent
 from caducee.core.text import search_key
 from caducee.identity.matricule import MatriculeError, clean, parse_matricule
 from caducee.identity.models import SearchToken
 from caducee.identity.traits import parse_birth_date
-from caducee.patients.models import Correspondent, CorrespondentRole, Patient, PatientCorrespondent
+from caducee.patients.models import ContactChange, Correspondent, CorrespondentRole, Patient, PatientCorrespondent
 
 _DATE_RE = re.compile(r"\b(\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|\d{4}-\d{2}-\d{2})\b")
 
@@ -85,9 +91,9 @@ def _search_by_names(patients: QuerySet[Patient], ranges: list[tuple[str, str]],
 
 
 def patient_get(patient_id: int) -> Patient:
-    return Patient.objects.select_related("identity", "medecin_traitant", "identity__id_document_checked_by").get(
-        pk=patient_id
-    )
+    return Patient.objects.select_related(
+        "identity", "medecin_traitant", "medecin_traitant_correspondent", "identity__id_document_checked_by"
+    ).get(pk=patient_id)
 
 
 # -- the address book (issue 5 §5; its writes are in `patients.correspondents`) -----------------------------------
@@ -96,13 +102,16 @@ _ROLE_ORDER = [
     CorrespondentRole.MEDECIN_TRAITANT,
     CorrespondentRole.ADRESSEUR,
     CorrespondentRole.SPECIALISTE,
+    CorrespondentRole.INFIRMIER,
+    CorrespondentRole.PHARMACIEN,
+    CorrespondentRole.KINESITHERAPEUTE,
     CorrespondentRole.AUTRE,
 ]
 
 
 def patient_correspondents(patient: Patient) -> list[PatientCorrespondent]:
-    """The patient's correspondents with their roles: médecin traitant first, then adresseur, spécialiste, autre;
-    one query."""
+    """The patient's correspondents with their roles — the care team: médecin traitant first, then adresseur,
+    spécialiste, infirmier, pharmacien, kinésithérapeute, autre; one query."""
     order = Case(
         *(When(role=role, then=Value(rank)) for rank, role in enumerate(_ROLE_ORDER)),
         default=Value(len(_ROLE_ORDER)),
@@ -128,3 +137,123 @@ def patient_correspondent(patient: Patient, role: str) -> Correspondent | None:
 
 def correspondent_by_address(address: str) -> Correspondent | None:
     return Correspondent.objects.filter(mss_address=(address or "").strip().lower()).first()
+
+
+def role_for_profession(profession: str, specialty: str = "") -> str:
+    """The care-team role a directory entry suggests (TRE_G15 profession labels): a pharmacist, a nurse, a
+    physiotherapist; a doctor other than a general practitioner is a specialist. The user can change it."""
+    key = search_key(profession)
+    if key.startswith("PHARMACIEN"):
+        return CorrespondentRole.PHARMACIEN
+    if key.startswith("INFIRMIER"):
+        return CorrespondentRole.INFIRMIER
+    if "KINESITHERAPEUTE" in key:
+        return CorrespondentRole.KINESITHERAPEUTE
+    if key.startswith("MEDECIN") and specialty and "GENERALE" not in search_key(specialty):
+        return CorrespondentRole.SPECIALISTE
+    return CorrespondentRole.AUTRE
+
+
+# -- the card's history ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    at: dt.datetime
+    by: str
+    kind: str
+    changes: list[tuple[str, str]]  # (field label, previous value)
+
+
+HISTORY_LIMIT = 20
+
+
+def contact_history(patient: Patient, *, limit: int = HISTORY_LIMIT) -> list[ChangeRow]:
+    """The last changes of the card (coordonnées, médecin traitant), newest first, with the fields' French labels
+    and the values they had before; one query, bounded."""
+    rows = ContactChange.objects.filter(patient=patient).select_related("by").order_by("-at", "-id")[:limit]
+    labels = {f.name: str(f.verbose_name) for f in Patient._meta.get_fields() if hasattr(f, "verbose_name")}
+    return [
+        ChangeRow(
+            at=row.at,
+            by=row.by.display_name() if row.by is not None else "système",
+            kind=row.get_kind_display(),
+            changes=[(labels.get(name, name), str(row.previous.get(name, "")) or "(vide)") for name in row.fields],
+        )
+        for row in rows
+    ]
+
+
+# -- each user's recent patients (the home page) --------------------------------------------------------------------
+
+OPEN_ACTION = "patient.read"  # patients.services.patient_open: every opening of a chart
+RECENT_DAYS = 30
+RECENT_LIMIT = 10
+
+
+def opened_patients(user: Any, *, since: dt.datetime, limit: int = RECENT_LIMIT) -> list[tuple[int, dt.datetime]]:
+    """(patient id, last opening) of the charts `user` opened since `since`, the last opened first.
+
+    Read from the audit trail (every chart opening is there, R16/SC.SSI) with the audit_actor_action_at index:
+    one range of (actor, action, at) grouped by patient — bounded by `since`, whatever the trail's size."""
+    if getattr(user, "pk", None) is None:
+        return []
+    rows = (
+        AuditEvent.objects.filter(actor=user, action=OPEN_ACTION, at__gte=since, patient_id__isnull=False)
+        .order_by()
+        .values("patient_id")
+        .annotate(last=Max("at"))
+        .order_by("-last", "-patient_id")[:limit]
+    )
+    return [(row["patient_id"], row["last"]) for row in rows]
+
+
+# The actions that put a patient on a user's list of the day: opening the chart, a consultation opened, saved,
+# read or validated by the user (no agenda yet: these are the patients of the day).
+TODAY_ACTIONS = (OPEN_ACTION, "consultation.open", "consultation.save", "consultation.read", "consultation.validate")
+
+
+@dataclass(frozen=True)
+class TodayRow:
+    patient: Patient
+    last: dt.datetime
+    consulted: bool  # a consultation of this user's today
+
+
+def todays_patients(user: Any, *, limit: int = 30) -> list[TodayRow]:
+    """The patients `user` opened or consulted today, the last first: one grouped range of the audit_actor_action_at
+    index per action, bounded by midnight."""
+    if getattr(user, "pk", None) is None:
+        return []
+    rows = (
+        AuditEvent.objects.filter(
+            actor=user, action__in=TODAY_ACTIONS, at__gte=start_of_today(), patient_id__isnull=False
+        )
+        .order_by()
+        .values("patient_id")
+        .annotate(
+            last=Max("at"),
+            consulted=Max(Case(When(action__startswith="consultation.", then=Value(1)), default=Value(0))),
+        )
+        .order_by("-last", "-patient_id")[:limit]
+    )
+    found = patients_by_id([(row["patient_id"], row) for row in rows])
+    return [TodayRow(patient, row["last"], bool(row["consulted"])) for patient, row in found]
+
+
+def start_of_today() -> dt.datetime:
+    """Midnight today in the practice's time zone (the "du jour" lists start there)."""
+    today = timezone.localdate()
+    return timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+
+
+def recent_patients(user: Any, *, days: int = RECENT_DAYS, limit: int = RECENT_LIMIT) -> list[tuple[Patient, Any]]:
+    """The patients `user` opened in the last `days` days, with the last opening, the last opened first."""
+    opened = opened_patients(user, since=timezone.now() - dt.timedelta(days=days), limit=limit)
+    return patients_by_id(opened)
+
+
+def patients_by_id(rows: list[tuple[int, Any]]) -> list[tuple[Patient, Any]]:
+    """The patients of (id, value) rows in their order, with their identity; one query; deleted ones skipped."""
+    found = Patient.objects.select_related("identity").in_bulk([patient_id for patient_id, _ in rows])
+    return [(found[patient_id], value) for patient_id, value in rows if patient_id in found]
