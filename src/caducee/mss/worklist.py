@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
+from caducee.core.batches import in_chunks
 from caducee.documents.models import Document
 from caducee.documents.received import PatientTraits, ReceivedCdaError, read_cda_header
 from caducee.identity.models import Identity
@@ -117,7 +118,8 @@ def rescore_worklist(*, every_document: bool = False) -> int:
             stale |= Q(scored_at__lt=latest)
         waiting = waiting.filter(stale)
     filed = 0
-    for received in waiting.select_related("message").iterator(chunk_size=200):
+    # In chunks read whole, not through an open cursor: the loop writes as it reads (issue 13 §4, core.batches).
+    for received in in_chunks(waiting.select_related("message")):
         traits = _traits(received)
         candidates = candidates_for(traits)
         earlier = received.patient_traits.get("insi", {}).get("statut", "")

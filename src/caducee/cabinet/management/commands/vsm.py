@@ -33,6 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from caducee.accounts.models import Practice, Role, User
+from caducee.core.batches import in_chunks
 from caducee.core.dbcheck import ensure_migrated
 from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.dmp.services import DmpServiceError, dmp_delivery_enqueue
@@ -49,19 +50,13 @@ CHUNK = 200
 def ald_patients(today: dt.date) -> Iterator[Patient]:
     """Patients with an ALD in force today, in pk order, read by chunks (no list of every patient in memory).
 
-    Each chunk is read whole before its patients are handed out: no read cursor stays open while the caller writes.
-    On SQLite (WAL) an open read statement pins the connection to a snapshot, and once another process has
-    committed (the worker claiming the summary just queued, a user saving a form) the next `BEGIN IMMEDIATE` cannot
-    upgrade it: « database is locked » at once, whatever the busy timeout (issue 13 §4). Only the ids are read in
-    one go (an integer per patient).
+    Each chunk is read whole before its patients are handed out (`core.batches.in_chunks`): the command writes as it
+    reads, and an open read cursor made its writes fail with « database is locked » on SQLite as soon as the worker
+    committed (issue 13 §4).
     """
     in_force = Q(alds__start__lte=today) & (Q(alds__end__isnull=True) | Q(alds__end__gte=today))
-    ids = list(Patient.objects.filter(in_force).order_by("pk").values_list("pk", flat=True).distinct())
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        yield from list(
-            Patient.objects.filter(pk__in=chunk).select_related("identity", "medecin_traitant").order_by("pk")
-        )
+    ids = Patient.objects.filter(in_force).values("pk")
+    return in_chunks(Patient.objects.filter(pk__in=ids).select_related("identity", "medecin_traitant"), size=CHUNK)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
