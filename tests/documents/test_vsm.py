@@ -338,3 +338,72 @@ def test_official_labels_become_display_names_and_are_cached(practice, author, m
     ]
     assert not xp(section(root, ACTIVE), ".//h:value[@code='I10']/@displayName")
     assert cache == {(codes.CIM10, "E11.9"): "Diabète sucré de type 2, sans complication", (codes.CIM10, "I10"): ""}
+
+
+def test_the_medecin_traitant_declaration_date_is_the_participant_time(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient, secretary
+) -> None:
+    """Issue 13 §1: the VSM carried the médecin traitant's participant time as unknown (`time nullFlavor="UNK"`),
+    the record not keeping the declaration. Now the declaration's date is the participant's time/low, as in the CI-SIS
+    VSM 1.4 and IPS-FR examples; an outside correspondent comes with his IdNat PS and MSSanté mailbox. Failed before:
+    no declaration on the card, and the time always UNK."""
+    from caducee.documents.cda.ips import build_ips
+    from caducee.patients.correspondents import correspondent_create
+    from caducee.patients.services import patient_set_medecin_traitant
+
+    patient = make_patient()
+    patient_set_medecin_traitant(
+        actor=secretary,
+        patient=patient,
+        version=patient.version,
+        doctor=author,
+        since=dt.date(2019, 5, 1),
+        declared=True,
+        declared_on=dt.date(2019, 6, 12),
+    )
+    root = parse(xml := vsm(practice, author, patient))
+    pcp = "/h:ClinicalDocument/h:participant[@typeCode='INF']"
+    assert xp(root, f"{pcp}/h:time/h:low/@value") == ["20190612"]
+    assert_conformant(cda_validator, xml)
+
+    # Not declared (yet): the date he has followed the patient since.
+    patient_set_medecin_traitant(
+        actor=secretary, patient=patient, version=patient.version, doctor=author, since=dt.date(2019, 5, 1)
+    )
+    assert xp(parse(vsm(practice, author, patient)), f"{pcp}/h:time/h:low/@value") == ["20190501"]
+
+    # An outside correspondent, declared: his IdNat PS, address, mailbox and name.
+    leroy = correspondent_create(
+        actor=secretary,
+        national_id="810001234567",
+        civility="Dr",
+        family_name="LEROY",
+        given_name="Anne",
+        address_line="4 place Bellecour",
+        postal_code="69002",
+        city="LYON",
+        mss_address="anne.leroy@demo.mssante.fr",
+    )
+    patient_set_medecin_traitant(
+        actor=secretary,
+        patient=patient,
+        version=patient.version,
+        correspondent=leroy,
+        declared=True,
+        declared_on=dt.date(2024, 1, 8),
+    )
+    root = parse(xml := vsm(practice, author, patient))
+    assert xp(root, f"{pcp}/h:time/h:low/@value") == ["20240108"]
+    entity = f"{pcp}/h:associatedEntity"
+    assert xp(root, f"{entity}/h:id/@extension") == ["810001234567"]
+    assert xp(root, f"{entity}/h:telecom/@value") == ["mailto:anne.leroy@demo.mssante.fr"]
+    assert xp(root, f"{entity}/h:associatedPerson/h:name/h:family/text()") == ["LEROY"]
+    assert xp(root, "/h:ClinicalDocument/h:author/h:functionCode") == []  # the author is not the médecin traitant
+    assert_conformant(cda_validator, xml)
+    ips_xml = build_summary(build_ips, practice, author, patient, ids=IDS)
+    assert xp(parse(ips_xml), f"{pcp}/h:time/h:low/@value") == ["20240108"]
+    assert_conformant_volet(cda_validator, ips_xml, "IPS-FR_2024.01")
+
+    # Nobody known: unknown, as before.
+    patient_set_medecin_traitant(actor=secretary, patient=patient, version=patient.version)
+    assert xp(parse(vsm(practice, author, patient)), f"{pcp}/h:time/@nullFlavor") == ["UNK"]

@@ -18,7 +18,8 @@ from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import Identity
 from caducee.mss.compose import PATIENT_DOMAIN, patient_label
 from caducee.mss.models import InboundMessage, Mailbox, MailboxKind, OutboundMessage, ReceivedDocument
-from caducee.patients.models import CorrespondentRole, Patient, PatientCorrespondent
+from caducee.patients.models import CorrespondentRole, Patient
+from caducee.patients.selectors import patient_correspondents
 
 LIST_LIMIT = 100
 
@@ -125,7 +126,7 @@ class Recipient:
 
     address: str
     display_name: str
-    role: str  # medecin_traitant | adresseur | patient
+    role: str  # a CorrespondentRole (medecin_traitant, adresseur, specialiste, pharmacien…) or "patient"
     role_label: str
     is_patient: bool = False
 
@@ -138,8 +139,11 @@ def _user_mailbox(user: User | None) -> str:
 
 
 def proposed_recipients(patient: Patient, author: User | None) -> list[Recipient]:
-    """The recipients offered by default: the médecin traitant when the author is not the médecin traitant, the
-    adresseur, the patient when the identity is QUAL (issue 5 §6; SC.MSS/UX.32). No duplicates, never the author."""
+    """The recipients offered by default: the patient's care team first — the médecin traitant when the author is
+    not the médecin traitant, then the adresseur, the specialists, the nurse, the pharmacist… (every correspondent of
+    the patient with an MSSanté address, issue 13 §1: one picked from the Annuaire once is offered again) —, then the
+    patient when the identity is QUAL (issue 5 §6; SC.MSS/UX.32). No duplicates, never the author. Offered is not
+    ticked: the send form ticks per the arrêté (documents.sharing_matrix)."""
     own = {_user_mailbox(author).lower()} - {""}
     found: list[Recipient] = []
     seen: set[str] = set(own)
@@ -150,27 +154,21 @@ def proposed_recipients(patient: Patient, author: User | None) -> list[Recipient
             seen.add(key)
             found.append(Recipient(address.strip(), name, role, label, is_patient))
 
-    links = list(
-        PatientCorrespondent.objects.filter(
-            patient=patient, role__in=[CorrespondentRole.MEDECIN_TRAITANT, CorrespondentRole.ADRESSEUR]
-        )
-        .exclude(correspondent__mss_address="")
-        .select_related("correspondent")
-        .order_by("id")
-    )
+    links = [
+        link
+        for link in patient_correspondents(patient)  # the care team, médecin traitant first (one query)
+        if link.correspondent.mss_address
+    ]
     author_is_mt = author is not None and patient.medecin_traitant_id == author.pk
     if not author_is_mt:
         mt = patient.medecin_traitant
         if mt is not None:
             add(_user_mailbox(mt), mt.display_name(), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
-        for link in links:
-            if link.role == CorrespondentRole.MEDECIN_TRAITANT:
-                c = link.correspondent
-                add(c.mss_address, str(c), CorrespondentRole.MEDECIN_TRAITANT, "Médecin traitant")
     for link in links:
-        if link.role == CorrespondentRole.ADRESSEUR:
-            c = link.correspondent
-            add(c.mss_address, str(c), CorrespondentRole.ADRESSEUR, "Adresseur")
+        if link.role == CorrespondentRole.MEDECIN_TRAITANT and author_is_mt:
+            continue
+        c = link.correspondent
+        add(c.mss_address, str(c), link.role, link.get_role_display())
     patient_address = patient_mss_address(patient.identity)
     if patient_address:
         add(patient_address, patient_label(patient.identity), "patient", "Patient (Mon espace santé)", True)

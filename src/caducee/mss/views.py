@@ -47,9 +47,10 @@ from caducee.mss.worklist import rescore_worklist, worklist_attach
 from caducee.patients.correspondents import (
     correspondent_from_directory,
     correspondent_from_sender,
-    correspondent_link,
+    correspondent_join_care_team,
 )
 from caducee.patients.models import Correspondent, CorrespondentRole, Patient
+from caducee.patients.selectors import role_for_profession
 
 SUMMARY_MODELS = ("vsm", "ips")
 
@@ -283,8 +284,12 @@ def compose_view(request: HttpRequest) -> HttpResponse:
         else:
             for entry in DirectoryEntry.objects.filter(address__in=chosen):
                 correspondent = correspondent_from_directory(entry=entry, actor=request.user, request=request)
-                correspondent_link(
-                    actor=request.user, patient=patient, correspondent=correspondent, role=CorrespondentRole.AUTRE
+                correspondent_join_care_team(  # offered again next time, with the role his profession suggests
+                    actor=request.user,
+                    patient=patient,
+                    correspondent=correspondent,
+                    role=role_for_profession(entry.profession, entry.specialty),
+                    request=request,
                 )
             messages.success(request, f"Message mis en envoi ({message.recipients.count()} destinataire(s)).")
             return redirect("patients:chart", patient.pk)

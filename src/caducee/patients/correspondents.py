@@ -223,6 +223,23 @@ def correspondent_link(
     return link
 
 
+def correspondent_join_care_team(
+    *,
+    actor: Any,
+    patient: Patient,
+    correspondent: Correspondent,
+    role: str = CorrespondentRole.AUTRE,
+    request: HttpRequest | None = None,
+) -> PatientCorrespondent:
+    """A colleague the user wrote to joins the patient's care team (issue 13 §1: offered again on the next send) —
+    with `role`, unless he is already in the team, whose role is then kept (a referrer stays the referrer)."""
+    check_permission(actor, Perm.PATIENT_ADMIN)
+    existing = PatientCorrespondent.objects.filter(patient=patient, correspondent=correspondent).order_by("id").first()
+    if existing is not None:
+        return existing
+    return correspondent_link(actor=actor, patient=patient, correspondent=correspondent, role=role, request=request)
+
+
 def _link(
     *, actor: Any, patient: Patient, correspondent: Correspondent, role: str, request: HttpRequest | None
 ) -> PatientCorrespondent:

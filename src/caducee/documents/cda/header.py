@@ -27,10 +27,10 @@ from caducee.core.errors import SandboxDataError
 from caducee.documents.cda import codes
 from caducee.documents.cda.codes import Code
 from caducee.documents.cda.tables import J01_AUTHOR_SPECIALTY, J02_FACILITY_SECTORS
-from caducee.documents.cda.xml import E, Element, attrs, coded, ii, template_ids, ts_datetime, ts_partial
+from caducee.documents.cda.xml import E, Element, attrs, coded, ii, template_ids, ts_date, ts_datetime, ts_partial
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity
-from caducee.patients.models import Patient
+from caducee.patients.models import Correspondent, Patient
 
 # The practice's OID arcs. documents.services builds document ids from the same root and imports DocumentIds
 # from here, so these live here (no import back into services: that would be circular).
@@ -316,12 +316,47 @@ def record_target(patient: Patient, practice: Practice) -> Element:
     return E.recordTarget(E.patientRole(*role_children))
 
 
+def medecin_traitant_time(patient: Patient) -> Element:
+    """participant/time of the médecin traitant: the date of the déclaration de choix du médecin traitant when it
+    was made (what the CI-SIS VSM and the IPS-FR examples carry there, `low` only), else the date he has followed
+    the patient since, else unknown (StrucMin wants the element; its low needs a value, hence the nullFlavor on time
+    itself)."""
+    day = patient.medecin_traitant_declared_on if patient.medecin_traitant_declared else None
+    day = day or patient.medecin_traitant_since
+    return E.time(E.low(value=ts_date(day))) if day is not None else E.time(nullFlavor="UNK")
+
+
+def _correspondent_entity(correspondent: Correspondent) -> Element:
+    """An outside médecin traitant from the address book: IdNat PS when known (StrucMin: an id has root and
+    extension), address, MSSanté mailbox, name."""
+    children: list[Element] = []
+    national_id = correspondent.national_id.strip()
+    if national_id.isascii() and national_id.isdigit():
+        children.append(ii(codes.OID_PS_NATIONAL_ID, national_id))
+    children.append(address(correspondent.address_line, correspondent.postal_code, correspondent.city))
+    if correspondent.phone.strip():
+        children.append(telecom(correspondent.phone, "WP"))
+    if correspondent.mss_address:
+        children.append(E.telecom(value="mailto:" + correspondent.mss_address))
+    name: list[Element] = []
+    if correspondent.given_name.strip():
+        name.append(E.given(correspondent.given_name.strip()))
+    family = correspondent.family_name.strip() or correspondent.organisation.strip() or str(correspondent)
+    name.append(E.family(family))
+    if correspondent.civility.strip().rstrip(".").upper() in ("DR", "PR"):
+        name.append(E.suffix("DR"))
+    children.append(E.associatedPerson(E.name(*name)))
+    return E.associatedEntity(*children, classCode="PROV")
+
+
 def pcp_participant(patient: Patient, practice: Practice) -> Element:
     """The patient's médecin traitant as header participant INF / functionCode PCP.
 
     VSM 1.4 (CI-SIS_VSM_1.4_2022.01.sch) wants exactly one, with displayName "Médecin Traitant"; that assert
     follows a same-context rule and never fires, but the specification asks for it, so it is always written.
-    A médecin traitant outside the practice is known by name only; an undeclared one is written as unknown.
+    A doctor of the practice comes with his RPPS, an outside correspondent with his IdNat PS and MSSanté mailbox,
+    a médecin traitant known by name only with his name; an undeclared one is written as unknown. The time is the
+    declaration's date (`medecin_traitant_time`).
     """
     doctor = patient.medecin_traitant
     if doctor is not None:
@@ -333,17 +368,17 @@ def pcp_participant(patient: Patient, practice: Practice) -> Element:
             organization("scopingOrganization", practice),
             classCode="PROV",
         )
+    elif patient.medecin_traitant_correspondent is not None:
+        entity = _correspondent_entity(patient.medecin_traitant_correspondent)
     else:
         # StrucMin CI-SISParticipant: an id needs root and extension, so a professional without a known
         # RPPS has no id; associatedPerson/name/family is required, hence a nullFlavor when undeclared.
         external = patient.medecin_traitant_externe.strip()
         family = E.family(external) if external else E.family(nullFlavor="UNK")
         entity = E.associatedEntity(E.associatedPerson(E.name(family)), classCode="PROV")
-    # StrucMin: participant/time is required; its low/high need a value, and the record does not keep the
-    # date the médecin traitant was declared, hence the nullFlavor on time itself.
     return E.participant(
         coded("functionCode", codes.FUNCTION_PCP, name=False),
-        E.time(nullFlavor="UNK"),
+        medecin_traitant_time(patient),
         entity,
         typeCode="INF",
     )

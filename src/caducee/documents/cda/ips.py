@@ -212,8 +212,13 @@ def _local_date(moment: dt.datetime) -> str:
 
 def _participants(patient: Patient, practice: Practice) -> tuple[Element, ...]:
     """The médecin traitant, INF/PCP (FSH slice medecinTraitant 0..1; Entete_IPS-FR checks its functionCode):
-    written when declared (in the practice or by name), left out otherwise rather than written as unknown."""
-    if patient.medecin_traitant_id is None and not patient.medecin_traitant_externe.strip():
+    written when known (in the practice, a correspondent or by name), left out otherwise rather than written as
+    unknown; its time is the declaration's date, as in the IPS-FR example."""
+    if (
+        patient.medecin_traitant_id is None
+        and patient.medecin_traitant_correspondent_id is None
+        and not patient.medecin_traitant_externe.strip()
+    ):
         return ()
     return (pcp_participant(patient, practice),)
 
