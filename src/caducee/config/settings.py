@@ -208,6 +208,9 @@ MSS_NIL = env_str("CADUCEE_MSS_NIL", "")
 MSS_PATIENT_TEST_ADDRESS = env_str("CADUCEE_MSS_PATIENT_TEST_ADDRESS", "279035121518989@patient.mssante.fr")
 # Received messages larger than this are kept unread and quarantined (issue 5 §8).
 MSS_MAX_MESSAGE_BYTES = env_int("CADUCEE_MSS_MAX_MESSAGE_BYTES", 50 * 1024 * 1024, minimum=1024)
+# Quarantined received files (hostile, broken or too large) are kept this many days, then deleted — the rows stay
+# (mss/retention.py: `caducee mss purge`, and once a day by `caducee mss sync --loop`; issue 13 §4).
+MSS_QUARANTINE_DAYS = env_int("CADUCEE_MSS_QUARANTINE_DAYS", 90, minimum=1)
 # INS rules R52/R53/R55 before automatic filing: "r52" asks INSi only for an INS not already known here with the same
 # four traits (the rule as written), "always" checks every incoming INS.
 MSS_INSI_VERIFY = env_str("CADUCEE_MSS_INSI_VERIFY", "r52")

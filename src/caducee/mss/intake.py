@@ -14,6 +14,8 @@ only) and always kept; then:
 - hostile or broken input — path traversal, zip bombs, XXE, missing or broken METADATA.XML, wrong hashes,
   non-UTF-8, malformed MIME, messages over `settings.MSS_MAX_MESSAGE_BYTES` — is quarantined with the reason
   (`ReceivedDocument` state quarantined, or `InboundMessage.error`), the message kept. Nothing raises for bad input.
+  What is quarantined is kept `settings.MSS_QUARANTINE_DAYS` (90 days by default), then its files are deleted and
+  the rows stay (`mss.retention`, issue 13 §4).
 
 When the sender asked for a read receipt (Disposition-Notification-To), an MDN `processed` is returned after an
 automatic integration, its error variant (code^libellé) otherwise (ig_hl7v2_courriel_mss struct-msg-mdn.md), queued in

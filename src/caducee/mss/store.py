@@ -4,9 +4,10 @@ Every file name is generated here (a random hex name, a fixed suffix chosen from
 input — an attachment's file name, a zip member's path, a Message-ID — ever becomes part of a path. Paths kept in
 the database are relative to the store, and `store_path` refuses any that would leave it.
 
-Layout: `raw/AAAA/MM/<hex>.<eml|zip|xml|bin>` the message or imported file as received (always kept),
-`documents/AAAA/MM/<hex>.<xml|pdf>` a CDA (and its PDF) waiting in the work list or quarantined, `tmp/` files being
-written (an IMAP fetch streamed to disk), moved into `raw/` once complete.
+Layout: `raw/AAAA/MM/<hex>.<eml|zip|xml|bin>` the message or imported file as received (kept; a quarantined one
+only `settings.MSS_QUARANTINE_DAYS`, see `mss.retention`), `documents/AAAA/MM/<hex>.<xml|pdf>` a CDA (and its PDF)
+waiting in the work list or quarantined, `tmp/` files being written (an IMAP fetch streamed to disk), moved into `raw/`
+once complete.
 """
 
 from __future__ import annotations
@@ -118,6 +119,38 @@ def read_bytes(relative: str) -> bytes:
 
 def open_stored(relative: str) -> BinaryIO:
     return open(store_path(relative), "rb")
+
+
+def stored_size(relative: str) -> int:
+    """Bytes a stored file takes, with the PDF kept beside a work-list CDA (0 for a file already gone)."""
+    total = 0
+    for path in _with_pdf(relative):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def remove(relative: str) -> int:
+    """Delete a stored file (and the PDF kept beside a CDA of `documents/`); returns the bytes freed. A file already
+    gone is not an error (a purge interrupted, then run again); a path outside the store is refused (StoreError)."""
+    freed = 0
+    for path in _with_pdf(relative):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    return freed
+
+
+def _with_pdf(relative: str) -> list[Path]:
+    path = store_path(relative)
+    if relative.startswith("documents/") and relative.endswith(".xml"):
+        return [path, store_path(relative[: -len("xml")] + "pdf")]
+    return [path]
 
 
 def clear_temp() -> None:

@@ -17,7 +17,8 @@ Errors (operator down, token refused, a message the server will not give) are wr
 others mailboxes go on, and the loop of `caducee mss sync --loop` never stops.
 
 Each pass ends by rescoring the work list (`worklist.rescore_worklist`): the documents scored before the latest
-identity change get their candidates again (UX.15) — the identity services never call up into mss.
+identity change get their candidates again (UX.15) — the identity services never call up into mss. The loop also
+purges the quarantine once a day (`retention`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from imapclient import exceptions as imap_errors
 from caducee.mss import store
 from caducee.mss.intake import ingest_bytes
 from caducee.mss.models import InboundMessage, Mailbox
+from caducee.mss.retention import quarantine_purge
 from caducee.mss.transport import MssError, imap_call
 from caducee.mss.worklist import rescore_worklist
 
@@ -165,13 +167,29 @@ def sync_all() -> list[SyncResult]:
     return results
 
 
-def sync_forever(*, interval: float, stop: Callable[[], bool] = lambda: False) -> None:
-    """`caducee mss sync --loop`: short polling every `interval` seconds; nothing stops it but `stop()`."""
+PURGE_EVERY = 24 * 3600.0  # seconds between two purges of the quarantine by the loop
+
+
+def sync_forever(
+    *, interval: float, stop: Callable[[], bool] = lambda: False, purge_every: float = PURGE_EVERY
+) -> None:
+    """`caducee mss sync --loop`: short polling every `interval` seconds; nothing stops it but `stop()`.
+
+    Once a day (at its start, then every `purge_every` seconds) it also deletes the files kept in quarantine longer
+    than settings.MSS_QUARANTINE_DAYS (`retention.quarantine_purge`, audited; issue 13 §4).
+    """
+    next_purge = time.monotonic()
     while not stop():
         started = time.monotonic()
         try:
             sync_all()
         except Exception:  # the database itself failed: wait and try again
             log.exception("MSS sync pass failed")
+        if started >= next_purge:
+            next_purge = started + purge_every
+            try:
+                log.info("MSS %s", quarantine_purge().as_text())
+            except Exception:  # a bug, the disk or the database: logged, the sync goes on; tried again tomorrow
+                log.exception("MSS quarantine purge failed")
         while not stop() and time.monotonic() - started < interval:  # a stop request is seen within 0.2 s
             time.sleep(0.2)

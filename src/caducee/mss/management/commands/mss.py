@@ -1,10 +1,12 @@
-"""`caducee mss sync [--loop] [--interval S]` and `caducee mss rescore`.
+"""`caducee mss sync [--loop] [--interval S]`, `caducee mss rescore` and `caducee mss purge [--days N] [--dry-run]`.
 
 `sync`: take in the new messages of the practice's MSSanté mailboxes. One pass by default (one line per mailbox:
 messages taken in, or the error); `--loop` polls every `--interval` seconds (15 by default) until interrupted, a
 failing mailbox or operator never stopping it (issue 5 §4, §8).
 `rescore`: recompute every work-list document's candidates now (UX.15; each sync pass and the work-list screen
 rescore those scored before the latest identity change).
+`purge`: delete the files kept in quarantine longer than `--days` (settings.MSS_QUARANTINE_DAYS, 90 by default), the
+rows staying (`mss.retention`; the sync loop does it once a day); `--dry-run` only counts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from caducee.accounts.models import User
 from caducee.core.dbcheck import ensure_migrated
+from caducee.mss.retention import quarantine_purge
 from caducee.mss.services import MssServiceError, mailbox_declare
 from caducee.mss.sync import SyncResult, sync_all, sync_forever
 from caducee.mss.worklist import rescore_worklist
@@ -35,7 +38,7 @@ class Command(BaseCommand):
     help = "Messagerie MSSanté : synchronisation des boîtes aux lettres (IMAP)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,rescore,boite}")
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{sync,rescore,boite,purge}")
         sub.add_parser("rescore", help="recalcule les scores de la liste de travail")
         box = sub.add_parser("boite", help="déclare (ou modifie) une boîte aux lettres MSSanté du cabinet")
         box.add_argument("adresse")
@@ -43,6 +46,13 @@ class Command(BaseCommand):
         box.add_argument("--utilisateur", default="", help="identifiant du professionnel (boîte PER)")
         box.add_argument("--nom", default="", help="nom affiché")
         box.add_argument("--desactiver", action="store_true", help="n'est plus relevée ni utilisée pour envoyer")
+        purge = sub.add_parser(
+            "purge", help="supprime les fichiers en quarantaine depuis plus de --days jours (les lignes restent)"
+        )
+        purge.add_argument(
+            "--days", type=int, default=None, metavar="N", help="durée de conservation (défaut : réglage, 90 jours)"
+        )
+        purge.add_argument("--dry-run", action="store_true", help="compte ce qui serait supprimé, sans rien supprimer")
         sync = sub.add_parser("sync", help="relève les nouveaux messages de chaque boîte active")
         sync.add_argument("--loop", action="store_true", help="relève en continu")
         sync.add_argument("--interval", type=float, default=15.0, metavar="S", help="secondes entre deux relèves")
@@ -55,6 +65,12 @@ class Command(BaseCommand):
             return
         if options["action"] == "boite":
             self._declare(options)
+            return
+        if options["action"] == "purge":
+            if options["days"] is not None and options["days"] < 1:
+                raise CommandError("--days : au moins un jour.")
+            result = quarantine_purge(days=options["days"], dry_run=options["dry_run"])
+            self.stdout.write(result.as_text())
             return
         if options["loop"]:
             self.stdout.write(f"Relève MSSanté toutes les {options['interval']:g} s (Ctrl+C pour arrêter).")
