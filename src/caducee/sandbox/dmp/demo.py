@@ -6,6 +6,13 @@ embedded PDF (IHE XDS-SD, templateId 1.3.6.1.4.1.19376.1.2.20), dated in the las
 Registered straight into the store (no HTTP, no lot signature): generation stays well under a second. Their ebRIM
 metadata (ITI TF-3 §4.2.3, the DMP's codes of mapping.md §"Mapping XDS") are written here, by the sandbox, as another
 sending system (a hospital, a laboratory) would have submitted them: nothing is borrowed from the product.
+
+Demo data must be as conformant as what the product produces (issue 13 §4): each CDA carries the whole CI-SIS header
+of the "structuration minimale" (kit DOC_NON_STRUCTURE_CDA-R2-N1.xml): setId and versionNumber, the patient's INS
+with its traits as INSi returns them (birth name, birth given names, first given name, sex, birth date, birthplace
+COG — the same as sandbox/data/insi_personas.json), author, custodian, legalAuthenticator, the documented act
+(documentationOf/serviceEvent with its performer) and the encounter (componentOf) — and passes the CDA XSD and the
+five generic schematrons (tests/sandbox/test_dmp_demo.py).
 """
 
 from __future__ import annotations
@@ -15,10 +22,10 @@ import datetime as dt
 import hashlib
 import uuid
 from typing import NamedTuple
-from xml.sax.saxutils import escape, quoteattr
 
 from fpdf import FPDF
 from lxml import etree
+from lxml.builder import ElementMaker
 
 from caducee.core.oids import OID_INS_NIR_TEST, OID_PS_NATIONAL_ID, OID_STRUCTURE_ID
 from caducee.sandbox.dmp import registry as rim
@@ -41,38 +48,92 @@ FORMAT_N1_PDF = Code(
 )
 NORMAL = Code("N", rim.HL7_CONFIDENTIALITY, "Normal")  # JDV_J58
 CONTENT_TYPE = Code("04", "1.2.250.1.213.2.2", "Hospitalisation de jour")  # JDV_J59, as in the DRIMbox example
+
+
+class DemoPatient(NamedTuple):
+    """A persona of the INSi sandbox, with its traits as INSi returns them (sandbox/data/insi_personas.json)."""
+
+    ins: str  # matricule (13) + key (2), under OID_INS_NIR_TEST
+    birth_name: str
+    given_names: str  # every given name of the birth certificate
+    first_given_name: str
+    sex: str
+    birth_date: str  # AAAAMMJJ
+    birthplace: str  # COG
+
+
 DEMO_PATIENTS = (
-    ("101063417209334", "D'ARTAGNAN DE L'HERAULT", "Pierre-Alain", "M", "20010617"),
-    ("279035121518989", "PAT-TROIS", "Dominique", "F", "19790328"),
-    ("282074410931845", "DUBOIS-MOREAU", "Marie Claire", "F", "19820719"),
+    DemoPatient("101063417209334", "D'ARTAGNAN DE L'HERAULT", "PIERRE-ALAIN", "PIERRE-ALAIN", "M", "20010617", "34172"),
+    DemoPatient("279035121518989", "PAT-TROIS", "DOMINIQUE MARIE-LOUISE", "DOMINIQUE", "F", "19790328", "51215"),
+    DemoPatient("282074410931845", "DUBOIS-MOREAU", "MARIE CLAIRE", "MARIE", "F", "19820719", "44109"),
 )
 SOURCE_ID = "1.2.250.1.213.4.1.9.1"  # the sandbox's own fictitious sending systems
 
 
-class _Origin:
-    def __init__(self, person: str, institution: str, name: str, facility: Code, setting: Code) -> None:
-        self.person, self.institution, self.name, self.facility, self.setting = (
-            person,
-            institution,
-            name,
-            facility,
-            setting,
-        )
+class Person(NamedTuple):
+    rpps: str
+    family: str
+    given: str
+    profession: Code  # TRE_G15 profession / TRE_R38 specialty (JDV_J01-XdsAuthorSpecialty-CISIS)
 
 
+class Organisation(NamedTuple):
+    national_id: str  # identifiant national de structure: 1 + FINESS (TRE_G07)
+    name: str
+    street: str
+    postal_code: str
+    city: str
+    phone: str
+
+
+class _Origin(NamedTuple):
+    author: Person
+    organisation: Organisation
+    name: str  # shown at the foot of the PDF
+    facility: Code  # TRE_R02 secteur d'activité (healthcareFacilityTypeCode)
+    setting: Code  # practiceSettingCode
+
+    @property
+    def person(self) -> str:
+        """XCN of the author (ebRIM authorPerson, legalAuthenticator)."""
+        a = self.author
+        return f"8{a.rpps}^{a.family}^{a.given}^^^^^^&{OID_PS_NATIONAL_ID}&ISO^D^^^IDNPS"
+
+    @property
+    def institution(self) -> str:
+        """XON of the organisation (ebRIM authorInstitution)."""
+        o = self.organisation
+        return f"{o.name}^^^^^&{OID_STRUCTURE_ID}&ISO^IDNST^^^{o.national_id}"
+
+
+PROFESSION_SYSTEM = "1.2.250.1.213.1.1.4.5"  # TRE_G15 + TRE_R38 (JDV_J01)
+FACILITY_SYSTEM = "1.2.250.1.71.4.2.4"  # TRE_R02 SecteurActivite
+SETTING_SYSTEM = "1.2.250.1.213.1.1.4.9"  # practiceSettingCode
 CHU = _Origin(
-    f"810001234567^LAMBERT^Hélène^^^^^^&{OID_PS_NATIONAL_ID}&ISO^D^^^IDNPS",
-    f"CHU DE DEMONSTRATION^^^^^&{OID_STRUCTURE_ID}&ISO^IDNST^^^1330000999",
+    Person(
+        "10001234567",
+        "LAMBERT",
+        "Hélène",
+        Code("G15_10/SM04", PROFESSION_SYSTEM, "Médecin - Cardiologie et maladies vasculaires (SM)"),
+    ),
+    Organisation("1330000999", "CHU DE DEMONSTRATION", "1 Rue de l'Hôpital", "13005", "MARSEILLE", "0491000000"),
     "CHU de démonstration — service de cardiologie",
-    Code("SA01", "1.2.250.1.71.4.2.4", "Etablissement public de santé"),
-    Code("ETABLISSEMENT", "1.2.250.1.213.1.1.4.9", "Etablissement de santé"),
+    Code("SA01", FACILITY_SYSTEM, "Etablissement public de santé"),
+    Code("ETABLISSEMENT", SETTING_SYSTEM, "Etablissement de santé"),
 )
 LABO = _Origin(
-    f"810007654321^ROUX^Nicolas^^^^^^&{OID_PS_NATIONAL_ID}&ISO^D^^^IDNPS",
-    f"LABORATOIRE BIOLOGIE DEMO^^^^^&{OID_STRUCTURE_ID}&ISO^IDNST^^^3123456780001",
+    Person(
+        "10007654321",
+        "ROUX",
+        "Nicolas",
+        Code("G15_10/SM03", PROFESSION_SYSTEM, "Médecin - Biologie médicale (SM)"),
+    ),
+    Organisation(
+        "1920012345", "LABORATOIRE BIOLOGIE DEMO", "8 Rue des Analyses", "92100", "BOULOGNE-BILLANCOURT", "0146000000"
+    ),
     "Laboratoire de biologie médicale de démonstration",
-    Code("SA29", "1.2.250.1.71.4.2.4", "Laboratoire d'analyses et de biologie médicale"),
-    Code("AMBULATOIRE", "1.2.250.1.213.1.1.4.9", "Ambulatoire"),
+    Code("SA29", FACILITY_SYSTEM, "Laboratoire d'analyses et de biologie médicale"),
+    Code("AMBULATOIRE", SETTING_SYSTEM, "Ambulatoire"),
 )
 
 
@@ -88,30 +149,136 @@ def _pdf(title: str, lines: list[str]) -> bytes:
     return bytes(pdf.output())
 
 
-def _cda(unique_root: str, title: str, type_code: str, when: str, patient: tuple[str, ...], pdf: bytes) -> bytes:
-    matricule, family, given, sex, birth = patient
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<ClinicalDocument xmlns="urn:hl7-org:v3">
-  <realmCode code="FR"/>
-  <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
-  <templateId root="2.16.840.1.113883.2.8.2.1"/>
-  <templateId root="1.2.250.1.213.1.1.1.1"/>
-  <templateId root="1.3.6.1.4.1.19376.1.2.20"/>
-  <id root={quoteattr(unique_root)}/>
-  <code code="{type_code}" codeSystem="{LOINC}"/>
-  <title>{escape(title)}</title>
-  <effectiveTime value="{when}"/>
-  <confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>
-  <languageCode code="fr-FR"/>
-  <recordTarget><patientRole><id root="{OID_INS_NIR_TEST}" extension="{matricule}"/>
-    <patient><name><given>{escape(given)}</given><family qualifier="BR">{escape(family)}</family></name>
-      <administrativeGenderCode code="{sex}" codeSystem="2.16.840.1.113883.5.1"/><birthTime value="{birth}"/></patient>
-  </patientRole></recordTarget>
-  <component><nonXMLBody><text mediaType="application/pdf" representation="B64">{
-        base64.b64encode(pdf).decode()
-    }</text></nonXMLBody></component>
-</ClinicalDocument>
-""".encode()
+NS_CDA = "urn:hl7-org:v3"
+_E = ElementMaker(namespace=NS_CDA, nsmap={None: NS_CDA})
+GENDER = {"M": "Masculin", "F": "Féminin"}
+
+
+def _code(tag: str, code: Code) -> etree._Element:
+    return _E(tag, code=code.code, displayName=code.display, codeSystem=code.scheme)
+
+
+def _addr(o: Organisation) -> etree._Element:
+    number, _, street = o.street.partition(" ")
+    return _E.addr(_E.houseNumber(number), _E.streetName(street), _E.postalCode(o.postal_code), _E.city(o.city))
+
+
+def _organisation(tag: str, o: Organisation, setting: Code | None = None) -> etree._Element:
+    node = _E(tag, _E.id(root=OID_STRUCTURE_ID, extension=o.national_id), _E.name(o.name))
+    node.append(_E.telecom(value=f"tel:{o.phone}", use="WP"))
+    node.append(_addr(o))
+    if setting is not None:
+        node.append(_code("standardIndustryClassCode", setting))
+    return node
+
+
+def _person_name(a: Person) -> etree._Element:
+    return _E.name(_E.given(a.given), _E.family(a.family), _E.suffix("DR"))
+
+
+def _assigned_entity(origin: _Origin) -> etree._Element:
+    a, o = origin.author, origin.organisation
+    return _E.assignedEntity(
+        _E.id(root=OID_PS_NATIONAL_ID, extension=f"8{a.rpps}"),
+        _code("code", a.profession),
+        _addr(o),
+        _E.telecom(value=f"tel:{o.phone}", use="WP"),
+        _E.assignedPerson(_person_name(a)),
+        _organisation("representedOrganization", o, origin.setting),
+    )
+
+
+def _period(start: str, end: str) -> etree._Element:
+    """IVL_TS; StrucMin dtr1-6: low and high must differ (an instant has only its low)."""
+    return _E.effectiveTime(_E.low(value=start), *([_E.high(value=end)] if end != start else []))
+
+
+def _cda(
+    ids: tuple[str, str],
+    type_code: Code,
+    when: dt.datetime,
+    started: dt.datetime,
+    patient: DemoPatient,
+    origin: _Origin,
+    pdf: bytes,
+) -> bytes:
+    """The CDA R2 N1 of one demo document (ids: uniqueId and setId roots): the CI-SIS header, then the PDF."""
+    stamp = when.strftime("%Y%m%d%H%M%S+0000")
+    start = started.strftime("%Y%m%d%H%M%S+0000")
+    a, o = origin.author, origin.organisation
+    doc = _E.ClinicalDocument(
+        _E.realmCode(code="FR"),
+        _E.typeId(root="2.16.840.1.113883.1.3", extension="POCD_HD000040"),
+        _E.templateId(root="2.16.840.1.113883.2.8.2.1"),  # HL7 France
+        _E.templateId(root="1.2.250.1.213.1.1.1.1"),  # CI-SIS
+        _E.templateId(root="1.3.6.1.4.1.19376.1.2.20"),  # IHE XDS-SD
+        _E.id(root=ids[0]),
+        _E.code(code=type_code.code, displayName=type_code.display, codeSystem=LOINC, codeSystemName="LOINC"),
+        _E.title(type_code.display),
+        _E.effectiveTime(value=stamp),
+        _E.confidentialityCode(
+            code="N", displayName="Normal", codeSystem="2.16.840.1.113883.5.25", codeSystemName="Confidentiality"
+        ),
+        _E.languageCode(code="fr-FR"),
+        _E.setId(root=ids[1]),
+        _E.versionNumber(value="1"),
+        _E.recordTarget(
+            _E.patientRole(
+                _E.id(root=OID_INS_NIR_TEST, extension=patient.ins),
+                _E.addr(nullFlavor="UNK"),
+                _E.patient(
+                    _E.name(
+                        _E.family(patient.birth_name, qualifier="BR"),
+                        _E.given(patient.given_names),
+                        _E.given(patient.first_given_name, qualifier="BR"),
+                    ),
+                    _E.administrativeGenderCode(
+                        code=patient.sex, displayName=GENDER[patient.sex], codeSystem="2.16.840.1.113883.5.1"
+                    ),
+                    _E.birthTime(value=patient.birth_date),
+                    _E.birthplace(_E.place(_E.addr(_E.county(patient.birthplace)))),
+                    classCode="PSN",
+                ),
+            )
+        ),
+        _E.author(
+            _E.time(value=stamp),
+            _E.assignedAuthor(
+                _E.id(root=OID_PS_NATIONAL_ID, extension=f"8{a.rpps}"),
+                _code("code", a.profession),
+                _addr(o),
+                _E.telecom(value=f"tel:{o.phone}", use="WP"),
+                _E.assignedPerson(_person_name(a)),
+                _organisation("representedOrganization", o),
+            ),
+        ),
+        _E.custodian(_E.assignedCustodian(_organisation("representedCustodianOrganization", o))),
+        _E.legalAuthenticator(_E.time(value=stamp), _E.signatureCode(code="S"), _assigned_entity(origin)),
+        _E.documentationOf(
+            _E.serviceEvent(
+                _period(start, stamp),
+                _E.performer(_assigned_entity(origin), typeCode="PRF"),
+            )
+        ),
+        _E.componentOf(
+            _E.encompassingEncounter(
+                _period(start, stamp),
+                _E.location(
+                    _E.healthCareFacility(
+                        _E.id(root=OID_STRUCTURE_ID, extension=o.national_id), _code("code", origin.facility)
+                    )
+                ),
+            )
+        ),
+        _E.component(
+            _E.nonXMLBody(_E.text(base64.b64encode(pdf).decode(), mediaType="application/pdf", representation="B64"))
+        ),
+    )
+    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+
+
+def _french(day: str) -> str:
+    return f"{day[6:8]}/{day[4:6]}/{day[:4]}"
 
 
 def _rim(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
@@ -153,25 +320,41 @@ def _external_id(parent: etree._Element, scheme: str, value: str, label: str, id
 
 
 def _document_entry(
-    patient: tuple[str, ...], origin: _Origin, type_code: Code, when: dt.datetime, lines: list[str]
+    patient: DemoPatient,
+    origin: _Origin,
+    type_code: Code,
+    when: dt.datetime,
+    lines: list[str],
+    *,
+    started: dt.datetime | None = None,
 ) -> tuple[etree._Element, bytes]:
-    """(ExtrinsicObject as submitted by `origin`, the CDA N1 it describes)."""
-    matricule, family, given, sex, birth = patient
+    """(ExtrinsicObject as submitted by `origin`, the CDA N1 it describes). `started`: when the documented act began
+    (the admission, the sample), `when` by default."""
+    started = started or when
     unique_root = f"2.25.{uuid.uuid4().int}"
+    set_root = f"2.25.{uuid.uuid4().int}"
     stamp = when.strftime("%Y%m%d%H%M%S")
-    pdf = _pdf(type_code.display, [f"Patient : {given} {family}", *lines, origin.name])
-    cda = _cda(unique_root, type_code.display, type_code.code, stamp + "+0000", patient, pdf)
-    ins = f"{matricule}^^^&{OID_INS_NIR_TEST}&ISO"
+    name = f"{patient.birth_name} {patient.first_given_name}"
+    pdf = _pdf(type_code.display, [f"Patient : {name}, né(e) le {_french(patient.birth_date)}", *lines, origin.name])
+    cda = _cda((unique_root, set_root), type_code, when, started, patient, origin, pdf)
+    ins = f"{patient.ins}^^^&{OID_INS_NIR_TEST}&ISO"
     eo = etree.Element(R + "ExtrinsicObject", nsmap={"rim": rim.NS_RIM}, id="Document01", mimeType="text/xml")
     eo.set("objectType", rim.DOCUMENT_ENTRY_STABLE)
     _slot(eo, "creationTime", stamp)
     _slot(eo, "hash", hashlib.sha1(cda).hexdigest())  # noqa: S324 - XDS hash is SHA-1
     _slot(eo, "languageCode", "fr-FR")
     _slot(eo, "legalAuthenticator", origin.person)
-    _slot(eo, "serviceStartTime", stamp)
+    _slot(eo, "serviceStartTime", started.strftime("%Y%m%d%H%M%S"))
+    _slot(eo, "serviceStopTime", stamp)
     _slot(eo, "size", str(len(cda)))
     _slot(eo, "sourcePatientId", ins + "^PI")
-    _slot(eo, "sourcePatientInfo", f"PID-5|{family}^{given}^^^^^L", f"PID-7|{birth}", f"PID-8|{sex}")
+    _slot(
+        eo,
+        "sourcePatientInfo",
+        f"PID-5|{patient.birth_name}^{patient.first_given_name}^^^^^L",
+        f"PID-7|{patient.birth_date}",
+        f"PID-8|{patient.sex}",
+    )
     _name(eo, type_code.display)
     _author(eo, rim.DE_AUTHOR, origin, "cl01")
     _classification(eo, rim.DE_CLASS_CODE, CLASS_REPORT, "cl02")
@@ -212,11 +395,12 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
     for index, patient in enumerate(DEMO_PATIENTS):
         discharge_day = dt.datetime.combine(today - dt.timedelta(days=95 - 20 * index), dt.time(11, 30), dt.UTC)
         lab_day = dt.datetime.combine(today - dt.timedelta(days=30 - 7 * index), dt.time(8, 15), dt.UTC)
-        for origin, type_code, when, lines in (
+        for origin, type_code, when, duration, lines in (
             (
                 CHU,
                 Code("34133-9", LOINC, "Compte rendu d'hospitalisation"),
                 discharge_day,
+                dt.timedelta(days=3),
                 [
                     "Hospitalisation de 3 jours pour bilan de palpitations.",
                     "Holter : extrasystoles ventriculaires isolées, pas de trouble du rythme soutenu.",
@@ -227,6 +411,7 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
                 LABO,
                 Code("11502-2", LOINC, "Compte rendu d'examens biologiques"),
                 lab_day,
+                dt.timedelta(hours=1),
                 [
                     "Hémoglobine : 13,9 g/dL (12,0 - 16,0)",
                     "Créatinine : 72 µmol/L (45 - 90)",
@@ -234,8 +419,8 @@ def preload(service: DmpService, *, today: dt.date | None = None) -> int:
                 ],
             ),
         ):
-            eo, cda = _document_entry(patient, origin, type_code, when, lines)
-            state = state_of(f"{patient[0]}^^^&{OID_INS_NIR_TEST}&ISO^NH", service.store.patient_config(patient[0]))
+            eo, cda = _document_entry(patient, origin, type_code, when, lines, started=when - duration)
+            state = state_of(f"{patient.ins}^^^&{OID_INS_NIR_TEST}&ISO^NH", service.store.patient_config(patient.ins))
             unique_id = f"2.25.{uuid.uuid4().int}"
             submitted = (when + dt.timedelta(hours=2)).strftime("%Y%m%d%H%M%S")
             package = _submission_set(state.ins, origin, unique_id, submitted)
