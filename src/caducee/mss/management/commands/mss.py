@@ -69,8 +69,8 @@ class Command(BaseCommand):
         if options["action"] == "purge":
             if options["days"] is not None and options["days"] < 1:
                 raise CommandError("--days : au moins un jour.")
-            result = quarantine_purge(days=options["days"], dry_run=options["dry_run"])
-            self.stdout.write(result.as_text())
+            purged = quarantine_purge(days=options["days"], dry_run=options["dry_run"])
+            self.stdout.write(purged.as_text())
             return
         if options["loop"]:
             self.stdout.write(f"Relève MSSanté toutes les {options['interval']:g} s (Ctrl+C pour arrêter).")
