@@ -210,6 +210,28 @@ def _traits_changed(w: World) -> dict[str, Any]:
     }
 
 
+def _card(w: World) -> dict[str, Any]:
+    """The version of the patient's administrative card, as its forms carry it."""
+    return {"version": Patient.objects.values_list("version", flat=True).get(pk=w.patient.pk)}
+
+
+def _directory_entry() -> Any:
+    from caducee.mss.models import DirectoryEntry
+
+    entry, _ = DirectoryEntry.objects.get_or_create(
+        address=SENDER, defaults={"family_name": "LEROY", "given_name": "Anne", "search_name": "LEROYANNE"}
+    )
+    return entry
+
+
+def _care_link(w: World) -> int:
+    from caducee.patients.models import Correspondent, PatientCorrespondent
+
+    correspondent, _ = Correspondent.objects.get_or_create(mss_address="matrice@x.mssante.fr", family_name="MATRICE")
+    link, _ = PatientCorrespondent.objects.get_or_create(patient=w.patient, correspondent=correspondent, role="autre")
+    return link.pk
+
+
 NEW_PATIENT = {
     "birth_name": "MATRICE",
     "first_given_name": "CAMILLE",
@@ -227,6 +249,26 @@ MATRIX: dict[str, Url] = {
     "patients:new_vitale": Url(get=FRONT_DESK, get_ok=(200, 302), note="302 without a card reader"),
     "patients:new_form": Url(get=FRONT_DESK, post=FRONT_DESK, data=lambda w: dict(NEW_PATIENT)),
     "patients:chart": Url(_patient, get=FRONT_DESK, patient_scoped=True),
+    # Issue 13 §1: the administrative card (contact data, médecin traitant) and the care team.
+    "patients:contact_edit": Url(
+        _patient, get=FRONT_DESK, post=FRONT_DESK, data=lambda w: {**_card(w), "city": "MATRICE"}, patient_scoped=True
+    ),
+    "patients:medecin_traitant_edit": Url(
+        _patient,
+        get=FRONT_DESK,
+        post=FRONT_DESK,
+        data=lambda w: {**_card(w), "choice": f"u{w.doctor.pk}"},
+        patient_scoped=True,
+    ),
+    "patients:care_team_directory": Url(
+        _patient,
+        query=lambda w: "?q=ler",
+        get=FRONT_DESK,
+        post=FRONT_DESK,
+        data=lambda w: {"entree": _directory_entry().pk, "role": "specialiste"},
+        patient_scoped=True,
+    ),
+    "patients:care_team_remove": Url(lambda w: {"patient_id": w.patient.pk, "link_id": _care_link(w)}, post=FRONT_DESK),
     # --- accounts ------------------------------------------------------------------------------------------------
     "accounts:login": Url(get=ALL),
     "accounts:logout": Url(post=ALL, effect=False, note="ends the session: no row changes"),

@@ -205,7 +205,7 @@ def opened_patients(user: Any, *, since: dt.datetime, limit: int = RECENT_LIMIT)
         .annotate(last=Max("at"))
         .order_by("-last", "-patient_id")[:limit]
     )
-    return [(row["patient_id"], row["last"]) for row in rows]
+    return [(row["patient_id"], row["last"]) for row in rows if row["patient_id"] is not None]
 
 
 # The actions that put a patient on a user's list of the day: opening the chart, a consultation opened, saved,
@@ -237,7 +237,7 @@ def todays_patients(user: Any, *, limit: int = 30) -> list[TodayRow]:
         )
         .order_by("-last", "-patient_id")[:limit]
     )
-    found = patients_by_id([(row["patient_id"], row) for row in rows])
+    found = patients_by_id([(row["patient_id"], row) for row in rows if row["patient_id"] is not None])
     return [TodayRow(patient, row["last"], bool(row["consulted"])) for patient, row in found]
 
 
