@@ -12,7 +12,6 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
 from caducee.patients.selectors import OPEN_ACTION, opened_patients, recent_patients, todays_patients
 
@@ -20,13 +19,16 @@ pytestmark = pytest.mark.django_db
 
 
 def _opened(user: Any, patient: Any, *, days_ago: float = 0, action: str = OPEN_ACTION) -> None:
-    event = audit_record(actor=user, action=action, object_type="patient", object_id=patient.pk, patient_id=patient.pk)
-    # The trail is append-only (no UPDATE through the ORM): the test dates the row with raw SQL.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE core_auditevent SET at = %s WHERE id = %s",
-            [timezone.now() - dt.timedelta(days=days_ago), event.pk],
-        )
+    """An audit row as `audit_record` writes it, dated `days_ago` (the trail is append-only: dated at creation)."""
+    AuditEvent.objects.create(
+        actor=user,
+        actor_label=user.get_username(),
+        action=action,
+        object_type="patient",
+        object_id=str(patient.pk),
+        patient_id=patient.pk,
+        at=timezone.now() - dt.timedelta(days=days_ago),
+    )
 
 
 def test_each_user_sees_the_patients_they_opened(

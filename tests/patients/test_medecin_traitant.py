@@ -151,3 +151,16 @@ def test_the_form_keeps_what_was_typed_and_the_chart_says_it(
     assert stale.status_code == 409 and f'value="c{leroy.pk}" checked' in stale.content.decode()
     assert client.post(url, {"version": "2", "choice": "c999999"}).status_code == 400
     assert client.post(url, {"version": "2", "choice": "", "since": "31/02/2020"}).status_code == 400
+
+
+def test_a_precise_role_replaces_autre(secretary: Any, make_patient: Any) -> None:
+    """A colleague first written to (« autre »), then chosen as médecin traitant: one row in the care team."""
+    patient = make_patient()
+    leroy = correspondent_create(actor=secretary, family_name="LEROY")
+    correspondent_link(actor=secretary, patient=patient, correspondent=leroy)
+    patient_set_medecin_traitant(actor=secretary, patient=patient, version=patient.version, correspondent=leroy)
+    assert list(PatientCorrespondent.objects.filter(patient=patient).values_list("role", flat=True)) == [
+        "medecin_traitant"
+    ]
+    unlink = AuditEvent.objects.get(action="correspondent.unlink")
+    assert unlink.detail == {"role": "autre", "raison": "précisé : Médecin traitant"}

@@ -232,10 +232,11 @@ def correspondent_join_care_team(
     request: HttpRequest | None = None,
 ) -> PatientCorrespondent:
     """A colleague the user wrote to joins the patient's care team (issue 13 §1: offered again on the next send) —
-    with `role`, unless he is already in the team, whose role is then kept (a referrer stays the referrer)."""
+    with `role`, unless he is already in the team with a precise role, which is kept (a referrer stays the
+    referrer; « autre » gives way to the precise role)."""
     check_permission(actor, Perm.PATIENT_ADMIN)
     existing = PatientCorrespondent.objects.filter(patient=patient, correspondent=correspondent).order_by("id").first()
-    if existing is not None:
+    if existing is not None and (existing.role != CorrespondentRole.AUTRE or role == CorrespondentRole.AUTRE):
         return existing
     return correspondent_link(actor=actor, patient=patient, correspondent=correspondent, role=role, request=request)
 
@@ -244,6 +245,14 @@ def _link(
     *, actor: Any, patient: Patient, correspondent: Correspondent, role: str, request: HttpRequest | None
 ) -> PatientCorrespondent:
     link, created = PatientCorrespondent.objects.get_or_create(patient=patient, correspondent=correspondent, role=role)
+    if created and role != CorrespondentRole.AUTRE:
+        # A precise role replaces « autre » (e.g. a colleague written to, then recorded as the specialist): one row
+        # per person in the care team.
+        vague = PatientCorrespondent.objects.filter(
+            patient=patient, correspondent=correspondent, role=CorrespondentRole.AUTRE
+        )
+        for other in vague:
+            _unlink(actor=actor, link=other, request=request, reason=f"précisé : {link.get_role_display()}")
     if created:
         audit_record(
             actor=actor,
