@@ -64,8 +64,13 @@ class User(AbstractUser):
     adeli = models.CharField("ADELI", max_length=9, blank=True)
     # R26: the habilitation allowed to edit strict traits of RECUP/QUAL identities.
     is_identity_superuser = models.BooleanField("super-utilisateur identité", default=False)
+    # Lockout (SC.SSI/IAM.92, accounts/lockout.py): attempts counted since the last success, when the last one
+    # was counted, until when the account is locked once LOGIN_MAX_FAILURES is reached, and when an attempt was
+    # last refused for it.
     failed_logins = models.PositiveSmallIntegerField(default=0)
+    failed_login_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    login_refused_at = models.DateTimeField(null=True, blank=True)
     # SC.SSI/IAM.91: when the password last changed (traced in the audit too).
     password_changed_at = models.DateTimeField("mot de passe changé le", null=True, blank=True)
     # TOTP second factor (RFC 6238) of a local account: the secret sealed with core.crypto, never shown again.
@@ -88,6 +93,27 @@ class User(AbstractUser):
         full = self.get_full_name()
         prefix = "Dr " if self.role in (Role.MEDECIN, Role.REMPLACANT) else ""
         return prefix + (full or self.username)
+
+
+class LoginThrottle(models.Model):
+    """The lockout counter of an identifier that is no account (SC.SSI/IAM.92, accounts/lockout.py).
+
+    An unknown identifier is locked after LOGIN_MAX_FAILURES like an account, so neither the message nor the time
+    of the answer tells whether an account exists. The identifier itself is not kept (a password typed in the
+    wrong field must not be stored): `key` is its HMAC under SECRET_KEY. Rows at rest are purged.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    failed_logins = models.PositiveSmallIntegerField(default=0)
+    failed_login_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    login_refused_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["failed_login_at"], name="login_throttle_at")]
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}… {self.failed_logins}"
 
 
 class PasswordHistory(models.Model):

@@ -7,7 +7,7 @@
   (`AdministratorPasswordValidator`), a password at most `ADMIN_PASSWORD_MAX_AGE_DAYS` old (one year: the login
   then leads to the change form, `password_expired`), none of the last ADMIN_PASSWORD_HISTORY passwords nor the one
   in use (`NotReusedPasswordValidator`, `PasswordHistory`; for everyone else: not the one in use),
-  blocking after 5 failures (LOGIN_MAX_FAILURES).
+  blocking after 5 failures (LOGIN_MAX_FAILURES, `accounts.lockout`: the current password asked here counts too).
 - SC.SSI/IAM.91: every attempt to change a password is traced (`auth.password_change`, with the identifier and the
   result), and forwarded to the syslog collector like the other `auth.*` events.
 """
@@ -25,8 +25,8 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from caducee.accounts.lockout import attempt_fail, attempt_start, attempt_succeed, locked_message
 from caducee.accounts.models import PasswordHistory, Role, User
-from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent
 
@@ -137,14 +137,24 @@ def password_change(
 ) -> None:
     """The user changes their own password (SC.SSI/IAM.91: every attempt traced, success or failure).
 
-    A wrong current password counts toward the lockout like a failed login (no guessing through this form).
-    The caller keeps the session with `update_session_auth_hash`.
+    A wrong current password counts toward the lockout like a failed login (no guessing through this form): a slot
+    is taken before it is checked, and once the limit is reached it is not checked at all (`accounts.lockout`,
+    issue 13 §4). The caller keeps the session with `update_session_auth_hash`.
     """
     problems: list[str] = []
     reason = ""
-    if not actor.check_password(old_password):
-        count_failure(actor, request=request)
-        problems, reason = ["Mot de passe actuel incorrect."], "bad_current_password"
+    attempt = attempt_start(user=actor)
+    if attempt is None:
+        problems, reason = [locked_message()], "locked"
+    elif not actor.check_password(old_password):
+        locked = attempt_fail(attempt=attempt, request=request)
+        problems, reason = (
+            ["Mot de passe actuel incorrect."] + ([locked_message()] if locked else []),
+            ("bad_current_password"),
+        )
+    elif not attempt_succeed(attempt=attempt):
+        attempt_fail(attempt=attempt, request=request)
+        problems, reason = [locked_message()], "locked"
     elif new_password != confirmation:
         problems, reason = ["Les deux saisies du nouveau mot de passe diffèrent."], "confirmation_mismatch"
     else:
@@ -170,8 +180,7 @@ def password_change(
             PasswordHistory.objects.filter(pk__in=stale).delete()
         actor.set_password(new_password)
         actor.password_changed_at = timezone.now()
-        actor.failed_logins = 0
-        actor.save(update_fields=["password", "password_changed_at", "failed_logins"])
+        actor.save(update_fields=["password", "password_changed_at"])
     audit_record(
         actor=actor,
         action="auth.password_change",

@@ -23,10 +23,12 @@ from caducee.accounts.passwords import PasswordChangeError, password_change, pas
 from caducee.accounts.permissions import Perm, has_permission
 from caducee.accounts.totp import (
     TotpError,
+    TotpLocked,
     grouped,
     provisioning_uri,
     qr_data_uri,
     totp_disable,
+    totp_disable_own,
     totp_enrol_confirm,
     totp_enrol_start,
     totp_renewal_due,
@@ -91,12 +93,11 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             totp_verify(user=user, code=request.POST.get("code", ""), request=request)
+        except TotpLocked as exc:
+            request.session.pop(PENDING_LOGIN, None)
+            messages.error(request, str(exc))
+            return redirect("accounts:login")
         except TotpError as exc:
-            user.refresh_from_db(fields=["locked_until"])
-            if user.locked_until:
-                request.session.pop(PENDING_LOGIN, None)
-                messages.error(request, str(exc))
-                return redirect("accounts:login")
             error = str(exc)
         else:
             request.session.pop(PENDING_LOGIN, None)
@@ -178,13 +179,15 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def totp_disable_view(request: HttpRequest) -> HttpResponse:
-    """SC.SSI/IE.35: the user switches the second factor off (lost or stolen phone), confirming with the password."""
+    """SC.SSI/IE.35: the user switches the second factor off (lost or stolen phone), confirming with the password
+    (counted toward the lockout, `totp_disable_own`)."""
     user = request.user
     assert isinstance(user, User)
-    if not user.check_password(request.POST.get("password", "")):
-        messages.error(request, "Mot de passe incorrect : la double authentification reste active.")
+    try:
+        totp_disable_own(actor=user, password=request.POST.get("password", ""), request=request)
+    except TotpError as exc:
+        messages.error(request, str(exc))
         return redirect("security:account")
-    totp_disable(actor=user, user=user, request=request)
     if totp_required(user):
         request.session[ENROL_REQUIRED] = True
         messages.warning(request, "Compte administrateur : enregistrez un nouveau téléphone pour continuer.")

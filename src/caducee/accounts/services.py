@@ -7,13 +7,22 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import make_password
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from caducee.accounts.lockout import (
+    attempt_fail,
+    attempt_release,
+    attempt_start,
+    attempt_succeed,
+    locked_message,
+    plausible_username,
+    username_for_trace,
+)
 from caducee.accounts.models import Practice, Role, User
 from caducee.accounts.selectors import account_is_dormant
-from caducee.accounts.totp import count_failure
 from caducee.core.audit import audit_record
 from caducee.core.errors import SandboxDataError
 from caducee.core.models import AuditEvent
@@ -24,63 +33,77 @@ class LoginError(Exception):
 
 
 def user_authenticate(*, request: HttpRequest, username: str, password: str) -> User:
-    """Check a password, counting failures; lock the account after LOGIN_MAX_FAILURES (IAM.90 traced).
+    """Check a password, counting attempts atomically; refuse without checking once LOGIN_MAX_FAILURES is reached.
 
-    SC.SSI/IAM.90: every attempt is traced with the identifier typed and the result (`auth.login`, `auth.lockout`).
-    A user with TOTP only passes the first step here (`auth.password`): the failure counter is not cleared, so
-    failed codes add up toward the same lockout, and `totp.totp_verify` records the login. SC.SSI/IAM.93: a
-    dormant administrator account is disabled on its next attempt (and by `accounts_disable_dormant`).
+    SC.SSI/IAM.92 (issue 13 §4): a slot is taken before the password is evaluated (`accounts.lockout`), so a burst
+    of concurrent attempts gets LOGIN_MAX_FAILURES evaluations at most, and a right password checked while the
+    others locked the account is refused too. An identifier that is no account is counted and locked the same way,
+    with Django's dummy hash before the limit: the answer, its message and its time do not tell whether the account
+    exists. SC.SSI/IAM.90: every attempt is traced with the identifier typed and the result (`auth.login`,
+    `auth.lockout`). A user with TOTP only passes the first step here (`auth.password`): the slot is given back
+    but the counter is not cleared, so failed codes add up toward the same lockout, and `totp.totp_verify` records
+    the login. SC.SSI/IAM.93: a dormant administrator account is disabled on its next attempt (and by
+    `accounts_disable_dormant`).
     """
-    account = User.objects.filter(username=username).first()
-    now = timezone.now()
-    if account and account.locked_until and account.locked_until > now:
-        audit_record(
-            actor=None,
-            action="auth.login",
-            object_type="user",
-            object_id=account.pk,
-            outcome=AuditEvent.Outcome.REFUSED,
-            detail={"username": username, "reason": "locked"},
-            request=request,
-        )
-        raise LoginError("Compte verrouillé après plusieurs échecs. Réessayez plus tard.")
-    if account and account.is_active and account_is_dormant(account, now=now):
+    plausible = plausible_username(username)
+    account = User.objects.filter(username=username).first() if plausible else None
+    traced = username_for_trace(username)
+    attempt = attempt_start(user=account, username=username)
+    if attempt is None:
+        _login_refused(request, account, traced, "locked")
+        raise LoginError(locked_message())
+    if account and account.is_active and account_is_dormant(account, now=timezone.now()):
         account_disable(account=account, reason="dormant", request=request)
-    user = authenticate(request, username=username, password=password)
+    if plausible:
+        user = authenticate(request, username=username, password=password)
+    else:
+        make_password(password)  # what ModelBackend does for an unknown identifier: the same time as a check
+        user = None
     if user is None:
-        if account:
-            count_failure(account, request=request)
-        audit_record(
-            actor=None,
-            action="auth.login",
-            object_type="user",
-            object_id=account.pk if account else "",
-            outcome=AuditEvent.Outcome.REFUSED,
-            detail={"username": username, "reason": "bad_credentials"},
-            request=request,
-        )
-        raise LoginError("Identifiant ou mot de passe incorrect.")
+        locked = attempt_fail(attempt=attempt, request=request)
+        _login_refused(request, account, traced, "bad_credentials")
+        message = "Identifiant ou mot de passe incorrect."
+        raise LoginError(f"{message} {locked_message()}" if locked else message)
     assert isinstance(user, User)
     if user.totp_enabled_at:
+        if not attempt_release(attempt=attempt):
+            attempt_fail(attempt=attempt, request=request)  # the limit was reached meanwhile: its slot stays
+            _login_refused(request, account, traced, "locked")
+            raise LoginError(locked_message())
         audit_record(
             actor=None,
             action="auth.password",
             object_type="user",
             object_id=user.pk,
-            detail={"username": username, "second_factor": "totp"},
+            detail={"username": traced, "second_factor": "totp"},
             request=request,
         )
         return user
-    User.objects.filter(pk=user.pk).update(failed_logins=0, locked_until=None)
+    if not attempt_succeed(attempt=attempt):
+        attempt_fail(attempt=attempt, request=request)  # the limit was reached meanwhile: its slot stays
+        _login_refused(request, account, traced, "locked")
+        raise LoginError(locked_message())
     audit_record(
         actor=user,
         action="auth.login",
         object_type="user",
         object_id=user.pk,
-        detail={"username": username},
+        detail={"username": traced},
         request=request,
     )
     return user
+
+
+def _login_refused(request: HttpRequest, account: User | None, username: str, reason: str) -> None:
+    audit_record(
+        actor=None,
+        action="auth.login",
+        object_type="user",
+        object_id=account.pk if account else "",
+        outcome=AuditEvent.Outcome.REFUSED,
+        detail={"username": username, "reason": reason},
+        request=request,
+    )
 
 
 def account_disable(*, account: User, reason: str, actor: Any = None, request: HttpRequest | None = None) -> None:

@@ -3,7 +3,9 @@
 Issue 6: required for administrators (password logins), offered to every user. SHA-1, 6 digits, 30-second steps,
 one step of clock drift accepted either way; a time step is accepted once (`User.totp_last_step`), so a code
 seen over a shoulder cannot be replayed. The secret is sealed at rest (`core.crypto`) and shown only while
-enrolling. Failed codes count toward the password lockout (SC.SSI/IE.36, IAM.92: blocking after 5 failures).
+enrolling. Codes count toward the password lockout (SC.SSI/IE.36, IAM.92: blocking after 5 failures), at login
+and at enrolment, and so does the password asked to switch the device off; each takes its slot before it is
+checked (`accounts.lockout`), so concurrent attempts are never more than the limit.
 SC.SSI/IE.35: the user, or an administrator, can switch the device off when it is lost or stolen.
 The HOTP/TOTP arithmetic, the constant-time comparison and the otpauth:// URI are `cryptography`'s (PyCA's
 `hazmat.primitives.twofactor`, already a dependency); this module keeps the policy: the drift window, the
@@ -24,11 +26,17 @@ from cryptography.hazmat.primitives.twofactor import InvalidToken
 from cryptography.hazmat.primitives.twofactor.hotp import HOTP
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from caducee.accounts.lockout import (
+    attempt_fail,
+    attempt_release,
+    attempt_start,
+    attempt_succeed,
+    locked_message,
+)
 from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
@@ -45,6 +53,10 @@ SECRET_BYTES = 20  # RFC 4226 §4 R6: 160 bits, the length of an HMAC-SHA-1 key
 
 class TotpError(Exception):
     """A code refused or an enrolment that cannot proceed; the message is French, for the user."""
+
+
+class TotpLocked(TotpError):
+    """Refused because the account is locked (IAM.92): nothing was checked."""
 
 
 # --- RFC 4226 / RFC 6238 -------------------------------------------------------------------------------------
@@ -145,25 +157,33 @@ def totp_enrol_start(*, actor: User) -> str:
 
 
 def totp_enrol_confirm(*, actor: User, code: str, request: HttpRequest | None = None) -> None:
-    """Switches the second factor on once the user typed a valid code of the pending secret (audited)."""
+    """Switches the second factor on once the user typed a valid code of the pending secret (audited).
+
+    A wrong code counts toward the lockout (issue 13 §4); a right one gives its slot back without clearing the
+    count (it proves the phone holds the secret shown, not who the user is).
+    """
     if actor.totp_enabled_at:
         raise TotpError("La double authentification est déjà activée.")
+    attempt = attempt_start(user=actor)
+    if attempt is None:
+        _enrol_refused(actor, "locked", request)
+        raise TotpLocked(locked_message())
     try:
         secret = unseal(actor.totp_secret)
     except SealError:
         secret = ""
     step = matching_step(secret, code) if secret else None
     if step is None:
-        audit_record(
-            actor=actor,
-            action="auth.totp_enable",
-            object_type="user",
-            object_id=actor.pk,
-            outcome=AuditEvent.Outcome.REFUSED,
-            detail={"username": actor.username, "reason": "bad_code"},
-            request=request,
-        )
-        raise TotpError("Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché.")
+        locked = attempt_fail(attempt=attempt, request=request)
+        _enrol_refused(actor, "bad_code", request)
+        message = "Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché."
+        if locked:
+            raise TotpLocked(f"{message} {locked_message()}")
+        raise TotpError(message)
+    if not attempt_release(attempt=attempt):
+        attempt_fail(attempt=attempt, request=request)
+        _enrol_refused(actor, "locked", request)
+        raise TotpLocked(locked_message())
     now = timezone.now()
     User.objects.filter(pk=actor.pk).update(totp_enabled_at=now, totp_last_step=step)
     actor.totp_enabled_at, actor.totp_last_step = now, step
@@ -173,6 +193,18 @@ def totp_enrol_confirm(*, actor: User, code: str, request: HttpRequest | None = 
         object_type="user",
         object_id=actor.pk,
         detail={"username": actor.username},
+        request=request,
+    )
+
+
+def _enrol_refused(actor: User, reason: str, request: HttpRequest | None) -> None:
+    audit_record(
+        actor=actor,
+        action="auth.totp_enable",
+        object_type="user",
+        object_id=actor.pk,
+        outcome=AuditEvent.Outcome.REFUSED,
+        detail={"username": actor.username, "reason": reason},
         request=request,
     )
 
@@ -203,34 +235,70 @@ def totp_disable(*, actor: User | None, user: User, request: HttpRequest | None 
     )
 
 
+def totp_disable_own(*, actor: User, password: str, request: HttpRequest | None = None) -> None:
+    """SC.SSI/IE.35: the user switches their own device off, confirming with their password.
+
+    The password counts toward the lockout like a login's (issue 13 §4): a slot is taken before it is checked, a
+    wrong one stays counted, and once the limit is reached it is not even checked. Raises TotpError.
+    """
+    attempt = attempt_start(user=actor)
+    if attempt is None:
+        _disable_refused(actor, "locked", request)
+        raise TotpLocked(locked_message())
+    if not actor.check_password(password):
+        locked = attempt_fail(attempt=attempt, request=request)
+        _disable_refused(actor, "bad_password", request)
+        message = "Mot de passe incorrect : la double authentification reste active."
+        if locked:
+            raise TotpLocked(f"{message} {locked_message()}")
+        raise TotpError(message)
+    if not attempt_succeed(attempt=attempt):
+        attempt_fail(attempt=attempt, request=request)
+        _disable_refused(actor, "locked", request)
+        raise TotpLocked(locked_message())
+    totp_disable(actor=actor, user=actor, request=request)
+
+
+def _disable_refused(actor: User, reason: str, request: HttpRequest | None) -> None:
+    audit_record(
+        actor=actor,
+        action="auth.totp_disable",
+        object_type="user",
+        object_id=actor.pk,
+        outcome=AuditEvent.Outcome.REFUSED,
+        detail={"username": actor.username, "reason": reason},
+        request=request,
+    )
+
+
 def totp_verify(*, user: User, code: str, request: HttpRequest | None = None) -> None:
     """The second login step: a valid, not yet used code; a wrong one counts toward the lockout.
 
-    Raises TotpError (the account locked, the code wrong or replayed). The accepted step is written with a
-    conditional UPDATE, so two requests racing with the same code cannot both pass.
+    Raises TotpError (TotpLocked when the account is locked: the code was not checked). A slot is taken before
+    the code is checked (`accounts.lockout`, issue 13 §4); the accepted step is written with a conditional UPDATE
+    that also clears the counter, so two requests racing with the same code cannot both pass, and a right code
+    checked while other attempts locked the account is refused.
     """
-    now = timezone.now()
-    user.refresh_from_db(fields=["locked_until", "failed_logins", "totp_secret", "totp_last_step", "is_active"])
-    if user.locked_until and user.locked_until > now:
+    user.refresh_from_db(fields=["totp_secret", "totp_last_step", "is_active"])
+    attempt = attempt_start(user=user)
+    if attempt is None:
         _refused(user, "locked", request)
-        raise TotpError("Compte verrouillé après plusieurs échecs. Réessayez plus tard.")
+        raise TotpLocked(locked_message())
     try:
         secret = unseal(user.totp_secret)
     except SealError:
         secret = ""
     step = matching_step(secret, code) if secret and user.is_active else None
-    accepted = bool(
-        step is not None
-        and User.objects.filter(pk=user.pk, totp_last_step__lt=step).update(
-            totp_last_step=step, failed_logins=0, locked_until=None
-        )
+    accepted = step is not None and attempt_succeed(
+        attempt=attempt, also=Q(totp_last_step__lt=step), totp_last_step=step
     )
     if not accepted:
-        locked = count_failure(user, request=request)
+        locked = attempt_fail(attempt=attempt, request=request)
         _refused(user, "bad_code" if step is None else "replayed_code", request)
         if locked:
-            raise TotpError("Compte verrouillé après plusieurs échecs. Réessayez plus tard.")
+            raise TotpLocked(locked_message())
         raise TotpError("Code incorrect.")
+    user.totp_last_step = step or 0
     # IAM.90: the login succeeds here, with its second factor.
     audit_record(
         actor=user,
@@ -240,30 +308,6 @@ def totp_verify(*, user: User, code: str, request: HttpRequest | None = None) ->
         detail={"username": user.username, "second_factor": "totp"},
         request=request,
     )
-
-
-def count_failure(user: User, *, request: HttpRequest | None = None) -> bool:
-    """One more failed attempt (password or code) for `user`; locks the account at LOGIN_MAX_FAILURES.
-
-    True when this failure locked the account (then traced as `auth.lockout`, IAM.90).
-    """
-    with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(failed_logins=F("failed_logins") + 1)
-        user.refresh_from_db(fields=["failed_logins"])
-        if user.failed_logins < settings.LOGIN_MAX_FAILURES:
-            return False
-        lock = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-        User.objects.filter(pk=user.pk).update(locked_until=lock, failed_logins=0)
-    audit_record(
-        actor=None,
-        action="auth.lockout",
-        object_type="user",
-        object_id=user.pk,
-        outcome=AuditEvent.Outcome.REFUSED,
-        detail={"username": user.username, "minutes": settings.LOGIN_LOCKOUT_MINUTES},
-        request=request,
-    )
-    return True
 
 
 def _refused(user: User, reason: str, request: HttpRequest | None) -> None:
