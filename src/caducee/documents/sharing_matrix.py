@@ -134,6 +134,25 @@ def mss_patient_obligation(type_code: str, type_code_system: str, on: dt.date) -
     return _in_force(type_code, type_code_system, on, "mss_patient") is not None
 
 
+def mss_patient_default_reason(type_code: str, type_code_system: str, on: dt.date) -> str:
+    """Why the patient's own mailbox (Mon espace santé) is pre-ticked, or "" when it must not be (issue 13 §3): only
+    when the arrêté's matrix asks for an MSSanté send to the patient for this document on that date — never because
+    of `EXTRA_DEFAULTS` (those are DMP defaults), never for a document the arrêté does not list."""
+    row = _in_force(type_code, type_code_system, on, "mss_patient")
+    if row is None:
+        return ""
+    return f"Envoi au patient demandé par l'arrêté du 26 avril 2022 depuis le {french_date(row.in_force)} : {row.label}"
+
+
+def mss_ps_default_reason(type_code: str, type_code_system: str, on: dt.date) -> str:
+    """Why the médecin traitant is pre-ticked (the arrêté's column "aux autres PS"), or ""."""
+    row = _in_force(type_code, type_code_system, on, "mss_ps")
+    if row is None:
+        return ""
+    since = french_date(row.in_force)
+    return f"Envoi aux professionnels demandé par l'arrêté du 26 avril 2022 depuis le {since} : {row.label}"
+
+
 def mss_to_medecin_traitant_default(type_code: str, type_code_system: str, on: dt.date, *, author_is_mt: bool) -> bool:
     """Pre-tick the médecin traitant as recipient (issue 5 §6, LGC.MSS.03): the arrêté asks for an MSSanté send to
     the professionals and the author is not the médecin traitant (who would be writing to themself)."""

@@ -22,7 +22,11 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read, audit_record
 from caducee.documents.models import Document
 from caducee.documents.selectors import visible_documents
-from caducee.documents.sharing_matrix import mss_patient_obligation, mss_to_medecin_traitant_default
+from caducee.documents.sharing_matrix import (
+    mss_patient_default_reason,
+    mss_ps_default_reason,
+    mss_to_medecin_traitant_default,
+)
 from caducee.mss import selectors
 from caducee.mss.annuaire.search import directory_search
 from caducee.mss.compose import display_subject
@@ -207,18 +211,23 @@ def _directory_lookup(query: str) -> list[DirectoryEntry]:
     return directory_search(name, city=rest, limit=10) or directory_search(name, specialty=rest, limit=10)
 
 
-def _preselected(patient: Patient, documents: list[Document], author: object) -> set[str]:
-    """The arrêté of 26 April 2022 (documents/sharing_matrix.py): the médecin traitant when the document must go to
-    the professionals and the author is not the médecin traitant; the patient when it must go to the patient and is
-    not hidden from them (regles-gestion-mssante.md: INVISIBLE_PATIENT ⇒ no send to the patient's mailbox)."""
+def _preselected(patient: Patient, documents: list[Document], author: object) -> dict[str, str]:
+    """The recipients' roles to pre-tick, each with why (shown next to the box, issue 13 §3), per the arrêté of 26
+    April 2022 (documents/sharing_matrix.py): the médecin traitant when the document must go to the professionals and
+    the author is not the médecin traitant; the patient ONLY when the arrêté's matrix asks for a send to the patient
+    for this document, and it is not hidden from them (regles-gestion-mssante.md: INVISIBLE_PATIENT ⇒ no send to the
+    patient's mailbox). Nothing else is pre-ticked: a letter outside the matrix, or no document, ticks no one."""
     author_is_mt = getattr(author, "pk", None) == patient.medecin_traitant_id
-    roles: set[str] = set()
+    roles: dict[str, str] = {}
     for d in documents:
         on = d.effective_at.date()
         if mss_to_medecin_traitant_default(d.type_code, d.type_code_system, on, author_is_mt=author_is_mt):
-            roles.add(CorrespondentRole.MEDECIN_TRAITANT)
-        if not d.dmp_invisible_patient and mss_patient_obligation(d.type_code, d.type_code_system, on):
-            roles.add("patient")
+            roles.setdefault(
+                CorrespondentRole.MEDECIN_TRAITANT, mss_ps_default_reason(d.type_code, d.type_code_system, on)
+            )
+        reason = mss_patient_default_reason(d.type_code, d.type_code_system, on)
+        if reason and not d.dmp_invisible_patient:
+            roles.setdefault("patient", reason)
     return roles
 
 
@@ -248,7 +257,8 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     roles = _preselected(patient, documents, request.user)
     # A corrected document whose previous version went by MSSanté: "Annule et remplace" to the same recipients.
     replaced = _replaced_message(documents)
-    ticked = {r.address for r in proposed if r.role in roles}
+    # Each pre-ticked address with why it is ticked (issue 13 §3: the patient is never ticked by chance).
+    ticked = {r.address: roles[r.role] for r in proposed if r.role in roles}
     if replaced is not None:
         earlier = list(replaced.recipients.all())
         known = {r.address.lower() for r in proposed}
@@ -257,7 +267,8 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             for r in earlier
             if r.address.lower() not in known
         ]
-        ticked |= {r.address for r in earlier}
+        for r in earlier:  # the corrected version reaches whoever received the wrong one
+            ticked.setdefault(r.address, "Destinataire de la version précédente (annule et remplace)")
     query = data.get("recherche", "")[:100]
     found = _directory_lookup(query)
     if request.method == "POST" and "envoyer" in request.POST:
@@ -303,7 +314,10 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             "documents": documents,
             "offer_summary": not any(d.model in SUMMARY_MODELS for d in documents),
             "replaced": replaced,
-            "proposed": [(r, r.address in (checked if checked is not None else ticked)) for r in proposed],
+            "proposed": [
+                (r, r.address in (checked if checked is not None else ticked), ticked.get(r.address, ""))
+                for r in proposed
+            ],
             "patient_address": patient_mss_address(patient.identity),
             "query": query,
             "found": [(e, checked is not None and e.address in checked) for e in found],
