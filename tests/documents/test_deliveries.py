@@ -201,3 +201,18 @@ def test_a_message_delivery_shows_the_document_it_carries(client: Client, doctor
     page = client.get("/envois/").content.decode()
     assert f'href="/documents/{document.pk}/">Lettre envoyée</a>' in page and "MESSAGER" in page
     assert [row.delivery for row in document_deliveries(document, doctor)] == [delivery]
+
+
+def test_actions_are_named_in_french(client: Client, doctor, make_patient, practice) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 §3: the « Envois » page showed the outbox's words « send », « mdn », « publish »; it now says what
+    each delivery does in French (documents.deliveries.ACTION_LABELS). Fails before the fix (raw action shown)."""
+    patient = make_patient()
+    for channel, action in (("mss", "send"), ("mss", "mdn"), ("dmp", "publish")):
+        delivery = _deliver(doctor, patient, practice, title=f"Doc {action}", channel=channel)
+        Delivery.objects.filter(pk=delivery.pk).update(action=action)
+    client.force_login(doctor)
+    page = client.get("/envois/").content.decode()
+    for label in ("Envoi du message", "Accusé de lecture", "Dépôt dans le DMP"):
+        assert f"<td>{label}</td>" in page
+    for raw in ("send", "mdn", "publish"):
+        assert f"<td>{raw}</td>" not in page

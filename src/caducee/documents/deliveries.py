@@ -40,8 +40,23 @@ RETRYABLE = frozenset({Delivery.State.FAILED, Delivery.State.REJECTED})
 CHANNEL_LABELS: dict[str, str] = {"dmp": "DMP", "mss": "Messagerie sécurisée"}
 
 
+# What each delivery does, in French (issue 13 §3: the page showed the outbox's own words « send », « mdn »,
+# « publish »). Keys are (channel, action) as the services queue them; an unknown pair is shown as
+# « Autre (<action>) » so that nothing is hidden.
+ACTION_LABELS: dict[tuple[str, str], str] = {
+    ("mss", "send"): "Envoi du message",
+    ("mss", "mdn"): "Accusé de lecture",
+    ("dmp", "publish"): "Dépôt dans le DMP",
+    ("dmp", "dmp.send"): "Dépôt dans le DMP",
+}
+
+
 def channel_label(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, channel)
+
+
+def action_label(channel: str, action: str) -> str:
+    return ACTION_LABELS.get((channel, action), f"Autre ({action})")
 
 
 def state_label(delivery: Delivery) -> str:
@@ -61,6 +76,7 @@ class DeliveryRow:
     label: str
     channel: str
     can_retry: bool
+    action: str = ""  # what it does, in French (ACTION_LABELS)
     document: Document | None = None  # the stored document it carries, when there is one
 
 
@@ -73,6 +89,7 @@ def _rows(
             delivery=d,
             label=state_label(d),
             channel=channel_label(d.channel),
+            action=action_label(d.channel, d.action),
             can_retry=can_write and d.state in RETRYABLE,
             document=(documents or {}).get(d.document_ref),
         )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import unicodedata
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -9,7 +11,7 @@ from django.views.decorators.http import require_POST
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read
 from caducee.identity.matricule import nature
-from caducee.identity.models import Identity, Sex, VigilanceCase, french_date
+from caducee.identity.models import Identity, InsiCall, Sex, VigilanceCase, french_date
 from caducee.identity.selectors import differing_traits, identity_panel, insi_call_for, open_vigilance_cases
 from caducee.identity.services import (
     IdentityError,
@@ -54,6 +56,18 @@ def insi_query(request: HttpRequest, identity_id: int) -> HttpResponse:
     return redirect("identity:insi_result", identity_id=identity.pk, call_id=call.pk)
 
 
+def _insi_detail(call: InsiCall) -> str:
+    """INSi's own message when it adds to the outcome's label; "" when it repeats it (issue 13 §3: « Aucune identité
+    trouvée — Aucune identite trouvee » was shown twice, INSi's label being the same words without accents)."""
+    if call.outcome == InsiCall.Outcome.FOUND or not call.message:
+        return ""
+    return "" if _folded(call.message) == _folded(call.get_outcome_display()) else call.message
+
+
+def _folded(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold().strip()
+
+
 def insi_result(request: HttpRequest, identity_id: int, call_id: int) -> HttpResponse:
     """INSi's traits beside the local ones; accept in one click."""
     check_permission(request.user, Perm.IDENTITY_MANAGE)
@@ -90,6 +104,7 @@ def insi_result(request: HttpRequest, identity_id: int, call_id: int) -> HttpRes
         {
             "identity": identity,
             "call": call,
+            "insi_detail": _insi_detail(call),
             "rows": rows,
             "nature": nature(call.result.get("oid", "")),
             "first_name_consistent": first_ok,
