@@ -407,3 +407,39 @@ def test_the_medecin_traitant_declaration_date_is_the_participant_time(  # type:
     # Nobody known: unknown, as before.
     patient_set_medecin_traitant(actor=secretary, patient=patient, version=patient.version)
     assert xp(parse(vsm(practice, author, patient)), f"{pcp}/h:time/@nullFlavor") == ["UNK"]
+
+
+def test_french_dose_units_and_substance_allergies_are_coded_and_conformant(  # type: ignore[no-untyped-def]
+    cda_validator, practice, author, make_patient
+) -> None:
+    """Issue 13 §2: a dose typed « cp » is stored {tablet}, read « 2 comprimés » in the narrative (before the fix:
+    « 2 {tablet} », and « {comprimé} » rows went out as such), sent as UCUM {tablet} (terminologie.sch
+    is-code-ucum-exist); a substance allergy carries its ATC code. The whole VSM passes the schematrons."""
+    from decimal import Decimal
+
+    from caducee.record import services
+
+    patient = make_patient()
+    typed = services.treatment_create(
+        actor=author, patient=patient, drug_label="Metformine", dose_quantity=Decimal(2), dose_unit="cp"
+    )
+    old = rec.LongTermTreatment.objects.create(
+        patient=patient, drug_label="Kardégic", dose_quantity=Decimal(1), dose_unit="{comprimé}"
+    )
+    allergy = rec.Allergy.objects.create(
+        patient=patient, agent_kind=rec.Allergy.AgentKind.SUBSTANCE, agent_label="pénicillines", agent_code="J01C"
+    )
+    xml = vsm(practice, author, patient)
+    root = parse(xml)
+    medications = section(root, MEDICATIONS)
+    narrative = "".join(medications.find("{urn:hl7-org:v3}text").itertext())
+    assert "2 comprimés" in narrative and "1 comprimé" in narrative and "{" not in narrative
+    for pk in (typed.pk, old.pk):
+        entry = xp(medications, f"h:entry/h:substanceAdministration[h:text/h:reference/@value='#treatment-{pk}']")[0]
+        assert xp(entry, "h:doseQuantity/h:low/@unit") == ["{tablet}"]
+    allergies = section(root, ALLERGIES)
+    agent = xp(
+        allergies, f".//h:observation[h:text/h:reference/@value='#allergy-{allergy.pk}']//h:playingEntity/h:code"
+    )
+    assert agent[0].get("code") == "J01C" and agent[0].get("codeSystem") == codes.ATC
+    assert_conformant(cda_validator, xml)

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from caducee.accounts.permissions import Perm
+from caducee.core.inputs import limit_form_to_model
 from caducee.patients.models import Patient
 from caducee.record import services
 from caducee.record.selectors import concept_labels
@@ -63,7 +64,9 @@ def _initial(kind: str, entry: Any) -> dict[str, Any]:
 
 
 def _form(kind: str, entry: Any, data: Any = None) -> forms.Form:
-    return KINDS[kind].form(data, initial=_initial(kind, entry), auto_id=f"edit-{kind}-%s")
+    form = KINDS[kind].form(data, initial=_initial(kind, entry), auto_id=f"edit-{kind}-%s")
+    limit_form_to_model(form, KINDS[kind].model)  # the columns' lengths, checked and rendered (issue 13 §4)
+    return form
 
 
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:

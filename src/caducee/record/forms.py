@@ -18,15 +18,12 @@ from django.utils.translation import get_language
 from caducee.record.models import Allergy, FamilyHistory, History, Lifestyle, Problem
 
 
-def _search(system: str, code_field: str, placeholder: str) -> forms.TextInput:
-    return forms.TextInput(
-        attrs={
-            "data-terminology": system,
-            "data-code-field": code_field,
-            "autocomplete": "off",
-            "placeholder": placeholder,
-        }
-    )
+def _search(system: str, code_field: str, placeholder: str, *, kind_field: str = "") -> forms.TextInput:
+    attrs = {"data-terminology": system, "data-code-field": code_field, "autocomplete": "off"}
+    attrs["placeholder"] = placeholder
+    if kind_field:  # the search depends on another field's value (an allergy's agent kind)
+        attrs["data-kind-field"] = kind_field
+    return forms.TextInput(attrs=attrs)
 
 
 def _code(size: int = 10) -> forms.TextInput:
@@ -102,9 +99,12 @@ class AllergyForm(RecordForm):
         label="Agent (médicament, substance…)",
         required=False,
         max_length=300,
-        widget=_search("cis", "agent_code", "amoxicilline, latex…"),
+        widget=_search("allergene", "agent_code", "amoxicilline, pénicillines, iode, latex…", kind_field="agent_kind"),
     )
-    agent_code = forms.CharField(label="Code CIS (médicament)", required=False, max_length=20, widget=_code())
+    # The search follows the chosen kind: drug products (CIS), or substances and classes (ATC) — issue 13 §2.
+    agent_code = forms.CharField(
+        label="Code (CIS d'un médicament, ATC d'une substance)", required=False, max_length=20, widget=_code()
+    )
     is_intolerance = forms.BooleanField(label="Intolérance (non allergique)", required=False)
     reaction = forms.CharField(label="Réaction", required=False, max_length=300)
     severity = forms.ChoiceField(label="Sévérité", choices=Allergy.Severity.choices, required=False)
@@ -132,8 +132,9 @@ class TreatmentForm(RecordForm):
     cis_code = forms.CharField(label="Code CIS", required=False, max_length=8, widget=_code(9))
     atc_code = forms.CharField(label="Code ATC", required=False, max_length=7, widget=_code(8))
     dose_quantity = _decimal(label="Dose", max_digits=8, decimal_places=3)
+    # French units (« comprimé », « cp », « gél », « mg »…): the service stores their UCUM code (issue 13 §2).
     dose_unit = forms.CharField(
-        label="Unité", required=False, max_length=20, widget=_search("ucum", "dose_unit", "mg, mL…")
+        label="Unité", required=False, max_length=20, widget=_search("dose", "dose_unit", "comprimé, mg, mL…")
     )
     route_label = forms.CharField(
         label="Voie", required=False, max_length=100, widget=_search("route", "route_code", "orale…")

@@ -16,6 +16,8 @@ from django.db.models.functions import RowNumber
 
 from caducee.core.text import search_key
 from caducee.patients.models import Ald, Patient
+from caducee.record.allergens import allergen_search
+from caducee.record.dose_units import dose_unit_search
 from caducee.record.models import (
     Allergy,
     AllergyStatement,
@@ -31,7 +33,7 @@ from caducee.record.models import (
     VigilancePoint,
     Vital,
 )
-from caducee.record.terminology import OID_CIM10, label_key, resolve_system
+from caducee.record.terminology import OID_CIM10, OID_UCUM, label_key, resolve_system
 
 M = TypeVar("M", bound=Entry)
 AllergyStatus = Literal["present", "none_known", "unknown"]
@@ -206,6 +208,34 @@ def concept_search(system: str, text: str, limit: int = 20) -> list[Concept]:
     return hits
 
 
+def dose_unit_suggestions(text: str, limit: int = 15) -> list[dict[str, str]]:
+    """Search-as-you-type of a dose unit (issue 13 §2): the French table (« cp » → comprimé), then a UCUM code
+    typed exactly as it is (« mmol/L »); never the UCUM table's English names (« tablespoon - US »).
+    `value` is what lands in the field (French), `code` what is stored."""
+    hits = [
+        {"code": u.code, "value": u.singular, "label": " · ".join(dict.fromkeys((u.plural, *u.abbreviations[:2])))}
+        for u in dose_unit_search(text, limit)
+    ]
+    typed = text.strip()
+    if typed and not hits and Concept.objects.filter(system=OID_UCUM, code=typed, active=True).exists():
+        hits.append({"code": typed, "value": typed, "label": "UCUM"})
+    return hits
+
+
+def allergen_suggestions(text: str, limit: int = 15) -> list[dict[str, str]]:
+    """Search-as-you-type of an allergy's substance (issue 13 §2): the French list (pénicillines, iode,
+    latex…), then the ATC substances and classes of the loaded terminology that have a label."""
+    hits = [{"code": a.code, "label": a.label} for a in allergen_search(text)][:limit]
+    seen = {h["code"] for h in hits if h["code"]} | {h["label"] for h in hits}
+    for concept in concept_search("atc", text, limit=limit):
+        if len(hits) >= limit:
+            break
+        if concept.label and concept.code not in seen and concept.label not in seen:
+            hits.append({"code": concept.code, "label": concept.label})
+            seen.add(concept.code)
+    return hits
+
+
 def concept_labels(system: str, codes: list[str]) -> dict[str, str]:
     """Labels of several codes in one query (screens showing coded entries)."""
     oid, _pattern = resolve_system(system)
@@ -215,8 +245,10 @@ def concept_labels(system: str, codes: list[str]) -> dict[str, str]:
 __all__ = [
     "AllergyStatus",
     "RecordSummary",
+    "allergen_suggestions",
     "concept_labels",
     "concept_search",
+    "dose_unit_suggestions",
     "label_key",
     "record_changed_since",
     "record_history",

@@ -25,6 +25,8 @@ from django.utils import timezone
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.patients.models import Ald, Patient
+from caducee.record.allergens import allergens
+from caducee.record.dose_units import dose_unit, dose_unit_code
 from caducee.record.models import (
     Allergy,
     AllergyStatement,
@@ -178,12 +180,25 @@ def _check_codes(instance: models.Model) -> None:
         check("ccam_code", "ccam", "label")
     elif isinstance(instance, Allergy) and instance.agent_kind == Allergy.AgentKind.DRUG:
         check("agent_code", "cis", "agent_label")
+    elif isinstance(instance, Allergy) and instance.agent_code:
+        # A substance or a class is coded in the ATC (J01CA04 amoxicilline, J01C pénicillines), issue 13 §2.
+        check("agent_code", "atc", "agent_label")
+        if not instance.agent_label.strip():  # ATC classes have no French label in the kit: the list's
+            instance.agent_label = next((a.label for a in allergens() if a.code == instance.agent_code), "")
     elif isinstance(instance, LongTermTreatment):
         check("cis_code", "cis", "drug_label")
         check("atc_code", "atc", "drug_label")
         check("route_code", "edqm")
         check("reason_cim10", "cim10", "reason_label")
-        check("dose_unit", "ucum")
+        # « comprimé », « cp », « {comprimé} » → {tablet}: the French table's code (issue 13 §2).
+        instance.dose_unit = dose_unit_code(instance.dose_unit)
+        if instance.dose_unit and dose_unit(instance.dose_unit) is None:
+            check("dose_unit", "ucum")
+            if "dose_unit" in errors:
+                errors["dose_unit"] = (
+                    f"Unité « {instance.dose_unit} » inconnue : choisissez une unité proposée "
+                    "(comprimé, gélule, sachet, goutte, mg, mL, UI…)."
+                )
     elif isinstance(instance, Lifestyle):
         check("unit", "ucum")
     if errors:
@@ -558,7 +573,7 @@ def treatment_create(
 ) -> LongTermTreatment:
     check_permission(actor, Perm.CLINICAL_WRITE)
     if dose_quantity is not None and not dose_unit:
-        raise ValidationError({"dose_unit": "Précisez l'unité de la dose (UCUM : mg, mL, {comprimé}…)."})
+        raise ValidationError({"dose_unit": "Précisez l'unité de la dose (comprimé, gélule, mg, mL…)."})
     return _create(
         LongTermTreatment,
         actor=actor,

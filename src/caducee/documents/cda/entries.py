@@ -28,7 +28,6 @@ from typing import TypeVar
 
 from django.db.models import Model, Q
 from django.utils import timezone
-from lxml.builder import ElementMaker
 
 from caducee.accounts.models import Practice, User
 from caducee.documents.cda import codes
@@ -49,6 +48,7 @@ from caducee.documents.cda.xml import (
     E,
     Element,
     attrs,
+    clean_maker,
     coded,
     ivl_ts,
     number,
@@ -72,7 +72,7 @@ from caducee.record.selectors import RecordSummary
 from caducee.record.templatetags.record_tags import ucum
 
 # IHE Pharmacy extension elements (namespace urn:ihe:pharm:medication, prefix "pharm" as in the IPS-FR example).
-P = ElementMaker(namespace=codes.NS_PHARM, nsmap={"pharm": codes.NS_PHARM})
+P = clean_maker(namespace=codes.NS_PHARM, nsmap={"pharm": codes.NS_PHARM})
 
 # Section labels shown in the validation panel (and used as section titles).
 S_ACTIVE = "Pathologies en cours"

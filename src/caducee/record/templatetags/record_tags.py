@@ -5,6 +5,8 @@ from typing import Any
 
 from django import template
 
+from caducee.record.dose_units import dose_unit_label
+
 register = template.Library()
 
 
@@ -45,5 +47,16 @@ _UCUM_DISPLAY = {
 
 @register.filter
 def ucum(unit: str) -> str:
-    """UCUM code -> the usual French notation ("mm[Hg]" -> "mmHg"); unknown codes shown as they are."""
-    return _UCUM_DISPLAY.get(unit, unit)
+    """UCUM code -> the usual French notation ("mm[Hg]" -> "mmHg", "{tablet}" -> "comprimé"); unknown codes
+    shown as they are."""
+    if unit in _UCUM_DISPLAY:
+        return _UCUM_DISPLAY[unit]
+    return dose_unit_label(unit)
+
+
+@register.filter
+def dose(quantity: Decimal | str | None, unit: str) -> str:
+    """{{ t.dose_quantity|dose:t.dose_unit }} -> "2 comprimés", "1000 mg", "0,5 comprimé" (issue 13 §2)."""
+    if quantity is None or quantity == "":
+        return ""
+    return f"{num(quantity)} {dose_unit_label(unit, quantity)}".strip()

@@ -42,6 +42,9 @@
       timer = setTimeout(function () {
         var mine = ++seq;
         var query = "?systeme=" + encodeURIComponent(input.dataset.terminology) + "&q=" + encodeURIComponent(text);
+        // A search that follows another field (an allergy: drug products or substances, issue 13 §2).
+        var kind = input.dataset.kindField && form ? form.querySelector('[name="' + input.dataset.kindField + '"]') : null;
+        if (kind) { query += "&type=" + encodeURIComponent(kind.value); }
         fetch(url + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) { return r.ok ? r.json() : null; })
           .then(function (data) {
@@ -51,7 +54,8 @@
             data.results.forEach(function (c) {
               var option = document.createElement("option");
               // The value is what lands in the field: the label (or the code itself for units).
-              var value = self ? c.code : (c.label || c.code);
+              // A dose unit lands in French (« comprimé »): the server stores its code (issue 13 §2).
+              var value = self ? (c.value || c.code) : (c.label || c.code);
               option.value = value;
               option.textContent = self ? c.label : c.code;
               list.appendChild(option);
