@@ -24,6 +24,7 @@ from caducee.accounts.replacement import (
     replacements_open,
     replacements_taken,
 )
+from caducee.core.inputs import parse_id
 
 HISTORY_LIMIT = 50
 
@@ -85,4 +86,4 @@ def replacement_end(request: HttpRequest, replacement_id: int) -> HttpResponse:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return parse_id(value)  # ASCII digits in the database's range (issue 13 §4: "²".isdigit() made a 500)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import login, logout
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -12,6 +12,7 @@ from caducee.accounts.security_views import login_code_begin, login_landing
 from caducee.accounts.selectors import audit_events
 from caducee.accounts.services import LoginError, user_authenticate
 from caducee.core.audit import audit_record, export_syslog
+from caducee.core.inputs import parse_id
 
 
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -53,16 +54,41 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
+PATIENT_FILTER_ERROR = "N° de dossier patient invalide : des chiffres (0 à 9) uniquement."
+
+
+def _patient_filter(request: HttpRequest) -> tuple[str, int | None, bool]:
+    """The « Dossier patient n° » filter as typed, the id it names, and whether it is valid (issue 13 §4: "٣٤" or a
+    25-digit number named no patient and made a 500)."""
+    typed = request.GET.get("patient", "").strip()
+    patient_id = parse_id(typed) if typed else None
+    return typed, patient_id, not typed or patient_id is not None
+
+
 def audit_view(request: HttpRequest) -> HttpResponse:
     check_permission(request.user, Perm.AUDIT_READ)
-    patient, action = request.GET.get("patient", ""), request.GET.get("action", "")
-    events = audit_events(patient=patient, action=action)[:200]
-    return render(request, "accounts/audit.html", {"events": events, "patient": patient, "action": action})
+    (patient, patient_id, valid), action = _patient_filter(request), request.GET.get("action", "")
+    events = audit_events(patient=str(patient_id or ""), action=action)[:200] if valid else []
+    return render(
+        request,
+        "accounts/audit.html",
+        {
+            "events": events,
+            "patient": patient,
+            "patient_id": patient_id,
+            "action": action,
+            "error": "" if valid else PATIENT_FILTER_ERROR,
+        },
+        status=200 if valid else 400,
+    )
 
 
-def audit_export_view(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export_view(request: HttpRequest) -> HttpResponseBase:
     check_permission(request.user, Perm.AUDIT_READ)
-    events = audit_events(patient=request.GET.get("patient", ""), action=request.GET.get("action", ""))
+    _, patient_id, valid = _patient_filter(request)
+    if not valid:
+        return HttpResponse(PATIENT_FILTER_ERROR, status=400, content_type="text/plain; charset=utf-8")
+    events = audit_events(patient=str(patient_id or ""), action=request.GET.get("action", ""))
     audit_record(actor=request.user, action="audit.export", request=request)
     response = StreamingHttpResponse(export_syslog(events.iterator()), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="caducee-audit.log"'

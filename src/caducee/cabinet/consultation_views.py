@@ -15,6 +15,7 @@ from caducee.accounts.permissions import Perm, check_permission
 from caducee.cabinet.consultations import Findings, consultation_validate
 from caducee.cabinet.selectors import vsm_default
 from caducee.core.audit import audit_record
+from caducee.core.inputs import model_max_length, parse_id, too_long
 from caducee.dmp.selectors import dmp_feed_refusal
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.production import summary_model
@@ -23,7 +24,7 @@ from caducee.mss.selectors import proposed_recipients
 from caducee.mss.services import MssServiceError
 from caducee.patients.models import Patient
 from caducee.record.consultations import ConsultationError, consultation_open, consultation_save
-from caducee.record.models import Consultation
+from caducee.record.models import Consultation, Problem
 from caducee.record.selectors import record_changed_since, record_summary
 
 
@@ -41,6 +42,10 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
     consultation = get_object_or_404(
         Consultation.objects.select_related("patient", "patient__identity", "author"), pk=consultation_id
     )
+    return _detail(request, consultation)
+
+
+def _detail(request: HttpRequest, consultation: Consultation, *, status: int = 200) -> HttpResponse:
     patient = consultation.patient
     audit_record(
         actor=request.user,
@@ -87,6 +92,7 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
             "documents": list(consultation.documents.all()),
             "mss_recipients": mss_recipients,
         },
+        status=status,
     )
 
 
@@ -94,11 +100,20 @@ def consultation_detail(request: HttpRequest, consultation_id: int) -> HttpRespo
 def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpResponse:
     """'Enregistrer' saves the draft; 'Valider' saves and validates with the panel's choices, in one click."""
     consultation = get_object_or_404(Consultation.objects.select_related("patient"), pk=consultation_id)
+    version, refused = _typed_refusal(request)
+    if refused:
+        # Issue 13 §4: refused with the French reason, and the page comes back with everything typed (not saved).
+        check_permission(request.user, Perm.CLINICAL_WRITE)
+        for name in TEXT_FIELDS:
+            setattr(consultation, name, request.POST.get(name, getattr(consultation, name)))
+        for message in refused:
+            messages.error(request, message)
+        return _detail(request, consultation, status=400)
     try:
         consultation = consultation_save(
             actor=request.user,
             consultation=consultation,
-            version=int(request.POST.get("version", "0")),
+            version=version,
             fields=request.POST.dict(),
             request=request,
         )
@@ -139,6 +154,28 @@ def consultation_submit(request: HttpRequest, consultation_id: int) -> HttpRespo
 
 
 DMP_VISIBILITY = frozenset({"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"})
+
+TEXT_FIELDS = ("motif", "observation", "examination", "conclusion")
+# The form's fields stored in a column of limited length: the consultation's, and the diagnosis added to the problems.
+LIMITED_FIELDS = {
+    "motif": ("Motif", Consultation, "motif"),
+    "diagnostic": ("Diagnostic", Problem, "label"),
+    "diagnostic_code": ("Code CIM-10", Problem, "cim10_code"),
+}
+
+
+def _typed_refusal(request: HttpRequest) -> tuple[int, list[str]]:
+    """The form's version, and the French reasons to refuse what was typed before anything is saved (issue 13 §4: a
+    301-character motif was a 500 on PostgreSQL and the typing was lost)."""
+    refused = []
+    for name, (label, model, column) in LIMITED_FIELDS.items():
+        if error := too_long(request.POST.get(name, "").strip(), model_max_length(model, column)):
+            refused.append(f"{label} : {error}")
+    version = parse_id(request.POST.get("version", ""))
+    if version is None:
+        refused.append("Formulaire incomplet (version illisible) : rechargez la page de la consultation.")
+    return version or 0, refused
+
 
 # Measurement fields of the consultation form → vital_record keywords.
 MEASURE_FIELDS = {

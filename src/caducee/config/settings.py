@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "caducee.accounts.middleware.AccountSecurityMiddleware",
     # Uploads: a request body larger than UPLOAD_MAX_BYTES is refused before it is read (issue 6 §3).
     "caducee.core.uploads.UploadLimitMiddleware",
+    # Control characters removed from every query and form parameter before the views (issue 13 §4).
+    "caducee.core.inputs.InputCleaningMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "caducee.accounts.psc.middleware.PscSessionMiddleware",
 ]

@@ -17,11 +17,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission, has_permission
 from caducee.core.audit import audit_record
+from caducee.core.inputs import local_path
 from caducee.core.models import Delivery
 from caducee.core.outbox import delivery_retry
 from caducee.documents.models import Document
@@ -143,9 +143,4 @@ def delivery_resend(request: HttpRequest, delivery_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Envoi relancé : il repart en attente.")
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return redirect(target)
-    return redirect("deliveries:list")
+    return redirect(local_path(request, request.POST.get("next", "")) or "deliveries:list")  # issue 13 §4

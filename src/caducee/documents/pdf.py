@@ -9,7 +9,8 @@ attachments, optional content. Nothing here draws images or annotations.
 
 PDF/A needs every font embedded: Open Sans (Apache-2.0, shipped as TTF files by the `ttf-opensans` package,
 not copied here), embedded as a subset. The text keeps its Unicode characters (œ, €, —, « »); a character
-Open Sans has no glyph for is shown as U+FFFD, never dropped silently.
+Open Sans has no glyph for is shown as U+FFFD, never dropped silently — but control characters, invisible and never
+meant (issue 13 §4: `caducee.core.text.clean_text`), are removed first.
 
 Identity block per INS rule R32: nom de naissance, premier prénom, date de naissance, sexe and, for a
 qualified identity only (R28), the matricule INS followed by its nature. The INS DataMatrix of R32 is
@@ -28,6 +29,7 @@ from fpdf import FPDF
 
 from caducee.accounts.models import Practice, User
 from caducee.accounts.replacement import signature_name
+from caducee.core.text import clean_text
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity
@@ -68,7 +70,8 @@ def _covered() -> frozenset[int]:
 def printable(text: str) -> str:
     """`text` as the embedded fonts can draw it: equivalents first, then U+FFFD for what is left (visible)."""
     covered = _covered()
-    return "".join(ch if ch == "\n" or ord(ch) in covered else REPLACEMENT for ch in text.translate(_EQUIVALENTS))
+    text = clean_text(text, multiline=True).translate(_EQUIVALENTS)
+    return "".join(ch if ch == "\n" or ord(ch) in covered else REPLACEMENT for ch in text)
 
 
 @dataclass

@@ -8,8 +8,9 @@ from datetime import date
 
 from django.utils import timezone
 
+from caducee.core.inputs import model_max_length, too_long
 from caducee.core.text import is_insi_compatible, normalize_trait
-from caducee.identity.models import UNKNOWN_BIRTHPLACE, Sex
+from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity, Sex
 
 STRICT_TRAITS = ("birth_name", "birth_given_names", "first_given_name", "birth_date", "sex", "birthplace_cog")
 COMPLEMENTARY_TRAITS = ("used_name", "used_given_name")
@@ -86,6 +87,9 @@ def _name(value: str, errors: dict[str, str], key: str, *, required: bool) -> st
         return ""
     if not is_insi_compatible(normalized):
         errors[key] = "lettres, espace, apostrophe et tiret uniquement"
+    # Issue 13 §4: the column's length (a 101-letter name was a 500 on PostgreSQL, stored whole on SQLite).
+    elif message := too_long(normalized, model_max_length(Identity, key)):
+        errors[key] = message
     return normalized
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read
+from caducee.core.inputs import id_or_404, model_max_length, too_long
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity, InsiCall, Sex, VigilanceCase, french_date
 from caducee.identity.selectors import differing_traits, identity_panel, insi_call_for, open_vigilance_cases
@@ -39,10 +40,8 @@ def _back(identity: Identity) -> HttpResponse:
 
 
 def _version(request: HttpRequest) -> int:
-    try:
-        return int(request.POST.get("version", ""))
-    except ValueError as exc:
-        raise Http404("Version manquante") from exc
+    # ASCII digits in the database's range (issue 13 §4: int() took "٣" and a 25-digit version overflowed).
+    return id_or_404(request.POST.get("version", ""), "Version manquante")
 
 
 @require_POST
@@ -191,14 +190,18 @@ def identity_edit(request: HttpRequest, identity_id: int) -> HttpResponse:
 @require_POST
 def identity_attributes(request: HttpRequest, identity_id: int) -> HttpResponse:
     identity = _identity(identity_id)
-    identity_set_attributes(
-        actor=request.user,
-        identity=identity,
-        version=_version(request),
-        doubtful=request.POST.get("doubtful") == "1",
-        fictitious=request.POST.get("fictitious") == "1",
-        request=request,
-    )
+    try:
+        identity_set_attributes(
+            actor=request.user,
+            identity=identity,
+            version=_version(request),
+            doubtful=request.POST.get("doubtful") == "1",
+            fictitious=request.POST.get("fictitious") == "1",
+            request=request,
+        )
+    except IdentityError as exc:  # a stale version (the form sent twice, or changed elsewhere): the French reason
+        messages.error(request, str(exc))
+        return _back(identity)
     messages.success(request, "Attributs d'identité enregistrés.")
     return _back(identity)
 
@@ -211,8 +214,13 @@ def vigilance_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def vigilance_close(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_object_or_404(VigilanceCase, pk=case_id)
-    vigilance_resolve(
-        actor=request.user, case=case, resolution=request.POST.get("resolution", "Traité"), request=request
-    )
+    resolution = request.POST.get("resolution", "Traité")
+    if error := too_long(resolution.strip(), model_max_length(VigilanceCase, "resolution")):
+        # Issue 13 §4: refused, not cut; the list comes back with the text typed in the case's field.
+        check_permission(request.user, Perm.IDENTITY_VIGILANCE)
+        messages.error(request, f"Résolution : {error}")
+        context = {"cases": open_vigilance_cases(), "typed": {"case": case.pk, "resolution": resolution}}
+        return render(request, "identity/vigilance.html", context, status=400)
+    vigilance_resolve(actor=request.user, case=case, resolution=resolution, request=request)
     messages.success(request, "Signalement clos.")
     return redirect("identity:vigilance")

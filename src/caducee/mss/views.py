@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read, audit_record
+from caducee.core.inputs import id_or_404, model_max_length, parse_id, too_long
 from caducee.documents.models import Document
 from caducee.documents.selectors import visible_documents
 from caducee.documents.sharing_matrix import (
@@ -61,9 +62,8 @@ SUMMARY_MODELS = ("vsm", "ips")
 
 def _patient(value: str | None) -> Patient:
     """The patient named by a form or query parameter; 404 (never a server error) for a missing or malformed id."""
-    if not value or not value.isdigit():
-        raise Http404("Patient non précisé.")
-    return get_object_or_404(Patient.objects.select_related("identity"), pk=int(value))
+    patient_id = id_or_404(value, "Patient non précisé.")  # ASCII digits in range: "²".isdigit() (issue 13 §4)
+    return get_object_or_404(Patient.objects.select_related("identity"), pk=patient_id)
 
 
 CLINICAL_ROLES = (Role.MEDECIN, Role.REMPLACANT, Role.INTERNE, Role.PARAMEDICAL, Role.ASSISTANT)
@@ -250,7 +250,8 @@ def compose_view(request: HttpRequest) -> HttpResponse:
     patient = _patient(data.get("patient"))
     # Only documents the sender may open (confidentiality R/V, issue 6 §2).
     visible = visible_documents(request.user, Document.objects.filter(patient=patient))
-    documents = list(visible.filter(pk__in=[d for d in data.getlist("document") if d.isdigit()]))
+    # Ids in the database's range only: a 25-digit id overflowed the query (issue 13 §4).
+    documents = list(visible.filter(pk__in=[i for i in map(parse_id, data.getlist("document")) if i is not None]))
     if request.method == "GET":  # the form shows the patient's identity and documents: a read of the record
         audit_patient_read(request, "mss.compose", patient.pk)
     proposed = proposed_recipients(patient, request.user)  # type: ignore[arg-type]
@@ -357,10 +358,18 @@ def mailboxes_view(request: HttpRequest) -> HttpResponse:
     """The practice's MSSanté mailboxes (administrator): list and declare — a professional's PER box, the practice's
     ORG box, an APP box (same service as `caducee mss boite`)."""
     check_permission(request.user, Perm.PRACTICE_MANAGE)
+    status = 200
     if request.method == "POST":
-        owner_id = request.POST.get("utilisateur", "")
-        owner = User.objects.filter(pk=int(owner_id), is_active=True).first() if owner_id.isdigit() else None
+        owner_id = parse_id(request.POST.get("utilisateur", ""))
+        owner = User.objects.filter(pk=owner_id, is_active=True).first() if owner_id is not None else None
         try:
+            # The columns' lengths (issue 13 §4: a 201-character name was a 500 on PostgreSQL).
+            for field, (label, value) in {
+                "address": ("Adresse MSSanté", request.POST.get("adresse", "").strip()),
+                "display_name": ("Nom affiché", request.POST.get("nom", "").strip()),
+            }.items():
+                if error := too_long(value, model_max_length(Mailbox, field)):
+                    raise MssServiceError(f"{label} : {error}")
             mailbox = mailbox_declare(
                 actor=request.user,
                 address=request.POST.get("adresse", ""),
@@ -372,6 +381,7 @@ def mailboxes_view(request: HttpRequest) -> HttpResponse:
             )
         except MssServiceError as exc:
             messages.error(request, str(exc))
+            status = 400  # the form comes back with what was typed
         else:
             messages.success(request, f"Boîte {mailbox.address} enregistrée.")
             return redirect("mss:mailboxes")
@@ -382,5 +392,7 @@ def mailboxes_view(request: HttpRequest) -> HttpResponse:
             "mailboxes": Mailbox.objects.select_related("owner").order_by("kind", "address"),
             "kinds": MailboxKind.choices,
             "professionals": User.objects.filter(is_active=True, role__in=CLINICAL_ROLES).order_by("last_name"),
+            "typed": request.POST if status == 400 else {},
         },
+        status=status,
     )

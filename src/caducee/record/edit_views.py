@@ -23,9 +23,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from caducee.accounts.permissions import Perm
+from caducee.core.inputs import limit_form_to_model
 from caducee.patients.models import Patient
 from caducee.record import services
-from caducee.record.dose_units import dose_unit_label
 from caducee.record.selectors import concept_labels
 from caducee.record.views import KINDS, _entry, _open
 
@@ -58,15 +58,15 @@ def _initial(kind: str, entry: Any) -> dict[str, Any]:
     for name, value in initial.items():  # "1000", "82,5": not the column's "1000,000"
         if isinstance(value, Decimal):
             initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
-    if kind == "traitement" and entry.dose_unit:  # the unit shown in French, its code stored (issue 13 §2)
-        initial["dose_unit"] = dose_unit_label(entry.dose_unit, initial.get("dose_quantity"))
     if kind == "traitement" and entry.route_code:  # the route is stored as its EDQM code only
         initial["route_label"] = concept_labels("edqm", [entry.route_code]).get(entry.route_code, "")
     return initial
 
 
 def _form(kind: str, entry: Any, data: Any = None) -> forms.Form:
-    return KINDS[kind].form(data, initial=_initial(kind, entry), auto_id=f"edit-{kind}-%s")
+    form = KINDS[kind].form(data, initial=_initial(kind, entry), auto_id=f"edit-{kind}-%s")
+    limit_form_to_model(form, KINDS[kind].model)  # the columns' lengths, checked and rendered (issue 13 §4)
+    return form
 
 
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:

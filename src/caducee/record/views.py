@@ -18,11 +18,11 @@ from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from caducee.accounts.permissions import Perm, check_permission, has_permission
 from caducee.core.audit import audit_patient_read
+from caducee.core.inputs import limit_form_to_model, local_path
 from caducee.patients.models import Ald, Patient
 from caducee.patients.services import patient_open
 from caducee.record import forms as record_forms
@@ -38,14 +38,7 @@ from caducee.record.models import (
     VigilancePoint,
     Vital,
 )
-from caducee.record.selectors import (
-    allergen_suggestions,
-    concept_labels,
-    concept_search,
-    dose_unit_suggestions,
-    record_history,
-    record_summary,
-)
+from caducee.record.selectors import concept_labels, concept_search, record_history, record_summary
 from caducee.record.terminology import TerminologyError
 
 
@@ -107,7 +100,9 @@ KINDS: dict[str, Kind] = {
 
 def _form(kind: str, data: Any = None) -> record_forms.RecordForm:
     # Distinct ids per form (several forms on one page), plain field names (the services' arguments).
-    return KINDS[kind].form(data, auto_id=f"rec-{kind}-%s")
+    form = KINDS[kind].form(data, auto_id=f"rec-{kind}-%s")
+    limit_form_to_model(form, KINDS[kind].model)  # the columns' lengths, checked and rendered (issue 13 §4)
+    return form
 
 
 def record_context(user: Any, patient: Patient) -> dict[str, Any]:
@@ -159,10 +154,8 @@ def record_page(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
-        return target.split("#")[0]
-    return ""
+    # A path of this site only (issue 13 §4: "٣٤" or "-1" were reversed as URL names, a 500).
+    return local_path(request, request.POST.get("next", "")).split("#")[0]
 
 
 def _back(request: HttpRequest, patient: Patient, anchor: str) -> HttpResponse:
@@ -267,20 +260,12 @@ def record_changes(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_GET
 def terminology_search(request: HttpRequest) -> JsonResponse:
-    """GET ?systeme=cim10|ccam|atc|edqm|route|ucum|cis|dose|allergene[&type=drug|substance|other]&q=…
-    ->  {"results": [{"code", "label"[, "value"]}…]}."""
+    """GET ?systeme=cim10|ccam|atc|edqm|route|ucum|cis&q=…  ->  {"results": [{"code", "label"}…]}."""
     if not has_permission(request.user, Perm.CLINICAL_READ):
         raise PermissionDenied("Recherche réservée aux professionnels de santé.")
     text = request.GET.get("q", "")[:100]
-    system = request.GET.get("systeme", "cim10")
-    if system == "dose":  # French dose units, the code behind (issue 13 §2)
-        return JsonResponse({"results": dose_unit_suggestions(text)})
-    if system == "allergene":  # an allergy's agent: drug products, or substances and classes (issue 13 §2)
-        if request.GET.get("type", Allergy.AgentKind.DRUG) != Allergy.AgentKind.DRUG:
-            return JsonResponse({"results": allergen_suggestions(text)})
-        system = "cis"
     try:
-        hits = concept_search(system, text, limit=int(request.GET.get("n", 15) or 15))
+        hits = concept_search(request.GET.get("systeme", "cim10"), text, limit=int(request.GET.get("n", 15) or 15))
     except (TerminologyError, ValueError):
         return JsonResponse({"error": "Terminologie inconnue.", "results": []}, status=400)
     return JsonResponse({"results": [{"code": c.code, "label": c.label} for c in hits]})

@@ -28,7 +28,6 @@ from typing import TypeVar
 
 from django.db.models import Model, Q
 from django.utils import timezone
-from lxml.builder import ElementMaker
 
 from caducee.accounts.models import Practice, User
 from caducee.documents.cda import codes
@@ -49,6 +48,7 @@ from caducee.documents.cda.xml import (
     E,
     Element,
     attrs,
+    clean_maker,
     coded,
     ivl_ts,
     number,
@@ -59,7 +59,6 @@ from caducee.documents.cda.xml import (
     ts_date,
 )
 from caducee.patients.models import Ald
-from caducee.record.dose_units import dose_unit_code
 from caducee.record.models import (
     Allergy,
     Concept,
@@ -70,10 +69,10 @@ from caducee.record.models import (
     Vital,
 )
 from caducee.record.selectors import RecordSummary
-from caducee.record.templatetags.record_tags import dose, ucum
+from caducee.record.templatetags.record_tags import ucum
 
 # IHE Pharmacy extension elements (namespace urn:ihe:pharm:medication, prefix "pharm" as in the IPS-FR example).
-P = ElementMaker(namespace=codes.NS_PHARM, nsmap={"pharm": codes.NS_PHARM})
+P = clean_maker(namespace=codes.NS_PHARM, nsmap={"pharm": codes.NS_PHARM})
 
 # Section labels shown in the validation panel (and used as section titles).
 S_ACTIVE = "Pathologies en cours"
@@ -159,7 +158,7 @@ def _family_text(item: FamilyHistory) -> str:
 def _dose(treatment: LongTermTreatment) -> str:
     if treatment.dose_quantity is None:
         return ""
-    return dose(treatment.dose_quantity, treatment.dose_unit)  # « 2 comprimés », « 2,5 mg » (issue 13 §2)
+    return f"{number(treatment.dose_quantity)} {treatment.dose_unit}".strip()
 
 
 def _posology(treatment: LongTermTreatment) -> str:
@@ -595,14 +594,8 @@ class SectionBuilder:
         low = ts_date(allergy.onset) if allergy.onset else None
         value = E.value(original_text(anchor + "-reaction" if allergy.reaction else anchor))
         value.set(XSI_TYPE, "CD")
-        if allergy.agent_kind == Allergy.AgentKind.DRUG:
-            agent_code = self.local_code(
-                codes.CIS, "CIS", allergy.agent_code, anchor + "-agent", display=allergy.agent_label
-            )
-        else:  # a substance or a class: its ATC code when it has one (issue 13 §2)
-            agent_code = self.local_code(
-                codes.ATC, "ATC", allergy.agent_code, anchor + "-agent", display=allergy.agent_label
-            )
+        drug_code = allergy.agent_code if allergy.agent_kind == Allergy.AgentKind.DRUG else ""
+        agent_code = self.local_code(codes.CIS, "CIS", drug_code, anchor + "-agent", display=allergy.agent_label)
         children: list[Element] = [
             *template_ids(codes.T_ALLERGY),
             self.entry_id(key),
@@ -822,8 +815,7 @@ class SectionBuilder:
                 )
             )
         if treatment.dose_quantity is not None:
-            # UCUM; a dose form is an ASCII annotation ({tablet}) that terminologie.sch accepts (issue 13 §2).
-            unit = dose_unit_code(treatment.dose_unit) or "1"
+            unit = treatment.dose_unit or "1"
             dose = number(treatment.dose_quantity)
             children.append(E.doseQuantity(E.low(value=dose, unit=unit), E.high(value=dose, unit=unit)))
         translation = (

@@ -1,6 +1,8 @@
 """Small lxml helpers shared by the CDA builders: the HL7 element maker and typed value writers.
 
-Everything is built with lxml's ElementMaker (never string concatenation), so text is escaped by lxml.
+Everything is built with lxml's ElementMaker (never string concatenation), so text is escaped by lxml. Issue 13 §4:
+a builder never fails on stored text — `clean_maker` gives makers whose text and attribute values go through
+`caducee.core.text.clean_text` first (a control character stored before inputs were cleaned would make lxml raise).
 """
 
 from __future__ import annotations
@@ -15,9 +17,30 @@ from django.utils import timezone
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from caducee.core.text import clean_text
 from caducee.documents.cda.codes import NS_HL7, NS_XSI, Code
 
-E = ElementMaker(namespace=NS_HL7, nsmap={None: NS_HL7, "xsi": NS_XSI})
+
+def _add_text(element: etree._Element, text: str) -> None:
+    """lxml.builder's own text rule (after the last child, else as the element's text), on the cleaned text."""
+    text = clean_text(text, multiline=True)
+    if len(element):
+        element[-1].tail = (element[-1].tail or "") + text
+    else:
+        element.text = (element.text or "") + text
+
+
+def _set_attributes(element: etree._Element, attributes: dict[str, Any]) -> None:
+    for key, value in attributes.items():
+        element.set(key, clean_text(value, multiline=True) if isinstance(value, str) else value)
+
+
+def clean_maker(*, namespace: str, nsmap: dict[str | None, str]) -> ElementMaker:
+    """An ElementMaker whose text and attribute values never hold a character XML forbids (issue 13 §4)."""
+    return ElementMaker(typemap={str: _add_text, dict: _set_attributes}, namespace=namespace, nsmap=nsmap)
+
+
+E = clean_maker(namespace=NS_HL7, nsmap={None: NS_HL7, "xsi": NS_XSI})
 XSI_TYPE = f"{{{NS_XSI}}}type"
 
 Element = etree._Element

@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read
+from caducee.core.inputs import id_or_404
 from caducee.documents.cda.header import MissingDataError
 from caducee.documents.letters.merge import FIELDS, MergeError
 from caducee.documents.letters.services import CORRESPONDENT_MAX, LetterError, letter_create, letter_draft
@@ -25,9 +26,8 @@ def _patient(patient_id: int) -> Patient:
 
 
 def _template(raw: str | None) -> LetterTemplate:
-    if not raw or not raw.isdigit():
-        raise Http404("Modèle de courrier inconnu.")
-    return get_object_or_404(LetterTemplate, pk=int(raw), is_active=True)
+    template_id = id_or_404(raw, "Modèle de courrier inconnu.")  # ASCII digits only: "²".isdigit() (issue 13 §4)
+    return get_object_or_404(LetterTemplate, pk=template_id, is_active=True)
 
 
 def _audit_read(request: HttpRequest, patient: Patient, action: str) -> None:
