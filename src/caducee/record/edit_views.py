@@ -26,6 +26,7 @@ from caducee.accounts.permissions import Perm
 from caducee.core.inputs import limit_form_to_model
 from caducee.patients.models import Patient
 from caducee.record import services
+from caducee.record.dose_units import dose_unit_label
 from caducee.record.selectors import concept_labels
 from caducee.record.views import KINDS, _entry, _open
 
@@ -58,6 +59,8 @@ def _initial(kind: str, entry: Any) -> dict[str, Any]:
     for name, value in initial.items():  # "1000", "82,5": not the column's "1000,000"
         if isinstance(value, Decimal):
             initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+    if kind == "traitement" and entry.dose_unit:  # the unit shown in French, its code stored (issue 13 §2)
+        initial["dose_unit"] = dose_unit_label(entry.dose_unit, initial.get("dose_quantity"))
     if kind == "traitement" and entry.route_code:  # the route is stored as its EDQM code only
         initial["route_label"] = concept_labels("edqm", [entry.route_code]).get(entry.route_code, "")
     return initial

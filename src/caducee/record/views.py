@@ -38,7 +38,14 @@ from caducee.record.models import (
     VigilancePoint,
     Vital,
 )
-from caducee.record.selectors import concept_labels, concept_search, record_history, record_summary
+from caducee.record.selectors import (
+    allergen_suggestions,
+    concept_labels,
+    concept_search,
+    dose_unit_suggestions,
+    record_history,
+    record_summary,
+)
 from caducee.record.terminology import TerminologyError
 
 
@@ -260,12 +267,20 @@ def record_changes(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_GET
 def terminology_search(request: HttpRequest) -> JsonResponse:
-    """GET ?systeme=cim10|ccam|atc|edqm|route|ucum|cis&q=…  ->  {"results": [{"code", "label"}…]}."""
+    """GET ?systeme=cim10|ccam|atc|edqm|route|ucum|cis|dose|allergene[&type=drug|substance|other]&q=…
+    ->  {"results": [{"code", "label"[, "value"]}…]}."""
     if not has_permission(request.user, Perm.CLINICAL_READ):
         raise PermissionDenied("Recherche réservée aux professionnels de santé.")
     text = request.GET.get("q", "")[:100]
+    system = request.GET.get("systeme", "cim10")
+    if system == "dose":  # French dose units, the code behind (issue 13 §2)
+        return JsonResponse({"results": dose_unit_suggestions(text)})
+    if system == "allergene":  # an allergy's agent: drug products, or substances and classes (issue 13 §2)
+        if request.GET.get("type", Allergy.AgentKind.DRUG) != Allergy.AgentKind.DRUG:
+            return JsonResponse({"results": allergen_suggestions(text)})
+        system = "cis"
     try:
-        hits = concept_search(request.GET.get("systeme", "cim10"), text, limit=int(request.GET.get("n", 15) or 15))
+        hits = concept_search(system, text, limit=int(request.GET.get("n", 15) or 15))
     except (TerminologyError, ValueError):
         return JsonResponse({"error": "Terminologie inconnue.", "results": []}, status=400)
     return JsonResponse({"results": [{"code": c.code, "label": c.label} for c in hits]})

@@ -59,6 +59,7 @@ from caducee.documents.cda.xml import (
     ts_date,
 )
 from caducee.patients.models import Ald
+from caducee.record.dose_units import dose_unit_code
 from caducee.record.models import (
     Allergy,
     Concept,
@@ -69,7 +70,7 @@ from caducee.record.models import (
     Vital,
 )
 from caducee.record.selectors import RecordSummary
-from caducee.record.templatetags.record_tags import ucum
+from caducee.record.templatetags.record_tags import dose, ucum
 
 # IHE Pharmacy extension elements (namespace urn:ihe:pharm:medication, prefix "pharm" as in the IPS-FR example).
 P = clean_maker(namespace=codes.NS_PHARM, nsmap={"pharm": codes.NS_PHARM})
@@ -158,7 +159,7 @@ def _family_text(item: FamilyHistory) -> str:
 def _dose(treatment: LongTermTreatment) -> str:
     if treatment.dose_quantity is None:
         return ""
-    return f"{number(treatment.dose_quantity)} {treatment.dose_unit}".strip()
+    return dose(treatment.dose_quantity, treatment.dose_unit)  # « 2 comprimés », « 2,5 mg » (issue 13 §2)
 
 
 def _posology(treatment: LongTermTreatment) -> str:
@@ -594,8 +595,14 @@ class SectionBuilder:
         low = ts_date(allergy.onset) if allergy.onset else None
         value = E.value(original_text(anchor + "-reaction" if allergy.reaction else anchor))
         value.set(XSI_TYPE, "CD")
-        drug_code = allergy.agent_code if allergy.agent_kind == Allergy.AgentKind.DRUG else ""
-        agent_code = self.local_code(codes.CIS, "CIS", drug_code, anchor + "-agent", display=allergy.agent_label)
+        if allergy.agent_kind == Allergy.AgentKind.DRUG:
+            agent_code = self.local_code(
+                codes.CIS, "CIS", allergy.agent_code, anchor + "-agent", display=allergy.agent_label
+            )
+        else:  # a substance or a class: its ATC code when it has one (issue 13 §2)
+            agent_code = self.local_code(
+                codes.ATC, "ATC", allergy.agent_code, anchor + "-agent", display=allergy.agent_label
+            )
         children: list[Element] = [
             *template_ids(codes.T_ALLERGY),
             self.entry_id(key),
@@ -815,7 +822,8 @@ class SectionBuilder:
                 )
             )
         if treatment.dose_quantity is not None:
-            unit = treatment.dose_unit or "1"
+            # UCUM; a dose form is an ASCII annotation ({tablet}) that terminologie.sch accepts (issue 13 §2).
+            unit = dose_unit_code(treatment.dose_unit) or "1"
             dose = number(treatment.dose_quantity)
             children.append(E.doseQuantity(E.low(value=dose, unit=unit), E.high(value=dose, unit=unit)))
         translation = (
