@@ -11,6 +11,8 @@ Every screen requires Perm.CLINICAL_READ (a secretary sees no medical data) and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +23,7 @@ from caducee.accounts.models import Role, User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_patient_read, audit_record
 from caducee.core.inputs import id_or_404, model_max_length, parse_id, too_long
+from caducee.core.text import search_key
 from caducee.documents.models import Document
 from caducee.documents.selectors import visible_documents
 from caducee.documents.sharing_matrix import (
@@ -29,7 +32,7 @@ from caducee.documents.sharing_matrix import (
     mss_to_medecin_traitant_default,
 )
 from caducee.mss import selectors
-from caducee.mss.annuaire.search import directory_search
+from caducee.mss.annuaire.search import directory_query
 from caducee.mss.compose import display_subject
 from caducee.mss.models import (
     DirectoryEntry,
@@ -199,16 +202,68 @@ def sent_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _directory_lookup(query: str) -> list[DirectoryEntry]:
+DIRECTORY_PAGE = 10  # entries shown per page of the Annuaire search on the "Envoyer" form
+DIRECTORY_COUNT_CAP = 200  # counted up to this; beyond, "plus de 200": the search should be narrowed
+
+
+@dataclass(frozen=True)
+class DirectoryPage:
+    """One page of the Annuaire search, with what the form says about it (issue 13 §3: it said nothing when nothing
+    was found and stopped silently at 10)."""
+
+    entries: list[DirectoryEntry] = field(default_factory=list)
+    total: int = 0  # capped at DIRECTORY_COUNT_CAP + 1
+    page: int = 0
+    too_short: bool = False
+
+    @property
+    def first(self) -> int:
+        return self.page * DIRECTORY_PAGE + 1
+
+    @property
+    def last(self) -> int:
+        return self.page * DIRECTORY_PAGE + len(self.entries)
+
+    @property
+    def has_next(self) -> bool:
+        return self.last < min(self.total, DIRECTORY_COUNT_CAP)
+
+    @property
+    def summary(self) -> str:
+        if self.too_short:
+            return "Tapez au moins 3 lettres du nom (puis, si besoin, une ville ou une spécialité)."
+        if self.total == 0:
+            return "Aucun correspondant trouvé dans l'annuaire : vérifiez l'orthographe, ou cherchez sans ville."
+        count = f"plus de {DIRECTORY_COUNT_CAP}" if self.total > DIRECTORY_COUNT_CAP else str(self.total)
+        found = f"{count} correspondant{'s' if self.total > 1 else ''} trouvé{'s' if self.total > 1 else ''}"
+        shown = f" — {self.first} à {self.last} affichés" if self.total > len(self.entries) else ""
+        narrow = " ; précisez la ville ou la spécialité" if self.total > DIRECTORY_COUNT_CAP else ""
+        return f"{found}{shown}{narrow}."
+
+
+def _directory_lookup(query: str, page: int = 0) -> DirectoryPage | None:
     """ "ler lyon" or "ler cardio": three letters of the name, then a city or a specialty (seed 000: the same search
-    the seed product offers behind five clicks)."""
+    the seed product offers behind five clicks). None when nothing was searched; otherwise a page of 10 with the
+    number found (counted up to 200) so that the form can say "aucun" or offer the next page."""
     words = query.split()
-    if not words or len(words[0]) < 3:
-        return []
+    if not words:
+        return None
+    if len(words[0]) < 3:
+        return DirectoryPage(too_short=True)
     name, rest = words[0], " ".join(words[1:])
-    if not rest:
-        return directory_search(name, limit=10)
-    return directory_search(name, city=rest, limit=10) or directory_search(name, specialty=rest, limit=10)
+    entries = directory_query(name, city=rest) if rest else directory_query(name)
+    if rest and (entries is None or not entries.exists()):
+        entries = directory_query(name, specialty=rest)
+    if entries is None:
+        return DirectoryPage(too_short=True)
+    total = entries[: DIRECTORY_COUNT_CAP + 1].count()
+    page = max(0, min(page, max(0, (min(total, DIRECTORY_COUNT_CAP) - 1) // DIRECTORY_PAGE)))
+    shown = list(entries[page * DIRECTORY_PAGE : (page + 1) * DIRECTORY_PAGE])
+    # The key joins nom and prénom ("MARTINEZLUIS" < "MARTINPAUL"); within the page, show nom then prénom.
+    shown.sort(
+        key=lambda e: (search_key(e.family_name) or e.search_name, search_key(e.given_name), e.search_name, e.pk)
+    )
+    return DirectoryPage(entries=shown, total=total, page=page)
 
 
 def _preselected(patient: Patient, documents: list[Document], author: object) -> dict[str, str]:
@@ -271,7 +326,12 @@ def compose_view(request: HttpRequest) -> HttpResponse:
         for r in earlier:  # the corrected version reaches whoever received the wrong one
             ticked.setdefault(r.address, "Destinataire de la version précédente (annule et remplace)")
     query = data.get("recherche", "")[:100]
-    found = _directory_lookup(query)
+    wanted_page = data.get("page_annuaire", "")
+    directory_page = int(wanted_page) if wanted_page.isascii() and wanted_page.isdigit() and len(wanted_page) < 4 else 0
+    if "chercher" in data:  # a new search starts on its first page
+        directory_page = 0
+    found_page = _directory_lookup(query, directory_page)
+    found = found_page.entries if found_page is not None else []
     if request.method == "POST" and "envoyer" in request.POST:
         chosen = list(dict.fromkeys(a.strip() for a in request.POST.getlist("destinataire") if a.strip()))
         chosen += [a.strip() for a in request.POST.get("autre", "").split(",") if a.strip() and a.strip() not in chosen]
@@ -322,6 +382,13 @@ def compose_view(request: HttpRequest) -> HttpResponse:
             "patient_address": patient_mss_address(patient.identity),
             "query": query,
             "found": [(e, checked is not None and e.address in checked) for e in found],
+            "found_page": found_page,
+            # Addresses ticked on another page of the search stay ticked (shown, so that nothing goes unseen).
+            "kept": [
+                a
+                for a in (checked or ())
+                if a not in {r.address for r in proposed} and a not in {e.address for e in found}
+            ],
             "mailbox": mailbox_for(request.user),  # type: ignore[arg-type]
         },
     )
