@@ -55,6 +55,9 @@ ACTION_SEND = "send"
 ACTION_MDN = "mdn"
 
 
+SUBJECT_MAX = 200  # the subject typed on the form (the column holds 500 with the prefixes)
+
+
 class MssServiceError(Exception):
     """A refused send; the message is French and shown as it is."""
 
@@ -271,7 +274,10 @@ def _send(
         assert identity is not None
         final_subject = document_subject(identity, documents)
     else:
-        final_subject = subject.strip() or "Message de votre professionnel de santé"
+        # One line (a newline would be a header injection); the form's length (issue 13 §3: a subject field).
+        final_subject = " ".join(subject.split()) or "Message de votre professionnel de santé"
+        if len(final_subject) > SUBJECT_MAX:
+            raise _refuse(actor, patient, f"L'objet dépasse {SUBJECT_MAX} caractères : raccourcissez-le.", request)
     in_reply_to, references = "", ""
     if replaces is not None:
         final_subject = REPLACES_PREFIX + final_subject
@@ -338,6 +344,36 @@ def _recipient_names(addresses: Sequence[str], identity: Identity | None) -> dic
         if is_patient_address(address) and identity is not None:
             names.setdefault(address, patient_label(identity))
     return names
+
+
+END_SUBJECT = "Fin de la conversation"
+END_BODY = (
+    "Bonjour,\n\nCette conversation est close : vous ne pouvez plus répondre à ce message. Pour une nouvelle "
+    "question, contactez le cabinet.\n\n{sender}"
+)
+
+
+def mss_conversation_end(
+    *, actor: Any, patient: Patient, body: str = "", request: HttpRequest | None = None
+) -> OutboundMessage:
+    """« Mettre fin à la conversation » with the patient, as its own action (issue 13 §3): a short message to the
+    patient's Mon espace santé mailbox carrying `X-MSS-MES: FIN` (SC.MSS/CONF.21 = ECO.2.2.8), after which the patient
+    can no longer answer; only a professional starts a new conversation (notes §2.5). QUAL identity only (SC.MSS.14)."""
+    check_permission(actor, Perm.CLINICAL_WRITE)
+    sender = actor.display_name() if isinstance(actor, User) else ""
+    return _send(
+        actor=actor,
+        patient=patient,
+        documents=[],
+        recipients=[],
+        body=body.strip() or END_BODY.format(sender=sender).strip(),
+        to_patient=True,
+        end_conversation=True,
+        replaces=None,
+        mailbox=None,
+        subject=END_SUBJECT,
+        request=request,
+    )
 
 
 def mss_send_test_message(*, actor: Any, request: HttpRequest | None = None) -> OutboundMessage:

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Role, User
-from caducee.accounts.permissions import Perm, check_permission
+from caducee.accounts.permissions import Perm, check_permission, has_permission
 from caducee.core.audit import audit_patient_read, audit_record
 from caducee.core.inputs import id_or_404, model_max_length, parse_id, too_long
 from caducee.core.text import search_key
@@ -34,6 +34,7 @@ from caducee.documents.sharing_matrix import (
 from caducee.mss import selectors
 from caducee.mss.annuaire.search import directory_query
 from caducee.mss.compose import display_subject
+from caducee.mss.conversations import patient_conversation
 from caducee.mss.models import (
     DirectoryEntry,
     InboundMessage,
@@ -45,8 +46,10 @@ from caducee.mss.models import (
 from caducee.mss.receipts import mdn_send
 from caducee.mss.selectors import Recipient, mailbox_for, patient_mss_address, proposed_recipients
 from caducee.mss.services import (
+    SUBJECT_MAX,
     MssServiceError,
     mailbox_declare,
+    mss_conversation_end,
     mss_send,
     mss_send_test_message,
 )
@@ -347,6 +350,7 @@ def compose_view(request: HttpRequest) -> HttpResponse:
                 documents=attached,
                 recipients=chosen,
                 body=request.POST.get("corps", ""),
+                subject=request.POST.get("objet", ""),  # used without documents (with them: XDM/1.0/DDM+…)
                 end_conversation=request.POST.get("fin") == "1",
                 replaces=replaced,
                 request=request,
@@ -390,8 +394,67 @@ def compose_view(request: HttpRequest) -> HttpResponse:
                 if a not in {r.address for r in proposed} and a not in {e.address for e in found}
             ],
             "mailbox": mailbox_for(request.user),  # type: ignore[arg-type]
+            "subject_max": SUBJECT_MAX,
         },
     )
+
+
+def conversation_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """The conversation with one patient through Mon espace santé (issue 13 §3): the messages sent to them and their
+    answers, oldest first; write a new message (with its subject) or « Mettre fin à la conversation »."""
+    check_permission(request.user, Perm.CLINICAL_READ)
+    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=patient_id)
+    address = patient_mss_address(patient.identity)
+    status = 200
+    if request.method == "POST":
+        check_permission(request.user, Perm.CLINICAL_WRITE)
+        try:
+            mss_send(
+                actor=request.user,
+                patient=patient,
+                recipients=[],
+                to_patient=True,
+                subject=request.POST.get("objet", ""),
+                body=request.POST.get("corps", ""),
+                request=request,
+            )
+        except MssServiceError as exc:
+            messages.error(request, str(exc))
+            status = 400  # the form comes back with what was typed
+        else:
+            messages.success(request, "Message mis en envoi au patient.")
+            return redirect("mss:conversation", patient.pk)
+    else:
+        audit_patient_read(request, "mss.conversation", patient.pk)
+    return render(
+        request,
+        "mss/conversation.html",
+        {
+            "patient": patient,
+            "identity": patient.identity,
+            "patient_address": address,
+            "conversation": patient_conversation(request.user, patient),
+            "can_write": has_permission(request.user, Perm.CLINICAL_WRITE),
+            "mailbox": mailbox_for(request.user),  # type: ignore[arg-type]
+            "subject_max": SUBJECT_MAX,
+            "typed": request.POST if status == 400 else {},
+        },
+        status=status,
+    )
+
+
+@require_POST
+def conversation_end_view(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """« Mettre fin à la conversation »: its own action, one click (SC.MSS/CONF.21, X-MSS-MES: FIN)."""
+    check_permission(request.user, Perm.CLINICAL_WRITE)
+    patient = get_object_or_404(Patient.objects.select_related("identity"), pk=patient_id)
+    try:
+        mss_conversation_end(actor=request.user, patient=patient, request=request)
+    except MssServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Conversation close : le patient ne peut plus répondre à vos messages.")
+    return redirect("mss:conversation", patient.pk)
 
 
 @require_POST
