@@ -319,6 +319,9 @@ MATRIX: dict[str, Url] = {
     "identity:edit": Url(_identity, get=FRONT_DESK, post=FRONT_DESK, data=_traits_changed, patient_scoped=True),
     "identity:attributes": Url(_identity, post=FRONT_DESK, data=lambda w: {**_version(w), "doubtful": "1"}),
     "identity:vigilance": Url(get=FRONT_DESK),
+    "identity:birthplace_search": Url(
+        get=FRONT_DESK, query=lambda w: "?q=lyon", note="issue 13 §1: JSON for the forms"
+    ),
     "identity:vigilance_close": Url(
         lambda w: {"case_id": w.vigilance_case.pk}, post=FRONT_DESK, data=lambda w: {"resolution": "Traité"}
     ),

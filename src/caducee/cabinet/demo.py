@@ -12,6 +12,7 @@ from django.db import transaction
 
 from caducee.accounts.models import Practice, Role, User
 from caducee.documents.letters.services import letters_seed_defaults
+from caducee.identity.cog import ensure_demo_places
 from caducee.identity.models import DEFAULT_ID_DOCUMENTS
 from caducee.identity.traits import clean_traits
 from caducee.mss.demo import seed_mss_demo
@@ -125,6 +126,7 @@ DEMO_PERSONAS = (
 
 def seed_demo(*, synthetic_patients: int = 40) -> dict[str, object]:
     """Load the demo data into the configured (migrated) database. Idempotent on users and practice."""
+    ensure_demo_places()  # issue 13 §1: the birthplaces searched by name in the identity forms
     with transaction.atomic():
         practice, _ = Practice.objects.update_or_create(
             pk=1,

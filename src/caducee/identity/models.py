@@ -211,3 +211,31 @@ class VigilanceCase(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["resolved_at", "kind"], name="vigilance_open")]
+
+
+class CogPlace(models.Model):
+    """A birthplace of the Code officiel géographique (INSEE): a commune (current, historic or an arrondissement of
+    Paris, Lyon, Marseille) or a foreign country (99xxx). R1/R5: the identity stores the code; this table only lets a
+    name be searched. Loaded by `caducee import-cog` (INSEE's files, or the demo table)."""
+
+    class Kind(models.TextChoices):
+        COMMUNE = "COM", "commune"
+        ARRONDISSEMENT = "ARM", "arrondissement municipal"
+        DELEGATED = "COMD", "commune déléguée"
+        ASSOCIATED = "COMA", "commune associée"
+        FORMER = "ANC", "ancienne commune"
+        COUNTRY = "PAYS", "pays"
+
+    code = models.CharField("code COG", max_length=5, db_index=True)
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    name = models.CharField("nom", max_length=200)
+    # search_key of the name (R17's normalisation: no accents, hyphens, apostrophes, spaces; "ST" spelt "SAINT").
+    key = models.CharField(max_length=200, db_index=True)
+    department = models.CharField("département", max_length=3, blank=True)
+    # For a historic commune or an arrondissement: the current commune it belongs to.
+    parent_code = models.CharField(max_length=5, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key", "department", "code"]
+        constraints = [models.UniqueConstraint(fields=["code", "kind", "name"], name="cog_place_unique")]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from caducee.core.inputs import model_max_length, too_long
 from caducee.core.text import is_insi_compatible, normalize_trait
+from caducee.identity.cog import BirthplaceError, resolve_birthplace
 from caducee.identity.models import UNKNOWN_BIRTHPLACE, Identity, Sex
 
 STRICT_TRAITS = ("birth_name", "birth_given_names", "first_given_name", "birth_date", "sex", "birthplace_cog")
@@ -115,9 +116,11 @@ def clean_traits(raw: dict[str, str]) -> Traits:
     sex = (raw.get("sex") or "").strip().upper()
     if sex not in Sex.values:
         errors["sex"] = "M, F ou I"
-    cog = (raw.get("birthplace_cog") or "").strip().upper() or UNKNOWN_BIRTHPLACE
-    if not _COG_RE.match(cog):
-        errors["birthplace_cog"] = "code COG à 5 caractères (99999 si inconnu, 99xxx à l'étranger)"
+    try:  # issue 13 §1: a commune or country by name (the COG), or its code; empty = 99999 (R5)
+        cog = resolve_birthplace(raw.get("birthplace_cog") or "")
+    except BirthplaceError as exc:
+        errors["birthplace_cog"] = str(exc)
+        cog = UNKNOWN_BIRTHPLACE
     if errors:
         raise TraitsError(errors)
     return Traits(

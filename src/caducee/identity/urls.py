@@ -1,6 +1,6 @@
 from django.urls import path
 
-from caducee.identity import views
+from caducee.identity import cog_views, views
 
 app_name = "identity"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("<int:identity_id>/justificatif/", views.document_check, name="document"),
     path("<int:identity_id>/modifier/", views.identity_edit, name="edit"),
     path("<int:identity_id>/attributs/", views.identity_attributes, name="attributes"),
+    path("lieux-de-naissance/", cog_views.birthplace_search, name="birthplace_search"),
     path("vigilance/", views.vigilance_list, name="vigilance"),
     path("vigilance/<int:case_id>/clore/", views.vigilance_close, name="vigilance_close"),
 ]

@@ -31,6 +31,29 @@
       .then(function (html) { if (html !== null) { dmp.innerHTML = html; } dmp.removeAttribute("aria-busy"); })
       .catch(function () { dmp.removeAttribute("aria-busy"); });
   }
+  // Birthplace by name (issue 13 §1): the places matching what is typed fill the field's datalist; the server
+  // resolves the chosen label (« Lyon (69) — 69123 ») or a code to the COG code.
+  var place = document.querySelector("input[data-birthplace-search]");
+  var options = place && document.getElementById(place.getAttribute("list"));
+  if (options && !place.readOnly) {
+    var placeTimer = null, placeSeq = 0;
+    place.addEventListener("input", function () {
+      clearTimeout(placeTimer);
+      var q = place.value.trim();
+      if (q.length < 2 || /\u2014 \S{5}$|\(99\d{3}\)$|^\S{5}$/.test(q)) { return; }
+      placeTimer = setTimeout(function () {
+        var mine = ++placeSeq;
+        fetch(place.dataset.birthplaceSearch + "?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (data) {
+            if (!data || mine !== placeSeq) { return; }
+            options.replaceChildren.apply(options, data.places.map(function (p) {
+              var o = document.createElement("option"); o.value = p.label; return o;
+            }));
+          });
+      }, 150);
+    });
+  }
   // Irreversible actions ask first (forms marked data-confirm).
   document.addEventListener("submit", function (e) {
     var message = e.target.dataset && e.target.dataset.confirm;
