@@ -124,3 +124,18 @@ def test_chart_and_edit_form_show_french(client: Client, doctor, patient, concep
     assert treatment.dose_unit == "{tablet}"
     page = client.get(f"/dossier/{patient.pk}/").content.decode()
     assert "Metformine — 2 comprimés" in page and "{tablet}" not in page
+
+
+def test_edit_form_shows_the_unit_in_french(client: Client, doctor, patient, concepts) -> None:  # type: ignore[no-untyped-def]
+    """Editing a treatment shows « comprimés », not its code, and saving it keeps the code."""
+    treatment = services.treatment_create(
+        actor=doctor, patient=patient, drug_label="Metformine", dose_quantity=Decimal(2), dose_unit="{tablet}"
+    )
+    client.force_login(doctor)
+    url = f"/dossier/{patient.pk}/traitement/{treatment.pk}/modifier/"
+    page = client.get(url).content.decode()
+    assert 'value="comprimés"' in page and "{tablet}" not in page
+    response = client.post(url, {"drug_label": "Metformine", "dose_quantity": "3", "dose_unit": "comprimés"})
+    assert response.status_code == 302
+    treatment.refresh_from_db()
+    assert treatment.dose_unit == "{tablet}" and treatment.dose_quantity == 3
