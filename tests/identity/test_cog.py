@@ -63,10 +63,13 @@ def test_search_st_denis_and_accents(places) -> None:  # type: ignore[no-untyped
 
 
 def test_resolve_names_codes_and_countries(places) -> None:  # type: ignore[no-untyped-def]
-    # « Lyon » is the commune 69123: the arrondissement is not always known at the desk; INSi returns the
-    # arrondissement's code (6938x) and R6 then replaces the typed code by it.
-    assert resolve_birthplace("Lyon") == "69123"
+    # Lyon: the RNIPP (INSi, R6) records the arrondissement, written on the identity document; the commune's own
+    # code only when chosen (or typed) explicitly.
+    with pytest.raises(BirthplaceError, match="précisez l'arrondissement"):
+        resolve_birthplace("Lyon")
     assert resolve_birthplace("Lyon 1er Arrondissement") == "69381"
+    assert resolve_birthplace("lyon 1er") == "69381"  # a beginning that designates one place
+    assert resolve_birthplace("Lyon (69) — 69123") == "69123"
     assert resolve_birthplace("italie") == "99127"
     assert resolve_birthplace("Italie (99127)") == "99127"
     assert resolve_birthplace("Lyon (69) — 69123") == "69123"
@@ -105,12 +108,16 @@ def test_import_cog_command_needs_demo_or_files() -> None:
         call_command("import_cog")
 
 
-def test_the_creation_form_takes_lyon_and_stores_its_code(client: Client, secretary, practice, places) -> None:  # type: ignore[no-untyped-def]
-    """Fails before issue 13 §1: « Lyon » was refused (the form wanted the INSEE code)."""
+def test_the_creation_form_takes_a_name_and_stores_its_code(client: Client, secretary, practice, places) -> None:  # type: ignore[no-untyped-def]
+    """Fails before issue 13 §1: « Lyon 1er » was refused (the form wanted the INSEE code);
+    « Lyon » alone asks for the arrondissement (what INSi returns), keeping what was typed."""
     client.force_login(secretary)
     response = client.post("/patients/nouveau/saisie/", {**FORM, "birthplace_cog": "Lyon"})
+    page = response.content.decode()
+    assert response.status_code == 400 and "précisez l&#x27;arrondissement" in page and 'value="Lyon"' in page
+    response = client.post("/patients/nouveau/saisie/", {**FORM, "birthplace_cog": "Lyon 1er"})
     assert response.status_code == 302
-    assert Identity.objects.get(birth_name="LIEU").birthplace_cog == "69123"
+    assert Identity.objects.get(birth_name="LIEU").birthplace_cog == "69381"
 
 
 def test_an_unknown_name_is_refused_in_french_and_kept(client: Client, secretary, practice, places) -> None:  # type: ignore[no-untyped-def]

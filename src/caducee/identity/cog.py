@@ -93,9 +93,19 @@ def resolve_birthplace(typed: str) -> str:
     dept = m.group(2) if (m := _TRAILING_DEPT.match(text)) else ""
     key = place_key(m.group(1) if dept and m else text)
     exact = [p for p in places if p.key == key]
-    current = [p for p in exact if p.kind in (CogPlace.Kind.COMMUNE, CogPlace.Kind.COUNTRY)] or exact
+    # No exact name: a beginning that designates one place only (« Lyon 3e », « Ital »).
+    current = [p for p in exact if p.kind in (CogPlace.Kind.COMMUNE, CogPlace.Kind.COUNTRY)] or exact or places
     codes = sorted({p.code for p in current})
     if len(codes) == 1:
+        place = current[0]
+        if place.kind == CogPlace.Kind.COMMUNE and _has_arrondissements(place.code):
+            # Paris, Lyon, Marseille: the RNIPP (hence INSi, R6) records the arrondissement of birth, which the
+            # identity document shows (« Lyon 3e »); the commune's code stays possible when it is unknown.
+            raise BirthplaceError(
+                f"« {text} » : précisez l'arrondissement de naissance, indiqué sur la pièce d'identité "
+                f"(par exemple « {place.name} 1er Arrondissement ») ; s'il est inconnu, choisissez "
+                f"« {place_label(place)} »"
+            )
         return codes[0]
     if len(codes) > 1:
         where = ", ".join(f"{p.department or p.code}" for p in current[:6])
@@ -109,6 +119,10 @@ def resolve_birthplace(typed: str) -> str:
         f"« {text} » : aucune commune ni aucun pays de ce nom ; choisissez dans la liste, "
         "saisissez le code COG (99xxx à l'étranger) ou laissez vide (99999, inconnu)"
     )
+
+
+def _has_arrondissements(code: str) -> bool:
+    return CogPlace.objects.filter(kind=CogPlace.Kind.ARRONDISSEMENT, parent_code=code).exists()
 
 
 # --- loading -------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from caducee.identity.cog import BirthplaceError, import_demo_places, places_import, rows_from_insee
+from caducee.identity.cog import BirthplaceError, Row, import_demo_places, places_import, rows_from_insee
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if options["demo"]:
             result = import_demo_places()
         else:
-            rows = []
+            rows: list[Row] = []
             for name in files:
                 path = Path(name)
                 try:
