@@ -353,6 +353,9 @@ MATRIX: dict[str, Url] = {
         post=WRITERS,
         data=lambda w: {"version": w.consultation.version, "motif": "Toux", "action": "save"},
     ),
+    # Issue 13 §2: the author deletes his empty draft (a writer who is not the author is answered 302 with the reason).
+    "consultations:delete": Url(lambda w: {"consultation_id": w.consultation.pk}, post=WRITERS),
+    "consultations:pdf": Url(lambda w: {"consultation_id": w.consultation.pk}, get=CLINICAL, patient_scoped=True),
     # --- documents -----------------------------------------------------------------------------------------------
     "documents:list": Url(_patient, get=CLINICAL, patient_scoped=True),
     "documents:vsm": Url(_patient, post=WRITERS),

@@ -401,8 +401,12 @@ def _service_calls(w: World) -> dict[str, Any]:
         "consultation_open": (Perm.CLINICAL_WRITE, lambda a: consultation_open(actor=a, patient=p)),
         "consultation_save": (
             Perm.CLINICAL_WRITE,
+            # Issue 13 §2: a draft is changed by its author (his own, opened here), not by any writer.
             lambda a: consultation_save(
-                actor=a, consultation=consultation(), version=consultation().version, fields={"motif": "x"}
+                actor=a,
+                consultation=(own := consultation_open(actor=a, patient=p)),
+                version=own.version,
+                fields={"motif": "x"},
             ),
         ),
         "vsm_create": (Perm.CLINICAL_WRITE, lambda a: vsm_create(actor=a, patient=p)),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from django.utils import timezone
 from fontTools.ttLib import TTFont  # fpdf2's own dependency (it parses and subsets fonts with it)
 from fpdf import FPDF
 
@@ -33,6 +34,7 @@ from caducee.core.text import clean_text
 from caducee.identity.ins import transmissible_ins
 from caducee.identity.matricule import nature
 from caducee.identity.models import Identity
+from caducee.record.models import Consultation
 
 PDFA_LEVEL = "PDF/A-1B"
 FONT_FAMILY = "OpenSans"
@@ -156,3 +158,25 @@ def render_pdf(
                 pdf.ln(section.spacing)
             pdf.multi_cell(0, 5, printable(line), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def render_consultation_pdf(*, practice: Practice, consultation: Consultation, measures: list[str]) -> bytes:
+    """A consultation printed (issue 13 §2): motif, observation, examination, conclusion, the measures taken at it,
+    its author and date — for the patient's paper file or a colleague; not a stored document (no CDA, no DMP)."""
+    state = "validée" if consultation.state == Consultation.State.VALIDATED else "brouillon, non validée"
+    date = timezone.localtime(consultation.date)
+    sections = [
+        PdfSection("Motif", [consultation.motif] if consultation.motif else []),
+        PdfSection("Observation", consultation.observation.splitlines() if consultation.observation else []),
+        PdfSection("Examen", consultation.examination.splitlines() if consultation.examination else []),
+        PdfSection("Conclusion", consultation.conclusion.splitlines() if consultation.conclusion else []),
+        PdfSection("Mesures", measures),
+    ]
+    return render_pdf(
+        title=f"Consultation du {date:%d/%m/%Y}",
+        practice=practice,
+        author=consultation.author,
+        identity=consultation.patient.identity,
+        sections=sections,
+        date_text=f"Le {date:%d/%m/%Y à %H:%M} — {consultation.author.display_name()} — consultation {state}",
+    )
