@@ -134,3 +134,17 @@ def test_the_search_endpoint_answers_the_front_desk(client: Client, secretary, p
     assert {"code": "93066", "label": "Saint-Denis (93) — 93066"} in data["places"]
     page = client.get("/patients/nouveau/saisie/").content.decode()
     assert 'data-birthplace-search="/identite/lieux-de-naissance/"' in page and "<script>" not in page
+
+
+def test_the_edit_form_shows_the_stored_code_with_its_place(client: Client, secretary, practice, places) -> None:  # type: ignore[no-untyped-def]
+    """Fails before issue 13 §1 (the bare code was shown); saving the form unchanged keeps the code."""
+    client.force_login(secretary)
+    client.post("/patients/nouveau/saisie/", {**FORM, "birthplace_cog": "Italie"})
+    identity = Identity.objects.get(birth_name="LIEU")
+    assert identity.birthplace_cog == "99127"
+    page = client.get(f"/identite/{identity.pk}/modifier/").content.decode()
+    assert 'value="Italie (99127)"' in page
+    form = {**FORM, "birthplace_cog": "Italie (99127)", "version": identity.version, "used_name": "Autre"}
+    assert client.post(f"/identite/{identity.pk}/modifier/", form).status_code == 302
+    identity.refresh_from_db()
+    assert identity.birthplace_cog == "99127" and identity.used_name == "AUTRE"
