@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.apps import apps
@@ -27,6 +27,9 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from caducee.core.text import clean_text
+
+if TYPE_CHECKING:
+    from django.http.request import _ImmutableQueryDict
 
 # BIGINT: the primary keys (DEFAULT_AUTO_FIELD is BigAutoField), PostgreSQL's bigint and SQLite's INTEGER.
 MAX_ID = 2**63 - 1
@@ -107,7 +110,9 @@ def limit_form_to_model(form: forms.BaseForm, model: type[models.Model]) -> None
     """Each text field of `form` named like a column of `model` takes that column's length: the server check and
     the rendered `maxlength` (Django's CharField renders it). Fields without a column keep their own limit."""
     for name, field in form.fields.items():
-        length = model_max_length(model, name) if isinstance(field, forms.CharField) else None
+        if not isinstance(field, forms.CharField):
+            continue
+        length = model_max_length(model, name)
         if not length or field.max_length == length:
             continue
         field.max_length = length
@@ -117,7 +122,7 @@ def limit_form_to_model(form: forms.BaseForm, model: type[models.Model]) -> None
             field.widget.attrs["maxlength"] = str(length)
 
 
-def _cleaned(query: QueryDict) -> QueryDict | None:
+def _cleaned(query: QueryDict) -> _ImmutableQueryDict | None:
     """A copy of `query` with `clean_text` applied to every key and value; None when nothing changes."""
     lists = list(query.lists())
     cleaned = [(clean_text(k), [clean_text(v, multiline=True) for v in vs]) for k, vs in lists]
@@ -127,7 +132,7 @@ def _cleaned(query: QueryDict) -> QueryDict | None:
     for key, values in cleaned:
         copy.setlist(key, copy.getlist(key) + values)
     copy._mutable = False
-    return copy
+    return cast("_ImmutableQueryDict", copy)
 
 
 class InputCleaningMiddleware:
