@@ -241,3 +241,83 @@ def test_secretary_cannot_open_the_letter_screens(client: Client, make_patient, 
     assert client.get(url, {"modele": referral.pk}).status_code == 403
     assert client.post(url, {"modele": referral.pk, "texte": "Bonjour"}).status_code == 403
     assert not Document.objects.exists()
+
+
+# --- The record's merge fields (issue 13 §2) -----------------------------------------------------------------------
+
+
+def test_merge_fields_of_the_record(make_patient, practice, doctor) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 §2: the referral letter merges the problems, history, treatments and allergies. Failed before the fix:
+    MergeError « Champs de fusion inconnus : {{patient.problemes}}, … »."""
+    from decimal import Decimal
+
+    from caducee.record.models import Allergy, History, LongTermTreatment, Problem
+
+    patient = make_patient()
+    Problem.objects.create(patient=patient, created_by=doctor, label="Diabète de type 2", cim10_code="E11")
+    Problem.objects.create(patient=patient, created_by=doctor, label="Asthme", status=Problem.Status.RESOLVED)
+    History.objects.create(patient=patient, created_by=doctor, kind=History.Kind.SURGICAL, label="Appendicectomie")
+    LongTermTreatment.objects.create(
+        patient=patient,
+        created_by=doctor,
+        drug_label="Metformine 1000 mg",
+        dose_quantity=Decimal("2"),
+        dose_unit="{tablet}",
+        frequency="matin et soir",
+    )
+    LongTermTreatment.objects.create(
+        patient=patient, created_by=doctor, drug_label="Ancien traitement", end=TODAY - dt.timedelta(days=1)
+    )
+    Allergy.objects.create(
+        patient=patient,
+        created_by=doctor,
+        agent_kind="drug",
+        agent_label="Pénicilline",
+        reaction="Urticaire",
+        severity="M",
+    )
+    Allergy.objects.create(
+        patient=patient, created_by=doctor, agent_kind="substance", agent_label="Iode", is_intolerance=True
+    )
+    text = (
+        "Pathologies :\n{{patient.problemes}}\n\nAntécédents :\n{{ patient.antecedents }}\n\n"
+        "Traitement :\n{{patient.traitements}}\n\nAllergies :\n{{patient.allergies}}"
+    )
+    assert merge(text, _context(patient, practice, doctor)) == (
+        "Pathologies :\n– Diabète de type 2 (E11)\n\n"
+        "Antécédents :\n– Appendicectomie\n\n"
+        "Traitement :\n– Metformine 1000 mg — 2 comprimés, matin et soir\n\n"
+        "Allergies :\n– Iode (intolérance)\n– Pénicilline : Urticaire, modérée"
+    )
+
+
+def test_record_merge_fields_say_when_nothing_is_recorded(make_patient, practice, doctor) -> None:  # type: ignore[no-untyped-def]
+    """An empty list is said in words; allergies « non renseignées » are not « aucune allergie connue » (VSM rule)."""
+    from caducee.record.models import AllergyStatement
+
+    patient = make_patient()
+    text = "{{patient.problemes}} / {{patient.traitements}} / {{patient.allergies}}"
+    assert merge(text, _context(patient, practice, doctor)) == (
+        "Aucune pathologie en cours / Aucun traitement au long cours / Non renseignées"
+    )
+    AllergyStatement.objects.create(patient=patient, none_known=True, asserted_by=doctor)
+    assert merge("{{patient.allergies}}", _context(patient, practice, doctor)) == "Aucune allergie connue"
+
+
+@pytest.mark.urls(URLS)
+def test_the_referral_template_and_the_editor_offer_the_record_fields(
+    client: Client, make_patient, practice, doctor, referral
+) -> None:  # type: ignore[no-untyped-def]
+    """The editor lists the new fields, and the default referral template uses them (a new practice's template)."""
+    from caducee.record.models import Problem
+
+    patient = make_patient()
+    Problem.objects.create(patient=patient, created_by=doctor, label="Hypertension artérielle", cim10_code="I10")
+    client.force_login(doctor)
+    page = html.unescape(
+        client.get(f"/documents/patient/{patient.pk}/courrier/redaction/", {"modele": referral.pk}).content.decode()
+    )
+    for name in ("patient.problemes", "patient.antecedents", "patient.traitements", "patient.allergies"):
+        assert "{{" + name + "}}" in page
+    assert "Pathologies en cours :\n– Hypertension artérielle (I10)" in page
+    assert "Allergies :\nNon renseignées" in page

@@ -15,9 +15,17 @@ pour avis et prise en charge.
 
 Motif :
 
+Pathologies en cours :
+{{patient.problemes}}
+
 Antécédents :
+{{patient.antecedents}}
 
 Traitement en cours :
+{{patient.traitements}}
+
+Allergies :
+{{patient.allergies}}
 
 Je vous remercie de bien vouloir me tenir informé(e) de vos conclusions.
 
