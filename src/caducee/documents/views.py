@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
 from caducee.core.audit import audit_patient_read
@@ -27,7 +28,13 @@ def document_pdf(request: HttpRequest, document_id: int) -> HttpResponse:
     if not document.pdf:
         return HttpResponse("Pas de PDF pour ce document.", status=404, content_type="text/plain; charset=utf-8")
     response = HttpResponse(bytes(document.pdf), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="document-{document.unique_id_ext}.pdf"'
+    # Issue 13 §2: « Télécharger » (?telecharger=1) saves the file under a readable name; « Imprimer » opens it in
+    # the browser's PDF viewer, which prints (a link, not window.print(): the CSP forbids inline scripts).
+    if request.GET.get("telecharger") == "1":
+        name = f"{slugify(document.title)[:60] or 'document'}-{document.created_at:%Y%m%d}-v{document.version_number}"
+        response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    else:
+        response["Content-Disposition"] = f'inline; filename="document-{document.unique_id_ext}.pdf"'
     # Shown beside the rendered CDA in our own page: framing allowed from this origin only.
     response["X-Frame-Options"] = "SAMEORIGIN"
     response["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'"
