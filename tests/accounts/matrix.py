@@ -413,6 +413,14 @@ MATRIX: dict[str, Url] = {
         data=lambda w: {"patient": w.patient.pk, "document": w.document.pk, "destinataire": SENDER, "envoyer": "1"},
         patient_scoped=True,
     ),
+    "mss:conversation": Url(  # issue 13 §3: the conversation with the patient (Mon espace santé)
+        lambda w: {"patient_id": w.patient.pk},
+        get=CLINICAL,
+        post=WRITERS,
+        data=lambda w: {"objet": "Rendez-vous", "corps": "Bonjour"},
+        patient_scoped=True,
+    ),
+    "mss:conversation_end": Url(lambda w: {"patient_id": w.patient.pk}, post=WRITERS),
     "mss:test": Url(post=WRITERS),
     "mss:sync": Url(post=CLINICAL, effect=False, note="a read of the user's mailboxes (none reachable here)"),
     "mss:mailboxes": Url(
