@@ -262,10 +262,10 @@ def test_refresh_first_two_years_then_only_new_documents(doctor, practice, patie
     assert dmp.methods().count("test_existence") == 1
     assert sorted(e.title for e in entries) == ["CR d'hospitalisation", "Résultats de biologie"]
     assert DmpEntry.objects.filter(patient=patient).count() == 2  # re-listed entries are not duplicated
-    panel = dmp_panel(patient)
+    panel = dmp_panel(patient, professional=doctor)
     assert panel.new_count == 2 and len(panel.entries) == 2
-    assert [e.title for e in dmp_panel(patient, author="dupont").entries] != []
-    assert dmp_panel(patient, type_code="nope").entries == []
+    assert [e.title for e in dmp_panel(patient, professional=doctor, author="dupont").entries] != []
+    assert dmp_panel(patient, professional=doctor, type_code="nope").entries == []
     assert actions(patient).count("dmp.list") == 2
 
 
@@ -364,7 +364,7 @@ def test_panel_and_states_in_a_fixed_number_of_queries(
         dmp_send_document(actor=doctor, document=document)
     dmp_refresh(actor=doctor, patient=patient)
     with django_assert_num_queries(4):
-        panel = dmp_panel(patient)
+        panel = dmp_panel(patient, professional=doctor)
     assert len(panel.entries) == 5 and panel.new_count == 5 and len(panel.deliveries) == 3
     assert [e.creation_time for e in panel.entries] == sorted((e.creation_time for e in panel.entries), reverse=True)
     with django_assert_num_queries(1):
@@ -385,7 +385,7 @@ def test_a_replaced_document_leaves_the_list(doctor, practice, patient, dmp) -> 
     run_worker(until_idle=True)
     dmp.tick(60)
     assert [e.unique_id for e in dmp_refresh(actor=doctor, patient=patient)] == [second.unique_id]
-    assert [e.unique_id for e in dmp_panel(patient).entries] == [second.unique_id]
+    assert [e.unique_id for e in dmp_panel(patient, professional=doctor).entries] == [second.unique_id]
     assert DmpEntry.objects.get(unique_id=first.unique_id).status.endswith("Deprecated")
 
 

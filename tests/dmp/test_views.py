@@ -119,6 +119,7 @@ def test_dmp_tab_query_budget_does_not_grow_with_the_dmp(  # type: ignore[no-unt
     for i in range(40):
         DmpEntry.objects.create(
             patient=patient,
+            professional=doctor,  # the doctor's own cache (issue 13 §3: per professional)
             entry_uuid=f"urn:uuid:{i}",
             unique_id=f"1.2.3^{i}",
             status="urn:oasis:names:tc:ebxml-regrep:StatusType:Approved",

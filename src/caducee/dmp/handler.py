@@ -107,7 +107,7 @@ def send_dmp_delivery(delivery: Delivery, key: str) -> dict[str, Any]:
     except DmpError as exc:
         _audit(author, document, AuditEvent.Outcome.ERROR, step="TD0.2", error=str(exc))
         raise _transport_error(exc) from exc
-    services.dmp_access_store(patient=patient, status=status)
+    services.dmp_access_store(patient=patient, professional=author, status=status)  # the author's own answer
     if not status.exists:
         reason = (
             "Le patient n'a pas de DMP (il s'est opposé à sa création ou ne l'a jamais ouvert) : document non envoyé."

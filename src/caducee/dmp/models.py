@@ -6,6 +6,11 @@
 * `DmpConsent`: the patient's non-opposition recorded locally (CONF.06 feed, CONF.09 consultation).
 * `DmpEntry`: a cache of what TD3.1 lists, so the DMP tab shows the metadata and highlights the new documents
   (UX.14); deduplicated with the local documents by uniqueId (UX.36).
+
+Both are kept PER PROFESSIONAL (issue 13 §3): the DMP answers TD0.2 for the caller (the authorization is that
+professional's, TD0.3 is asked in their own context) and lists what that professional may see (MASQUE_PS, the
+access matrix of their profession). Another clinician never sees a colleague's authorization or list as their own.
+Rows without a professional (before this change) are never shown to anyone.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from caducee.patients.models import Patient
 
 
 class DmpAccess(models.Model):
-    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="dmp_access")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="dmp_accesses")
+    # The professional whose context called the DMP (the answer is theirs: authorization, TD0.3).
+    professional = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     checked_at = models.DateTimeField(null=True, blank=True)
     exists = models.BooleanField(default=False)
     active = models.BooleanField(default=False)
@@ -33,6 +42,9 @@ class DmpAccess(models.Model):
     divergence = models.TextField(blank=True)
     last_listed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "professional"], name="dmp_access_professional")]
 
     def __str__(self) -> str:
         return f"DMP du patient {self.patient_id} ({self.authorization or 'non vérifié'})"
@@ -59,6 +71,10 @@ class DmpEntry(models.Model):
     """One DocumentEntry of the patient's DMP as last listed (TD3.1), keyed by its entryUUID."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="dmp_entries")
+    # Listed in this professional's context (TD3.1 answers per caller): their cache, not the practice's.
+    professional = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     entry_uuid = models.CharField(max_length=100)
     logical_id = models.CharField(max_length=100, blank=True)
     unique_id = models.CharField(max_length=130, db_index=True)
@@ -86,10 +102,12 @@ class DmpEntry(models.Model):
 
     class Meta:
         ordering = ["-creation_time", "-id"]
-        constraints = [models.UniqueConstraint(fields=["patient", "entry_uuid"], name="dmp_entry_uuid")]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "professional", "entry_uuid"], name="dmp_entry_uuid_pro")
+        ]
         indexes = [
-            models.Index(fields=["patient", "-creation_time"], name="dmp_entry_patient"),
-            models.Index(fields=["patient", "seen"], name="dmp_entry_new"),
+            models.Index(fields=["patient", "professional", "-creation_time"], name="dmp_entry_patient_pro"),
+            models.Index(fields=["patient", "professional", "seen"], name="dmp_entry_new_pro"),
         ]
 
     def __str__(self) -> str:

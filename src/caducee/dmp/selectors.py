@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet, Subquery
 from django.utils import timezone
@@ -49,6 +50,7 @@ class DmpPanel:
 def dmp_panel(
     patient: Patient,
     *,
+    professional: Any = None,
     type_code: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
@@ -56,11 +58,15 @@ def dmp_panel(
 ) -> DmpPanel:
     """The DMP tab: access (last TD0.2), consent, cached entries newest first (filters: J07 type code, creation date
     range, author label or national id), number of new (unopened) entries, and the DMP deliveries of the patient's
-    documents. 4 queries."""
-    access = DmpAccess.objects.filter(patient=patient).first()
+    documents. 4 queries.
+
+    The access and the entries are `professional`'s own (issue 13 §3): the DMP answers each professional in their
+    context, so a colleague's « autorisation valide » or list is never shown as theirs; None shows none."""
+    pro = professional if getattr(professional, "pk", None) is not None else None
+    access = DmpAccess.objects.filter(patient=patient, professional=pro).first() if pro is not None else None
     consent = DmpConsent.objects.filter(patient=patient).first()
     all_entries = list(
-        DmpEntry.objects.filter(patient=patient)
+        DmpEntry.objects.filter(patient=patient, professional=pro)
         .exclude(status__in=(STATUS_DELETED, STATUS_DEPRECATED))  # superseded by a replacement: not shown
         .order_by("-creation_time", "-id")
     )

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from caducee.accounts.models import User
 from caducee.accounts.permissions import Perm, check_permission
 from caducee.core.audit import audit_record
 from caducee.core.models import AuditEvent, Delivery
@@ -119,11 +120,24 @@ def _audit_entry(actor: Any, action: str, entry: DmpEntry, request: HttpRequest 
 def _failed(actor: Any, action: str, patient: Patient, exc: DmpError, request: HttpRequest | None) -> DmpServiceError:
     """Audit a failed DMP call and turn it into the service error shown to the user."""
     _audit(actor, action, patient, request=request, outcome=AuditEvent.Outcome.ERROR, error=str(exc), code=exc.code)
-    DmpAccess.objects.filter(patient=patient).update(last_error=str(exc))
+    DmpAccess.objects.filter(patient=patient, professional=_professional(actor)).update(last_error=str(exc))
     return DmpServiceError(str(exc) or "Le service DMP n'a pas répondu correctement.")
 
 
 # --- TD0.2 / TD0.3 ---------------------------------------------------------------------------------------------
+
+
+def _professional(actor: Any) -> User | None:
+    """The professional a DMP answer belongs to (issue 13 §3: access and cache per professional)."""
+    return actor if isinstance(actor, User) and actor.pk is not None else None
+
+
+def dmp_access_of(*, patient: Patient, professional: Any) -> DmpAccess | None:
+    """This professional's own last TD0.2/TD0.3 answer for the patient (never a colleague's)."""
+    pro = _professional(professional)
+    if pro is None:
+        return None
+    return DmpAccess.objects.filter(patient=patient, professional=pro).first()
 
 
 def _authorization_lapsed(status: DmpPatientStatus, today: dt.date) -> bool:
@@ -136,8 +150,11 @@ def _authorization_lapsed(status: DmpPatientStatus, today: dt.date) -> bool:
     )
 
 
-def dmp_access_store(*, patient: Patient, status: DmpPatientStatus, divergence: str | None = None) -> DmpAccess:
-    """Record a TD0.2/TD0.3 answer (the handler uses it too)."""
+def dmp_access_store(
+    *, patient: Patient, professional: Any, status: DmpPatientStatus, divergence: str | None = None
+) -> DmpAccess:
+    """Record a TD0.2/TD0.3 answer as the answer to THIS professional (the handler uses it too, for the author)."""
+    pro = _professional(professional)
     fields: dict[str, Any] = {
         "checked_at": timezone.now(),
         "exists": status.exists,
@@ -153,13 +170,13 @@ def dmp_access_store(*, patient: Patient, status: DmpPatientStatus, divergence: 
     if divergence is not None:
         fields["divergence"] = divergence
     # One UPDATE in the common case (the handler records every TD0.2); the row is created the first time only.
-    if not DmpAccess.objects.filter(patient=patient).update(**fields):
+    if not DmpAccess.objects.filter(patient=patient, professional=pro).update(**fields):
         try:
             with transaction.atomic():
-                return DmpAccess.objects.create(patient=patient, **fields)
+                return DmpAccess.objects.create(patient=patient, professional=pro, **fields)
         except IntegrityError:  # created meanwhile by another worker
-            DmpAccess.objects.filter(patient=patient).update(**fields)
-    return DmpAccess.objects.get(patient=patient)
+            DmpAccess.objects.filter(patient=patient, professional=pro).update(**fields)
+    return DmpAccess.objects.filter(patient=patient, professional=pro).order_by("-id").first()  # type: ignore[return-value]
 
 
 def dmp_check(
@@ -182,7 +199,7 @@ def dmp_check(
     except DmpError as exc:
         raise _failed(actor, "dmp.check", patient, exc, request) from exc
     traits = identity_divergence(patient.identity, status.identity) if status.exists else []
-    access = dmp_access_store(patient=patient, status=status, divergence=divergence_text(traits))
+    access = dmp_access_store(patient=patient, professional=actor, status=status, divergence=divergence_text(traits))
     _audit(
         actor,
         "dmp.check",
@@ -208,7 +225,7 @@ def dmp_check(
             status = api.set_authorization(caller, ins, AUTHORIZATION_ADD)
         except DmpError as exc:
             raise _failed(actor, "dmp.authorization", patient, exc, request) from exc
-        access = dmp_access_store(patient=patient, status=status)
+        access = dmp_access_store(patient=patient, professional=actor, status=status)
         _audit(
             actor,
             "dmp.authorization",
@@ -368,12 +385,16 @@ def _local_documents(patient: Patient, unique_ids: set[str]) -> dict[str, Docume
     return {d.unique_id: d for d in found if d.unique_id in unique_ids}
 
 
-def dmp_entries_upsert(*, patient: Patient, documents: Sequence[DmpDocument], full: bool) -> list[DmpEntry]:
+def dmp_entries_upsert(
+    *, patient: Patient, professional: Any, documents: Sequence[DmpDocument], full: bool
+) -> list[DmpEntry]:
     """Merge a listing into the cache: by entryUUID, else by logicalId (a new metadata version of a known entry
     replaces it), else a new entry (highlighted until opened, unless it is one of ours). A replacement we sent
     deprecates the entry of the document it replaces. `full`: the listing is the whole DMP (first search), entries
     it no longer holds are dropped. Returns the entries of the listing."""
-    existing = list(DmpEntry.objects.filter(patient=patient))
+    pro = _professional(professional)
+    mine = DmpEntry.objects.filter(patient=patient, professional=pro)  # this professional's cache only
+    existing = list(mine)
     by_uuid = {e.entry_uuid: e for e in existing}
     by_logical = {e.logical_id: e for e in existing if e.logical_id}
     local = _local_documents(patient, {d.unique_id for d in documents})
@@ -388,7 +409,9 @@ def dmp_entries_upsert(*, patient: Patient, documents: Sequence[DmpDocument], fu
         fields["local_document"] = linked
         entry = by_uuid.get(doc.entry_uuid) or (by_logical.get(doc.logical_id) if doc.logical_id else None)
         if entry is None:
-            new.append(DmpEntry(patient=patient, first_seen_at=now, seen=linked is not None, **fields))
+            new.append(
+                DmpEntry(patient=patient, professional=pro, first_seen_at=now, seen=linked is not None, **fields)
+            )
         else:
             for name, value in fields.items():
                 setattr(entry, name, value)
@@ -400,14 +423,14 @@ def dmp_entries_upsert(*, patient: Patient, documents: Sequence[DmpDocument], fu
         DmpEntry.objects.bulk_create(new, ignore_conflicts=True)
         if changed:
             DmpEntry.objects.bulk_update(list(changed.values()), names)
-        rows = {e.entry_uuid: e for e in DmpEntry.objects.filter(patient=patient)}
+        rows = {e.entry_uuid: e for e in mine.all()}
         listed = [rows[d.entry_uuid] for d in documents if d.entry_uuid in rows]
         if replaced:  # a replacement we sent deprecates the entry of the document it replaces
-            DmpEntry.objects.filter(patient=patient, local_document_id__in=replaced).exclude(
-                pk__in=[e.pk for e in listed]
-            ).update(status=STATUS_DEPRECATED)
+            mine.filter(local_document_id__in=replaced).exclude(pk__in=[e.pk for e in listed]).update(
+                status=STATUS_DEPRECATED
+            )
         if full:
-            DmpEntry.objects.filter(patient=patient).exclude(pk__in=[e.pk for e in listed]).delete()
+            mine.exclude(pk__in=[e.pk for e in listed]).delete()
     return listed
 
 
@@ -419,7 +442,7 @@ def _consult_ready(actor: Any, patient: Patient, request: HttpRequest | None) ->
             "Le patient n'a pas donné son consentement à la consultation de son DMP : "
             "recueillez-le et enregistrez-le avant de consulter."
         )
-    access = DmpAccess.objects.filter(patient=patient).first()
+    access = dmp_access_of(patient=patient, professional=actor)  # the user's own authorization (TD0.2/TD0.3)
     fresh = (
         access is not None and access.checked_at is not None and access.checked_at > timezone.now() - (CHECK_FRESHNESS)
     )
@@ -440,7 +463,7 @@ def dmp_find_documents(*, actor: Any, patient: Patient, request: HttpRequest | N
     """TD3.1 FindDocuments (Approved) as the DMP answers it, newest first, without the chart's cache (the
     command line's `caducee dmp list`). Needs an open DMP and a VALIDE authorization (see `dmp_check`)."""
     check_permission(actor, Perm.CLINICAL_READ)
-    access = DmpAccess.objects.filter(patient=patient).first()
+    access = dmp_access_of(patient=patient, professional=actor)
     if access is None or not access.exists:
         raise DmpServiceError("Le patient n'a pas de DMP.")
     if not access.active:
@@ -484,10 +507,14 @@ def dmp_refresh(*, actor: Any, patient: Patient, request: HttpRequest | None = N
             )
     except DmpError as exc:
         raise _failed(actor, "dmp.list", patient, exc, request) from exc
-    listed = dmp_entries_upsert(patient=patient, documents=documents, full=full)
+    listed = dmp_entries_upsert(patient=patient, professional=actor, documents=documents, full=full)
     DmpAccess.objects.filter(pk=access.pk).update(last_listed_at=started, last_error="")
     _audit(actor, "dmp.list", patient, request=request, mode="initial" if full else "incremental", count=len(listed))
-    return list(DmpEntry.objects.filter(patient=patient).exclude(status__in=(STATUS_DELETED, STATUS_DEPRECATED)))
+    return list(
+        DmpEntry.objects.filter(patient=patient, professional=_professional(actor)).exclude(
+            status__in=(STATUS_DELETED, STATUS_DEPRECATED)
+        )
+    )
 
 
 def _current(
@@ -502,6 +529,12 @@ def _current(
         document = api.find_by_unique_id(caller, ins, entry.unique_id)
     except DmpError as exc:
         raise _failed(actor, action, patient, exc, request) from exc
+    if document is None and entry.professional_id != getattr(actor, "pk", None):
+        # Listed for a colleague, not given to this professional: not "gone" (issue 13 §3), not theirs to see.
+        raise DmpServiceError(
+            "Ce document n'est pas accessible avec votre profil dans le DMP (masqué aux professionnels ou réservé "
+            "à d'autres professions) : interrogez le DMP pour voir votre propre liste."
+        )
     if document is None or document.status == STATUS_DELETED:
         raise DmpServiceError("Ce document n'est plus dans le DMP du patient (supprimé ou remplacé).")
     return api, caller, ins, document
@@ -516,8 +549,9 @@ def dmp_open(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = None)
         content = api.retrieve(caller, ins, document)
     except DmpError as exc:
         raise _failed(actor, "dmp.open", entry.patient, exc, request) from exc
-    DmpEntry.objects.filter(pk=entry.pk).update(seen=True)
-    entry.seen = True
+    if entry.professional_id == getattr(actor, "pk", None):  # "new" is per professional: a colleague's stays new
+        DmpEntry.objects.filter(pk=entry.pk).update(seen=True)
+        entry.seen = True
     _audit_entry(actor, "dmp.open", entry, request=request)
     return content
 
@@ -602,6 +636,7 @@ def dmp_archive(*, actor: Any, entry: DmpEntry, request: HttpRequest | None = No
 __all__ = [
     "STATUS_APPROVED",
     "DmpServiceError",
+    "dmp_access_of",
     "dmp_archive",
     "dmp_check",
     "dmp_consent_record",

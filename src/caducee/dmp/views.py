@@ -93,6 +93,7 @@ def _panel_context(request: HttpRequest, patient: Patient) -> dict[str, object]:
     filters = {k: request.GET.get(k, "").strip() for k in ("type", "du", "au", "auteur")}
     panel = dmp_panel(
         patient,
+        professional=request.user,  # the user's own access and list (issue 13 §3)
         type_code=filters["type"],
         date_from=_date(filters["du"]),
         date_to=_date(filters["au"]),
