@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 from caducee.accounts.models import Practice, Replacement, Role, User
 from caducee.documents.models import Document, LetterTemplate
 from caducee.identity.models import InsiCall, VigilanceCase
@@ -360,6 +362,18 @@ MATRIX: dict[str, Url] = {
     "documents:list": Url(_patient, get=CLINICAL, patient_scoped=True),
     "documents:vsm": Url(_patient, post=WRITERS),
     "documents:detail": Url(lambda w: {"document_id": w.document.pk}, get=CLINICAL, patient_scoped=True),
+    # Issue 13 §2: importing a paper or received document (PDF or scan) into the chart.
+    "documents:import": Url(
+        _patient,
+        get=WRITERS,
+        post=WRITERS,
+        data=lambda w: {
+            "type": "courrier",
+            "date": "2026-01-05",
+            "origine": "CHU",
+            "fichiers": SimpleUploadedFile("c.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"),
+        },
+    ),
     "documents:pdf": Url(lambda w: {"document_id": w.document.pk}, get=CLINICAL, patient_scoped=True),
     "documents:cda": Url(lambda w: {"document_id": w.document.pk}, get=CLINICAL, patient_scoped=True),
     "letters:new": Url(_patient, get=WRITERS, patient_scoped=True),

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from caducee.cabinet import document_views, patient_views
+from caducee.cabinet import document_views, import_views, patient_views
 
 patient_patterns = [
     path("patients/nouveau/carte-vitale/", patient_views.patient_new_vitale, name="new_vitale"),
@@ -15,4 +15,5 @@ patient_patterns = [
 document_patterns = [
     path("patient/<int:patient_id>/", document_views.documents_view, name="list"),
     path("<int:document_id>/", document_views.document_view, name="detail"),
+    path("patient/<int:patient_id>/importer/", import_views.document_import_view, name="import"),
 ]
