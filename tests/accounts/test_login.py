@@ -40,6 +40,13 @@ def test_no_open_redirect_after_login(client: Client, secretary) -> None:  # typ
     assert response.url == "/"
 
 
+@pytest.mark.parametrize("target", ["٣٤", "-1", "patients:list", "//evil.example/x", "/\\evil.example"])
+def test_an_odd_next_target_lands_home_not_on_a_500(client: Client, secretary, target: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 §4: Django's redirect() read a next of « ٣٤ » as a URL name to reverse (NoReverseMatch, 500)."""
+    response = client.post("/connexion/", {"username": "secretaire", "password": PASSWORD, "next": target})
+    assert response.status_code == 302 and response.url == "/"
+
+
 def test_pages_need_a_session(client: Client, db) -> None:  # type: ignore[no-untyped-def]
     for url in ("/", "/patients/nouveau/", "/identite/vigilance/", "/audit/", "/patients/1/"):
         response = client.get(url)

@@ -12,7 +12,10 @@ from caducee.accounts.models import Role
 
 
 def safe_next(request: HttpRequest, next_url: str) -> str:
-    """No open redirect after login: only same-host relative targets, else ""."""
+    """No open redirect after login: only a path of this site ("/…"), else "". Anything else is refused too:
+    Django's `redirect` would read « ٣٤ » or « -1 » as a URL name to reverse (NoReverseMatch, a 500; issue 13 §4)."""
+    if not next_url.startswith("/") or next_url.startswith(("//", "/\\")):
+        return ""
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
         return next_url
     return ""
