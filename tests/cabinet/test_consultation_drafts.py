@@ -135,3 +135,19 @@ def test_a_consultation_prints_and_downloads_as_pdf(client: Client, doctor, make
     assert saved["Content-Disposition"].startswith("attachment;")
     reads = AuditEvent.objects.filter(action="consultation.read", object_id=str(consultation.pk), detail__format="pdf")
     assert reads.count() == 2
+
+
+def test_text_typed_before_delete_is_saved_not_lost(client: Client, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    """The delete button posts the consultation's form: text typed since the page was loaded keeps the draft (saved)."""
+    patient = make_patient()
+    consultation = consultation_open(actor=doctor, patient=patient)
+    client.force_login(doctor)
+    page = client.get(f"/consultations/{consultation.pk}/").content.decode()
+    assert f'formaction="/consultations/{consultation.pk}/supprimer/"' in page
+    response = client.post(
+        f"/consultations/{consultation.pk}/supprimer/", {"version": "1", "motif": "Douleur thoracique"}, follow=True
+    )
+    assert "Brouillon non supprimé" in response.content.decode()
+    consultation.refresh_from_db()
+    assert consultation.motif == "Douleur thoracique"
+    assert not AuditEvent.objects.filter(action="consultation.delete").exists()

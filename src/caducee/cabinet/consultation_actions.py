@@ -9,9 +9,10 @@ from django.views.decorators.http import require_POST
 
 from caducee.accounts.models import Practice
 from caducee.accounts.permissions import Perm, check_permission
+from caducee.cabinet.consultation_views import consultation_submit
 from caducee.core.audit import audit_record
 from caducee.documents.pdf import render_consultation_pdf
-from caducee.record.consultations import ConsultationError, consultation_delete
+from caducee.record.consultations import TEXT_FIELDS, ConsultationError, consultation_delete
 from caducee.record.models import Consultation, Vital
 
 
@@ -19,6 +20,11 @@ from caducee.record.models import Consultation, Vital
 def consultation_remove(request: HttpRequest, consultation_id: int) -> HttpResponse:
     """« Supprimer ce brouillon vide »: back to the chart when done, to the consultation with the reason otherwise."""
     consultation = get_object_or_404(Consultation.objects.select_related("author"), pk=consultation_id)
+    if any(request.POST.get(name, "").strip() for name in TEXT_FIELDS):
+        # The button sits in the consultation's form: text typed since the page was loaded is never thrown away —
+        # it is saved as the draft (the usual checks of « Enregistrer »), and the draft kept.
+        messages.warning(request, "Brouillon non supprimé : du texte y a été saisi, il est enregistré.")
+        return consultation_submit(request, consultation_id)
     try:
         consultation_delete(actor=request.user, consultation=consultation, request=request)
     except ConsultationError as exc:
