@@ -38,7 +38,9 @@ def test_the_edit_form_has_the_columns_length_too(doctor, patient) -> None:  # t
 
 def test_control_characters_are_removed_from_an_added_entry(client: Client, doctor, patient) -> None:  # type: ignore[no-untyped-def]
     client.force_login(doctor)
-    response = client.post(f"/dossier/{patient.pk}/probleme/ajouter/", {"label": "Asthme\x00 allergique\x01", "status": "active"})
+    response = client.post(
+        f"/dossier/{patient.pk}/probleme/ajouter/", {"label": "Asthme\x00 allergique\x01", "status": "active"}
+    )
     assert response.status_code == 302
     assert Problem.objects.get().label == "Asthme allergique"
 
