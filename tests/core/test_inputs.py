@@ -154,3 +154,21 @@ def test_the_middleware_leaves_clean_parameters_as_they_are() -> None:
     request = RequestFactory().post("/x/", {"corps": "Bonjour,\r\n\tmerci."})
     post = request.POST
     assert _through_middleware(request).POST is post
+
+
+@pytest.mark.django_db
+def test_a_form_with_control_characters_says_they_were_removed(client, doctor, make_patient) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 §4: « refused or removed with a French message » — the NUL of a paste is removed, the visible text
+    kept, and the page that follows says so."""
+    from caducee.record.consultations import consultation_open
+    from caducee.record.models import Consultation
+
+    consultation = consultation_open(actor=doctor, patient=make_patient())
+    client.force_login(doctor)
+    response = client.post(
+        f"/consultations/{consultation.pk}/enregistrer/",
+        {"version": consultation.version, "action": "save", "observation": "Toux\x00 sèche"},
+        follow=True,
+    )
+    assert "caractères invisibles" in response.content.decode()
+    assert Consultation.objects.get(pk=consultation.pk).observation == "Toux sèche"

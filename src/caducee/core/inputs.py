@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.apps import apps
+from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist
 from django.core.validators import MaxLengthValidator
 from django.db import models
@@ -135,6 +136,12 @@ def _cleaned(query: QueryDict) -> _ImmutableQueryDict | None:
     return cast("_ImmutableQueryDict", copy)
 
 
+REMOVED_NOTICE = (
+    "Des caractères invisibles (caractères de contrôle, souvent venus d'un copier-coller) ont été retirés de votre "
+    "saisie ; le texte visible est conservé tel que tapé."
+)
+
+
 class InputCleaningMiddleware:
     """Issue 13 §4: the query string and the form fields reach the views without control characters.
 
@@ -156,4 +163,6 @@ class InputCleaningMiddleware:
             post = _cleaned(request.POST)
             if post is not None:
                 request.POST = post
+                # Removed, and said so in French (issue 13 §4): the user sees why the text differs from the paste.
+                messages.warning(request, REMOVED_NOTICE, fail_silently=True)
         return None
