@@ -32,7 +32,7 @@ COUNTRIES = {
     "99132": "Royaume-Uni", "99134": "Espagne", "99135": "Pays-Bas", "99136": "Irlande", "99137": "Luxembourg",
     "99138": "Monaco", "99139": "Portugal", "99140": "Suisse", "99155": "Ukraine", "99208": "Turquie",
     "99216": "Chine", "99243": "Viêt Nam", "99322": "Cameroun", "99326": "Côte d'Ivoire", "99333": "Madagascar",
-    "99335": "Mali", "99341": "Sénégal", "99350": "Maroc", "99351": "Algérie", "99352": "Tunisie",
+    "99335": "Mali", "99341": "Sénégal", "99350": "Maroc", "99351": "Tunisie", "99352": "Algérie",
     "99401": "Canada", "99404": "États-Unis",
 }  # fmt: skip
 
